@@ -1,0 +1,282 @@
+"""The `Recipe`: everything a training run needs, validated, loaded from and saved to TOML.
+
+A recipe is the single description of a run. The TUI edits one, the CLI reads one, the trainer
+receives one, and MLflow stores one (as flat params and as a TOML artifact). Every validation error
+becomes one line naming the field and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import EVAL_DATASETS
+
+BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """Which encoder, and how texts become vectors. `None` means: the model's own convention."""
+
+    spec: str = Field("e5-small-offline", min_length=1)
+    pooling: Literal["mean", "cls"] | None = None
+    normalize: bool = True
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    max_query_length: int = Field(64, ge=8, le=8192)
+    max_passage_length: int = Field(128, ge=8, le=8192)
+    freeze_embeddings: bool = False
+
+
+class DataConfig(_Section):
+    """Training pairs. `dataset` is a LAReQA name (`mlqa-r`, `xquad-r`) or folder for `lareqa`,
+    a file for `jsonl`, a dataset id for `hub`."""
+
+    source: Literal["lareqa", "jsonl", "hub"] = "lareqa"
+    dataset: str = Field("mlqa-r", min_length=1)
+    split: str = "train"
+    languages: list[str] = Field(default_factory=list)
+    max_items: int | None = Field(None, ge=2)
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        return _check_language_codes(value)
+
+
+class SchedulePhase(_Section):
+    """From `from_step` on, batches are drawn with these weights (until the next phase)."""
+
+    from_step: int = Field(ge=0)
+    mono: float = Field(0.0, ge=0)
+    cross: float = Field(0.0, ge=0)
+    multi: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> SchedulePhase:
+        if self.mono + self.cross + self.multi <= 0:
+            raise ValueError(
+                f"the weights of the phase from step {self.from_step} are all zero; "
+                "give at least one of mono, cross, multi a positive weight"
+            )
+        return self
+
+
+class SamplerConfig(_Section):
+    """The sampler mix: relative weights of the batch types. α (hybrid) = mono / (mono + cross)."""
+
+    mono: float = Field(0.5, ge=0)
+    cross: float = Field(0.5, ge=0)
+    multi: float = Field(0.0, ge=0)
+    language_weighting: Literal["uniform", "size"] = "uniform"
+    schedule: list[SchedulePhase] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid_mix(self) -> SamplerConfig:
+        if self.mono + self.cross + self.multi <= 0:
+            raise ValueError(
+                "mix weights are all zero; give at least one of mono, cross, multi a positive weight"
+            )
+        starts = [phase.from_step for phase in self.schedule]
+        if starts != sorted(set(starts)):
+            raise ValueError("schedule phases must have strictly increasing from_step values")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """The base mix, normalised to sum to 1."""
+        total = self.mono + self.cross + self.multi
+        return {"mono": self.mono / total, "cross": self.cross / total, "multi": self.multi / total}
+
+    @property
+    def alpha(self) -> float | None:
+        """Probability of a monolingual batch in the classic mono/cross hybrid (None if `multi` > 0)."""
+        if self.multi > 0:
+            return None
+        return self.mono / (self.mono + self.cross)
+
+    def describe(self) -> str:
+        """Short human label, e.g. `hybrid α=0.50`, `mono`, `mono 0.4 / cross 0.4 / multi 0.2`."""
+        w = self.weights()
+        active = [name for name in BATCH_TYPES if w[name] > 0]
+        suffix = " +schedule" if self.schedule else ""
+        if len(active) == 1:
+            return active[0] + suffix
+        if self.alpha is not None:
+            return f"hybrid α={self.alpha:.2f}{suffix}"
+        return " / ".join(f"{name} {w[name]:.2f}" for name in active) + suffix
+
+
+class TrainConfig(_Section):
+    batch_size: int = Field(32, ge=2, le=65536)
+    steps: int = Field(60, ge=1)
+    lr: float = Field(3e-5, gt=0, le=1)
+    warmup_steps: int = Field(0, ge=0)
+    lr_schedule: Literal["linear", "constant", "cosine"] = "linear"
+    weight_decay: float = Field(0.01, ge=0)
+    temperature: float = Field(0.05, gt=0, le=10)
+    grad_accum_steps: int = Field(1, ge=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    log_every: int = Field(1, ge=1)
+    eval_every: int = Field(0, ge=0)
+    checkpoint_every: int = Field(50, ge=0)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        ok = value in ("auto", "cpu", "cuda", "mps") or (
+            value.startswith("cuda:") and value[5:].isdigit()
+        )
+        if not ok:
+            raise ValueError("device must be auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.batch_size % self.grad_accum_steps:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by grad_accum_steps "
+                f"{self.grad_accum_steps}; pick a divisor"
+            )
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps {self.warmup_steps} exceeds steps {self.steps}")
+        return self
+
+
+class EvalConfig(_Section):
+    datasets: list[str] = Field(default_factory=lambda: ["xquad-r"])
+    languages: list[str] = Field(default_factory=list)
+    settings: list[Literal["mono", "cross", "multi"]] = Field(
+        default_factory=lambda: ["mono", "cross", "multi"], min_length=1
+    )
+    max_questions: int | None = Field(None, ge=1)
+    map_cutoff: int | None = Field(None, ge=1)
+    batch_size: int = Field(64, ge=1)
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in EVAL_DATASETS]
+        if unknown:
+            raise ValueError(
+                f"unknown evaluation dataset {unknown[0]!r}; choose from {', '.join(EVAL_DATASETS)}"
+            )
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        known = {lang for _, _, langs in EVAL_DATASETS.values() for lang in langs}
+        unknown = [lang for lang in value if lang not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown evaluation language {unknown[0]!r}; choose from {', '.join(sorted(known))}"
+            )
+        return _check_language_codes(value)
+
+
+class TrackingConfig(_Section):
+    uri: str | None = None
+    experiment: str = Field("hybrid-tui", min_length=1)
+    run_name: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    def resolved_uri(self) -> str:
+        """Recipe value, else `MLFLOW_TRACKING_URI`, else `sqlite:///mlflow.db` in the cwd."""
+        return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+class Recipe(_Section):
+    name: str = Field("run", min_length=1)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    def flat_params(self) -> dict[str, str]:
+        """`{"sampler.mono": "0.5", ...}`: the recipe as MLflow params (values are strings)."""
+        flat: dict[str, str] = {}
+
+        def walk(prefix: str, value: object) -> None:
+            if isinstance(value, dict):
+                for key, inner in value.items():
+                    walk(f"{prefix}.{key}" if prefix else key, inner)
+            else:
+                flat[prefix] = str(value)
+
+        walk("", self.model_dump(mode="json"))
+        flat["sampler.alpha"] = str(self.sampler.alpha)
+        return flat
+
+
+def _check_language_codes(value: list[str]) -> list[str]:
+    for lang in value:
+        if not (2 <= len(lang) <= 8 and lang.replace("-", "").isalpha() and lang.islower()):
+            raise ValueError(f"{lang!r} is not a language code; use ISO codes like 'en', 'zh'")
+    if len(set(value)) != len(value):
+        raise ValueError("languages are listed twice; list each once")
+    return value
+
+
+def recipe_from_dict(data: dict, source: str = "recipe") -> Recipe:
+    """Validate a plain dict (e.g. parsed TOML, or TUI form values) into a `Recipe`."""
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise HybridTuiError(f"{source}: {describe_validation_error(err)}") from None
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """First pydantic error as `field.path: message (got VALUE)`, plus how many more there are."""
+    errors = err.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "recipe"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key; remove it or check its spelling against recipes/demo.toml"
+    elif "input" in first and not isinstance(first["input"], dict | list):
+        message += f" (got {first['input']!r})"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {message}{more}"
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    """Read and validate a TOML recipe; any problem is one `HybridTuiError` line."""
+    recipe_path = Path(path).expanduser()
+    if not recipe_path.is_file():
+        raise HybridTuiError(
+            f"recipe {recipe_path} not found; pass a TOML file such as recipes/demo.toml"
+        )
+    try:
+        data = tomllib.loads(recipe_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise HybridTuiError(f"recipe {recipe_path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise HybridTuiError(f"recipe {recipe_path} is not valid TOML: {err}") from None
+    return recipe_from_dict(data, source=f"recipe {recipe_path}")
+
+
+def save_recipe(recipe: Recipe, path: str | os.PathLike) -> Path:
+    """Write the recipe as TOML atomically (the previous file stays whole if this fails)."""
+    from hybrid_tui.atomic_files import atomic_write_text
+
+    return atomic_write_text(Path(path).expanduser(), recipe.to_toml())
