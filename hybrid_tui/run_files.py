@@ -1,0 +1,52 @@
+"""Where a run's local files live: events, job record, trainer log, checkpoint, final model.
+
+MLflow holds the record of every run; these files are what a local trainer needs beside it (the
+live event stream, its pid, resumable state). They live in the state dir: `$HYBRID_TUI_HOME`,
+default `./.hybrid-tui`, next to the default `mlflow.db`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("HYBRID_TUI_HOME", ".hybrid-tui")).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The paths of one run's local files (nothing is created by building this)."""
+
+    run_id: str
+    root: Path
+
+    @classmethod
+    def for_run(cls, run_id: str, base: Path | None = None) -> RunFiles:
+        return cls(run_id=run_id, root=(base or state_dir()) / "runs" / run_id)
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def job(self) -> Path:
+        return self.root / "job.json"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "trainer.log"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoint"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def recipe(self) -> Path:
+        return self.root / "recipe.toml"

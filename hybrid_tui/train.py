@@ -1,0 +1,187 @@
+"""The training run, always in its own process: setup, loop, evaluate, checkpoint, report.
+
+Read top to bottom: `run_training` validates every input before an MLflow run exists (bad input
+never leaves a run RUNNING), then trains with InfoNCE over in-batch negatives drawn by the sampler
+mix, checkpoints atomically, evaluates, and records everything in MLflow. Details live in
+`training_parts.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.recipe import Recipe
+from hybrid_tui.run_files import RunFiles
+
+
+@dataclass
+class TrainingInputs:
+    """Everything loaded and checked before a run is created."""
+
+    recipe: Recipe
+    pairs: object
+    eval_sets: list
+    model_source: str
+    data_root: str | None
+
+
+def prepare_inputs(recipe: Recipe, data_root: str | None, progress=None) -> TrainingInputs:
+    """Load data, eval sets and the model source; raise `HybridTuiError` on any bad input."""
+    from hybrid_tui.data.pairs import load_training_pairs
+    from hybrid_tui.models import resolve_model
+    from hybrid_tui.training_parts import load_eval_sets
+
+    pairs = load_training_pairs(recipe.data, data_root, progress=progress)
+    eval_sets = load_eval_sets(recipe, data_root, progress=progress)
+    resolved = resolve_model(recipe.model.spec, progress=progress)
+    return TrainingInputs(recipe, pairs, eval_sets, resolved.source, data_root)
+
+
+def run_training(
+    recipe: Recipe,
+    data_root: str | None = None,
+    resume_run_id: str | None = None,
+    announce: Path | None = None,
+    show_progress: bool = False,
+) -> str:
+    """Train one recipe to the end (or resume a run); return the MLflow run id.
+
+    Raises `HybridTuiError` for bad input (before any run is created) and re-raises anything that
+    breaks mid-run after marking the run FAILED with the error as an artifact.
+    """
+    from hybrid_tui import training_parts as parts
+    from hybrid_tui.events import EventWriter
+    from hybrid_tui.tracking import Tracker
+
+    inputs = prepare_inputs(recipe, data_root)
+    tracker = Tracker(recipe.tracking.resolved_uri())
+    if resume_run_id:
+        files = RunFiles.for_run(resume_run_id)
+        parts.check_resumable(tracker, files)
+        run_id = resume_run_id
+        tracker.resume_run(run_id)
+    else:
+        run_id = parts.start_tracked_run(tracker, inputs)
+        files = RunFiles.for_run(run_id)
+    parts.write_job_record(files, inputs, recipe)
+    parts.adopt_launch_log(files)
+    events = EventWriter(files.events)
+    stop = _install_stop_handler()
+    if announce:
+        parts.announce_run_id(announce, run_id)
+
+    try:
+        status = _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress)
+    except BaseException as err:
+        message = err if isinstance(err, HybridTuiError) else f"{type(err).__name__}: {err}"
+        parts.fail_run(tracker, run_id, events, str(message), traceback.format_exc())
+        raise
+    tracker.end_run(run_id, status)
+    events.write("end", status=status)
+    return run_id
+
+
+def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress) -> str:
+    """The loop. Returns the final status: FINISHED, or KILLED when asked to stop."""
+    from hybrid_tui import training_parts as parts
+
+    recipe = inputs.recipe
+    setup = parts.setup_training(inputs, files, tracker, run_id)
+    steps = recipe.train.steps
+    events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
+    meter = parts.StepMeter(recipe.train.batch_size)
+    with parts.step_progress(show_progress, steps, setup.step) as advance:
+        for step in range(setup.step + 1, steps + 1):
+            if stop.requested:
+                parts.save(setup, files, step - 1)
+                events.write("log", message=f"stopped at step {step - 1}; checkpoint saved")
+                return "KILLED"
+            batch = setup.sampler.next_batch()
+            loss = parts.train_step(setup, batch)
+            record = meter.record(step, loss, setup.scheduler.get_last_lr()[0], batch.kind)
+            events.write("step", **record)
+            if step % recipe.train.log_every == 0 or step == steps:
+                tracker.log_metrics(run_id, parts.step_metrics(record, meter), step)
+            if recipe.train.checkpoint_every and step % recipe.train.checkpoint_every == 0:
+                parts.save(setup, files, step)
+            if recipe.train.eval_every and step % recipe.train.eval_every == 0 and step < steps:
+                parts.evaluate_and_log(setup, tracker, run_id, events, step, final=False)
+            advance(step, loss)
+    if setup.is_main:
+        parts.evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
+        parts.save_final_model(setup, files, tracker, run_id)
+        parts.discard_checkpoint(files)
+    return "FINISHED"
+
+
+class _StopFlag:
+    requested = False
+
+
+def _install_stop_handler() -> _StopFlag:
+    """SIGTERM/SIGINT ask the loop to checkpoint and end the run KILLED at the next step."""
+    flag = _StopFlag()
+
+    def ask_to_stop(signum, frame):  # noqa: ARG001
+        if flag.requested:  # a second signal: stop now
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    signal.signal(signal.SIGTERM, ask_to_stop)
+    signal.signal(signal.SIGINT, ask_to_stop)
+    return flag
+
+
+def main_entry(recipe_path: str, data_root: str | None, resume: str | None, announce: str | None) -> int:
+    """Entry point of the `train` command's process; returns the exit code."""
+    from hybrid_tui.recipe import load_recipe
+
+    started = time.time()
+    try:
+        if resume:
+            recipe = _recipe_for_resume(resume, recipe_path)
+            data_root = data_root or _job_data_root(resume)
+        else:
+            recipe = load_recipe(recipe_path)
+        run_id = run_training(
+            recipe,
+            data_root=data_root,
+            resume_run_id=resume,
+            announce=Path(announce) if announce else None,
+            show_progress=sys.stderr.isatty(),
+        )
+    except HybridTuiError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    print(f"run {run_id} finished in {time.time() - started:.0f}s", flush=True)
+    return 0
+
+
+def _recipe_for_resume(run_id: str, recipe_path: str | None) -> Recipe:
+    from hybrid_tui.recipe import load_recipe
+
+    saved = RunFiles.for_run(run_id).recipe
+    if saved.is_file():
+        return load_recipe(saved)
+    if recipe_path:
+        return load_recipe(recipe_path)
+    raise HybridTuiError(
+        f"no local files for run {run_id} under {saved.parent.parent}; resume from the "
+        "directory the run was started in, or set HYBRID_TUI_HOME"
+    )
+
+
+def _job_data_root(run_id: str) -> str | None:
+    import json
+
+    job = RunFiles.for_run(run_id).job
+    if job.is_file():
+        return json.loads(job.read_text(encoding="utf-8")).get("data_root")
+    return os.environ.get("HYBRID_TUI_DATA")
