@@ -1,0 +1,42 @@
+"""The CLI starts fast: no heavy library is imported on the way to --help or the TUI's first frame."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "datasets", "faiss", "mlflow", "matplotlib", "sentence_transformers")
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return set(out.split())
+
+
+def test_help_imports_nothing_heavy() -> None:
+    loaded = _modules_after(
+        "import sys; sys.argv=['hybrid-tui','--help']\n"
+        "from hybrid_tui import cli\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass"
+    )
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_modules_the_cli_and_tui_import_at_start_stay_light() -> None:
+    loaded = _modules_after(
+        "import hybrid_tui.cli, hybrid_tui.jobs, hybrid_tui.recipe, hybrid_tui.run_files, "
+        "hybrid_tui.tracking, hybrid_tui.report, hybrid_tui.events, hybrid_tui.models, "
+        "hybrid_tui.tui.app"
+    )
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_help_lists_the_commands() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hybrid_tui", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("train", "eval", "runs", "show", "compare", "ui", "demo", "models", "tui"):
+        assert command in out
