@@ -92,7 +92,9 @@ def load_checkpoint(
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise HybridTuiError(f"checkpoint {folder} is unreadable ({err}); start the run again") from None
+        raise HybridTuiError(
+            f"checkpoint {folder} is unreadable ({err}); start the run again"
+        ) from None
     if state.get("model_fingerprint") != model_fingerprint(model):
         raise HybridTuiError(
             f"checkpoint {folder} was saved from a different model than the recipe's "
@@ -104,7 +106,9 @@ def load_checkpoint(
             folder / TRAINING_STATE_FILE, map_location="cpu", weights_only=True
         )
     except Exception as err:  # noqa: BLE001 - any corruption is reported the same way
-        raise HybridTuiError(f"checkpoint {folder} is corrupt ({err}); start the run again") from None
+        raise HybridTuiError(
+            f"checkpoint {folder} is corrupt ({err}); start the run again"
+        ) from None
     optimizer.load_state_dict(training_state["optimizer"])
     scheduler.load_state_dict(training_state["scheduler"])
     torch.set_rng_state(training_state["torch_rng"])

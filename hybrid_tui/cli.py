@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,8 +40,10 @@ DataDir = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 TrackingUri = Annotated[
     str | None,
-    typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
-                 "sqlite:///mlflow.db)."),
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
+    ),
 ]
 
 
@@ -82,11 +83,19 @@ def tui(tracking_uri: TrackingUri = None) -> None:
 
 @app.command()
 def train(
-    recipe: Annotated[str | None, typer.Argument(help="Recipe TOML file (e.g. recipes/smoke.toml).")] = None,
+    recipe: Annotated[
+        str | None, typer.Argument(help="Recipe TOML file (e.g. recipes/smoke.toml).")
+    ] = None,
     data_dir: DataDir = None,
-    resume: Annotated[str | None, typer.Option(help="Resume this run id from its checkpoint.")] = None,
-    detach: Annotated[bool, typer.Option(help="Run in the background (survives the terminal); "
-                                         "print the run id and return.")] = False,
+    resume: Annotated[
+        str | None, typer.Option(help="Resume this run id from its checkpoint.")
+    ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            help="Run in the background (survives the terminal); print the run id and return."
+        ),
+    ] = False,
     announce: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Train a recipe in this process (or detached), tracked in MLflow."""
@@ -112,13 +121,25 @@ def train(
 @app.command("eval")
 def eval_command(
     dataset: Annotated[str, typer.Option(help="xquad-r or mlqa-r.")] = "xquad-r",
-    model: Annotated[str | None, typer.Option(help="Model spec: offline name, hub id or folder.")] = None,
-    run: Annotated[str | None, typer.Option(help="Evaluate the trained model of this run id.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model spec: offline name, hub id or folder.")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(help="Evaluate the trained model of this run id.")
+    ] = None,
     data_dir: DataDir = None,
-    langs: Annotated[str | None, typer.Option(help="Comma-separated languages (default: all).")] = None,
-    settings: Annotated[str, typer.Option(help="Comma-separated: mono,cross,multi.")] = "mono,cross,multi",
-    max_questions: Annotated[int | None, typer.Option(help="Questions per language (subset).")] = None,
-    map_cutoff: Annotated[int | None, typer.Option(help="mAP@k instead of the full ranking.")] = None,
+    langs: Annotated[
+        str | None, typer.Option(help="Comma-separated languages (default: all).")
+    ] = None,
+    settings: Annotated[
+        str, typer.Option(help="Comma-separated: mono,cross,multi.")
+    ] = "mono,cross,multi",
+    max_questions: Annotated[
+        int | None, typer.Option(help="Questions per language (subset).")
+    ] = None,
+    map_cutoff: Annotated[
+        int | None, typer.Option(help="mAP@k instead of the full ranking.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     json_output: JsonFlag = False,
@@ -127,9 +148,17 @@ def eval_command(
     from hybrid_tui.eval_command import run_eval
 
     result = run_eval(
-        dataset=dataset, model=model, run=run, data_root=_data_root(data_dir), langs=langs,
-        settings=settings, max_questions=max_questions, map_cutoff=map_cutoff,
-        batch_size=batch_size, device=device, show_progress=not json_output,
+        dataset=dataset,
+        model=model,
+        run=run,
+        data_root=_data_root(data_dir),
+        langs=langs,
+        settings=settings,
+        max_questions=max_questions,
+        map_cutoff=map_cutoff,
+        batch_size=batch_size,
+        device=device,
+        show_progress=not json_output,
     )
     if json_output:
         _print_json(result)
@@ -188,7 +217,9 @@ def cancel(run_id: str) -> None:
 @app.command()
 def ui(
     tracking_uri: TrackingUri = None,
-    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Open the real MLflow UI on this tracking store (lean: one worker, no job runner)."""
@@ -201,7 +232,9 @@ def ui(
 def demo(
     data_dir: DataDir = None,
     steps: Annotated[int | None, typer.Option(help="Training steps (default: the demo's).")] = None,
-    max_questions: Annotated[int | None, typer.Option(help="XQuAD-R questions per language.")] = None,
+    max_questions: Annotated[
+        int | None, typer.Option(help="XQuAD-R questions per language.")
+    ] = None,
 ) -> None:
     """Train e5-small-offline with a hybrid mix on MLQA-R, evaluate zero-shot on XQuAD-R, show tables."""
     from hybrid_tui.demo import run_demo
@@ -218,8 +251,12 @@ def models_list(json_output: JsonFlag = False) -> None:
 
 
 @models_app.command("prepare")
-def models_prepare(name: Annotated[str, typer.Argument(help="e5-small-offline, minilm-offline, "
-                                                       "tiny-random, a hub id or a folder.")]) -> None:
+def models_prepare(
+    name: Annotated[
+        str,
+        typer.Argument(help="e5-small-offline, minilm-offline, tiny-random, a hub id or a folder."),
+    ],
+) -> None:
     """Build (or download) a model once into the cache and print its folder."""
     from hybrid_tui.models import resolve_model
     from hybrid_tui.progress import rich_progress

@@ -49,7 +49,9 @@ def demo_recipe() -> Recipe:
     return recipe_from_dict(DEMO_RECIPE, source="demo recipe")
 
 
-def run_demo(data_root: str | None, steps: int | None = None, max_questions: int | None = None) -> None:
+def run_demo(
+    data_root: str | None, steps: int | None = None, max_questions: int | None = None
+) -> None:
     """Prepare the model, train in a child `hybrid-tui train` process, then print the tables."""
     from rich.console import Console
 
@@ -76,7 +78,15 @@ def run_demo(data_root: str | None, steps: int | None = None, max_questions: int
     recipe_path = save_recipe(recipe, state_dir() / "demo.toml")
     announce = state_dir() / "demo.run_id"
     announce.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "hybrid_tui", "train", str(recipe_path), "--announce", str(announce)]
+    command = [
+        sys.executable,
+        "-m",
+        "hybrid_tui",
+        "train",
+        str(recipe_path),
+        "--announce",
+        str(announce),
+    ]
     if data_root:
         command += ["--data-dir", data_root]
     finished = subprocess.run(command, check=False)

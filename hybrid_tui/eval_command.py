@@ -45,8 +45,11 @@ def run_eval(
         )
     if "multi" in chosen_settings and languages is not None and len(languages) < 2:
         raise HybridTuiError("the multi setting needs at least two --langs")
-    for flag, value in (("--max-questions", max_questions), ("--map-cutoff", map_cutoff),
-                        ("--batch-size", batch_size)):
+    for flag, value in (
+        ("--max-questions", max_questions),
+        ("--map-cutoff", map_cutoff),
+        ("--batch-size", batch_size),
+    ):
         if value is not None and value < 1:
             raise HybridTuiError(f"{flag} must be a positive integer (got {value})")
 
@@ -55,16 +58,23 @@ def run_eval(
 
     model_config, source = _model_for(model, run)
     with rich_progress(transient=True) if show_progress else _silent() as progress:
-        rset = load_retrieval_set(dataset, data_root, languages=languages,
-                                  max_questions=max_questions, progress=progress)
+        rset = load_retrieval_set(
+            dataset, data_root, languages=languages, max_questions=max_questions, progress=progress
+        )
         from hybrid_tui.encoder import BiEncoder
         from hybrid_tui.evaluate import evaluate_retrieval
         from hybrid_tui.training_parts import pick_device
 
         encoder = BiEncoder.load(model_config, device=pick_device(device), progress=progress)
         encoder.eval()
-        metrics = evaluate_retrieval(encoder, rset, chosen_settings, map_cutoff=map_cutoff,
-                                     batch_size=batch_size, progress=progress)
+        metrics = evaluate_retrieval(
+            encoder,
+            rset,
+            chosen_settings,
+            map_cutoff=map_cutoff,
+            batch_size=batch_size,
+            progress=progress,
+        )
     return {
         "dataset": dataset,
         "model": source,

@@ -54,8 +54,13 @@ def launch(
     env["HYBRID_TUI_HOME"] = str(state_dir())
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env, cwd=os.getcwd(),
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=os.getcwd(),
         )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -86,7 +91,9 @@ def job_for(run_id: str) -> Job | None:
         record = json.loads(files.job.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    return Job(run_id, int(record["pid"]), record.get("start_ticks"), Path(record.get("log") or files.log))
+    return Job(
+        run_id, int(record["pid"]), record.get("start_ticks"), Path(record.get("log") or files.log)
+    )
 
 
 def is_alive(job: Job) -> bool:

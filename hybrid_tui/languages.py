@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 XQUAD_R_LANGUAGES: tuple[str, ...] = (
-    "ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh",
+    "ar",
+    "de",
+    "el",
+    "en",
+    "es",
+    "hi",
+    "ru",
+    "th",
+    "tr",
+    "vi",
+    "zh",
 )
 MLQA_R_LANGUAGES: tuple[str, ...] = ("ar", "de", "en", "es", "hi", "vi", "zh")
 
@@ -14,8 +24,16 @@ EVAL_DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 LANGUAGE_NAMES: dict[str, str] = {
-    "ar": "Arabic", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
-    "hi": "Hindi", "ru": "Russian", "th": "Thai", "tr": "Turkish", "vi": "Vietnamese",
+    "ar": "Arabic",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "hi": "Hindi",
+    "ru": "Russian",
+    "th": "Thai",
+    "tr": "Turkish",
+    "vi": "Vietnamese",
     "zh": "Chinese",
 }
 

@@ -139,7 +139,9 @@ def _install_stop_handler() -> _StopFlag:
     return flag
 
 
-def main_entry(recipe_path: str, data_root: str | None, resume: str | None, announce: str | None) -> int:
+def main_entry(
+    recipe_path: str, data_root: str | None, resume: str | None, announce: str | None
+) -> int:
     """Entry point of the `train` command's process; returns the exit code."""
     from hybrid_tui.recipe import load_recipe
 

@@ -80,7 +80,9 @@ def start_tracked_run(tracker, inputs) -> str:
         "hybrid_tui.train_languages": ",".join(inputs.pairs.languages),
         **recipe.tracking.tags,
     }
-    run_id = tracker.start_run(recipe.tracking.experiment, recipe.tracking.run_name or recipe.name, tags)
+    run_id = tracker.start_run(
+        recipe.tracking.experiment, recipe.tracking.run_name or recipe.name, tags
+    )
     params = recipe.flat_params()
     params["data.resolved_languages"] = ",".join(inputs.pairs.languages)
     params["data.items"] = str(len(inputs.pairs.items))
@@ -135,7 +137,9 @@ def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
 def pick_device(requested: str) -> str:
     if requested != "auto":
         if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise HybridTuiError(f"train.device is {requested!r} but no CUDA GPU is visible; use cpu")
+            raise HybridTuiError(
+                f"train.device is {requested!r} but no CUDA GPU is visible; use cpu"
+            )
         return requested
     if torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
@@ -165,11 +169,18 @@ def code_version() -> str:
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here, capture_output=True, text=True, timeout=5,
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "", ""
@@ -217,7 +228,9 @@ def setup_training(inputs, files: RunFiles, tracker, run_id: str) -> Setup:
     train = recipe.train
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if train.batch_size % world:
-        raise HybridTuiError(f"train.batch_size {train.batch_size} is not divisible by {world} GPUs")
+        raise HybridTuiError(
+            f"train.batch_size {train.batch_size} is not divisible by {world} GPUs"
+        )
     device = pick_device(train.device)
     seed_everything(train.seed)
     encoder = BiEncoder.load(recipe.model, device=device)
@@ -226,7 +239,10 @@ def setup_training(inputs, files: RunFiles, tracker, run_id: str) -> Setup:
     decay = [p for p in trainable if p.ndim >= 2]
     no_decay = [p for p in trainable if p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": train.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=train.lr,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -236,8 +252,19 @@ def setup_training(inputs, files: RunFiles, tracker, run_id: str) -> Setup:
     autocast_dtype = pick_precision(train.precision, device)
     scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
     setup = Setup(
-        recipe, encoder, optimizer, scheduler, sampler, inputs.pairs, inputs.eval_sets,
-        device, autocast_dtype, scaler, rank, world, train_languages=list(inputs.pairs.languages),
+        recipe,
+        encoder,
+        optimizer,
+        scheduler,
+        sampler,
+        inputs.pairs,
+        inputs.eval_sets,
+        device,
+        autocast_dtype,
+        scaler,
+        rank,
+        world,
+        train_languages=list(inputs.pairs.languages),
     )
     if (files.checkpoint / "state.json").is_file():
         resume = load_checkpoint(files.checkpoint, encoder, optimizer, scheduler)
@@ -378,7 +405,13 @@ class StepMeter:
         pairs_per_s = self.batch_size / max(now - self.last, 1e-9)
         self.last = now
         self.kinds[kind] += 1
-        return {"step": step, "loss": loss, "lr": lr, "pairs_per_s": pairs_per_s, "batch_kind": kind}
+        return {
+            "step": step,
+            "loss": loss,
+            "lr": lr,
+            "pairs_per_s": pairs_per_s,
+            "batch_kind": kind,
+        }
 
 
 def step_metrics(record: dict, meter: StepMeter) -> dict[str, float]:
@@ -416,7 +449,11 @@ def save(setup: Setup, files: RunFiles, step: int) -> None:
     from hybrid_tui.checkpoint import save_checkpoint
 
     save_checkpoint(
-        files.checkpoint, setup.encoder, setup.optimizer, setup.scheduler, step,
+        files.checkpoint,
+        setup.encoder,
+        setup.optimizer,
+        setup.scheduler,
+        step,
         setup.sampler.state_dict(),
     )
 
@@ -433,7 +470,10 @@ def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, fina
             events.write("log", message=f"evaluating {rset.name} at step {step}")
             metrics.update(
                 evaluate_retrieval(
-                    setup.encoder, rset, recipe.eval.settings, map_cutoff=recipe.eval.map_cutoff,
+                    setup.encoder,
+                    rset,
+                    recipe.eval.settings,
+                    map_cutoff=recipe.eval.map_cutoff,
                     batch_size=recipe.eval.batch_size,
                     progress=lambda desc, done, total: events.write(
                         "progress", description=desc, done=done, total=total

@@ -34,8 +34,15 @@ def test_paper_recipes_cover_both_models_and_three_mixes() -> None:
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     recipe = recipe_from_dict(
-        {"name": "x", "sampler": {"mono": 0.3, "cross": 0.5, "multi": 0.2,
-                                  "schedule": [{"from_step": 10, "mono": 1.0}]}}
+        {
+            "name": "x",
+            "sampler": {
+                "mono": 0.3,
+                "cross": 0.5,
+                "multi": 0.2,
+                "schedule": [{"from_step": 10, "mono": 1.0}],
+            },
+        }
     )
     path = save_recipe(recipe, tmp_path / "r.toml")
     assert load_recipe(path) == recipe
@@ -58,7 +65,10 @@ def test_mix_describes_alpha() -> None:
         ({"sampler": {"cross": "lots"}}, "sampler.cross: Input should be a valid number"),
         ({"train": {"batchsize": 8}}, "train.batchsize: unknown key"),
         ({"colour": "red"}, "colour: unknown key"),
-        ({"train": {"batch_size": 1}}, "train.batch_size: Input should be greater than or equal to 2"),
+        (
+            {"train": {"batch_size": 1}},
+            "train.batch_size: Input should be greater than or equal to 2",
+        ),
         ({"train": {"steps": 0}}, "train.steps"),
         ({"train": {"lr": -1}}, "train.lr"),
         ({"train": {"temperature": 0}}, "train.temperature"),
@@ -75,7 +85,10 @@ def test_mix_describes_alpha() -> None:
         ({"data": {"source": "csv"}}, "data.source"),
         ({"model": {"pooling": "max"}}, "model.pooling"),
         ({"model": {"max_query_length": 2}}, "model.max_query_length"),
-        ({"sampler": {"schedule": [{"from_step": 5}]}}, "weights of the phase from step 5 are all zero"),
+        (
+            {"sampler": {"schedule": [{"from_step": 5}]}},
+            "weights of the phase from step 5 are all zero",
+        ),
         (
             {"sampler": {"schedule": [{"from_step": 5, "mono": 1}, {"from_step": 5, "cross": 1}]}},
             "strictly increasing from_step",

