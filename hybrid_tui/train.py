@@ -61,20 +61,23 @@ def run_training(
     from hybrid_tui.tracking import Tracker
 
     inputs = prepare_inputs(recipe, data_root)
-    tracker = Tracker(recipe.tracking.resolved_uri())
-    if resume_run_id:
-        files = RunFiles.for_run(resume_run_id)
-        parts.check_resumable(tracker, files)
+    is_main = parts.init_distributed(recipe.train.device)
+    tracker = Tracker(recipe.tracking.resolved_uri()) if is_main else parts.NoTracking()
+    run_id = None
+    if is_main and resume_run_id:
+        parts.check_resumable(tracker, RunFiles.for_run(resume_run_id))
         run_id = resume_run_id
         tracker.resume_run(run_id)
-    else:
+    elif is_main:
         run_id = parts.start_tracked_run(tracker, inputs)
-        files = RunFiles.for_run(run_id)
-    parts.write_job_record(files, inputs, recipe)
-    parts.adopt_launch_log(files)
-    events = EventWriter(files.events)
+    run_id = parts.broadcast_run_id(run_id)
+    files = RunFiles.for_run(run_id)
+    if is_main:
+        parts.write_job_record(files, inputs, recipe)
+        parts.adopt_launch_log(files)
+    events = EventWriter(files.events if is_main else os.devnull)
     stop = _install_stop_handler()
-    if announce:
+    if announce and is_main:
         parts.announce_run_id(announce, run_id)
 
     try:
@@ -112,12 +115,15 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
             if recipe.train.checkpoint_every and step % recipe.train.checkpoint_every == 0:
                 parts.save(setup, files, step)
             if recipe.train.eval_every and step % recipe.train.eval_every == 0 and step < steps:
-                parts.evaluate_and_log(setup, tracker, run_id, events, step, final=False)
+                if setup.is_main:
+                    parts.evaluate_and_log(setup, tracker, run_id, events, step, final=False)
+                parts.barrier()
             advance(step, loss)
     if setup.is_main:
         parts.evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
         parts.save_final_model(setup, files, tracker, run_id)
         parts.discard_checkpoint(files)
+    parts.barrier()
     return "FINISHED"
 
 

@@ -131,10 +131,52 @@ def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
         tracker.end_run(run_id, "FAILED")
 
 
+# ---------------------------------------------------------------- several processes (torchrun)
+
+
+def init_distributed(device: str) -> bool:
+    """Join the process group when started by `torchrun`; return True on the main rank.
+
+    NCCL on GPUs, gloo on CPUs (so the multi-process path is testable without a GPU).
+    """
+    if int(os.environ.get("WORLD_SIZE", 1)) == 1:
+        return True
+    if not dist.is_initialized():
+        on_gpu = torch.cuda.is_available() and device != "cpu"
+        if on_gpu:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend="nccl" if on_gpu else "gloo")
+    return dist.get_rank() == 0
+
+
+def broadcast_run_id(run_id: str | None) -> str:
+    """The main rank created (or resumed) the run; every rank learns its id."""
+    if not dist.is_initialized():
+        return run_id
+    box = [run_id]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op in a single process), e.g. while rank 0 evaluates."""
+    if dist.is_initialized():
+        dist.barrier()
+
+
+class NoTracking:
+    """What non-main ranks track with: nothing (rank 0 records the run)."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
 # ---------------------------------------------------------------- devices and versions
 
 
 def pick_device(requested: str) -> str:
+    if requested == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
     if requested != "auto":
         if requested.startswith("cuda") and not torch.cuda.is_available():
             raise HybridTuiError(

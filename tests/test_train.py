@@ -1,0 +1,128 @@
+"""End to end: the smoke recipe trains in its own process and leaves a FINISHED, well-keyed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from hybrid_tui.events import EventTail
+from hybrid_tui.run_files import RunFiles
+from tests.conftest import REPO
+
+SMOKE = str(REPO / "recipes" / "smoke.toml")
+pytestmark = pytest.mark.slow
+
+
+def _tracker(workdir: Path):
+    from hybrid_tui.tracking import Tracker
+
+    return Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+def _train(run_cli, data_root: Path, *extra: str) -> str:
+    announce = Path(os.environ["HYBRID_TUI_HOME"]) / f"announce-{time.time_ns()}"
+    run_cli(
+        "train", *extra, "--data-dir", str(data_root), "--announce", str(announce), check_code=0
+    )
+    return announce.read_text().strip()
+
+
+def _weights(run_id: str) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(RunFiles.for_run(run_id).model / "model.safetensors"))
+
+
+def test_smoke_recipe_finishes_with_the_key_scheme(run_cli, workdir: Path, data_root: Path) -> None:
+    run_id = _train(run_cli, data_root, SMOKE)
+    detail = _tracker(workdir).get_run(run_id)
+    assert detail.status == "FINISHED"
+    metrics = detail.metrics
+    for key in (
+        "train/loss",
+        "train/lr",
+        "train/pairs_per_s",
+        "eval/xquad_r/mono/en/map",
+        "eval/xquad_r/cross/de-th/map",
+        "eval/xquad_r/multi/th/map",
+        "eval/xquad_r/mono/avg/map",
+        "eval/xquad_r/cross/avg/map",
+        "eval/xquad_r/multi/avg/map",
+        "eval/xquad_r/bias/avg/rank_distance",
+    ):
+        assert key in metrics, key
+    assert (
+        len(
+            [
+                k
+                for k in metrics
+                if k.startswith("eval/xquad_r/cross/") and k.endswith("/map") and "/avg/" not in k
+            ]
+        )
+        == 6
+    )
+    assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.endswith("/map"))
+    history = _tracker(workdir).metric_history(run_id, "train/loss")
+    assert [step for step, _ in history] == list(range(1, 21))
+    assert detail.params["sampler.mono"] == "0.5" and detail.params["model.spec"] == "tiny-random"
+    for tag in ("hybrid_tui.code_version", "hybrid_tui.model_source", "hybrid_tui.device"):
+        assert detail.tags[tag]
+    events = EventTail(RunFiles.for_run(run_id).events).read_new()
+    kinds = [event["type"] for event in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("step") == 20
+    assert events[-1]["status"] == "FINISHED"
+    shown = json.loads(run_cli("show", run_id, "--json", check_code=0).stdout)
+    assert shown["tables"]["xquad_r"]["mono"]["en"] == pytest.approx(
+        metrics["eval/xquad_r/mono/en/map"]
+    )
+    listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
+    assert [run["run_id"] for run in listed] == [run_id]
+
+
+def test_killed_trainer_resumes_to_the_same_weights(
+    run_cli, workdir: Path, data_root: Path
+) -> None:
+    from hybrid_tui.jobs import job_for, launch
+
+    reference = _train(run_cli, data_root, SMOKE)
+    job = launch(SMOKE, data_dir=str(data_root))
+    tail = EventTail(RunFiles.for_run(job.run_id).events)
+    deadline = time.monotonic() + 300
+    seen = 0
+    while seen < 13 and time.monotonic() < deadline:
+        seen = max([seen] + [e["step"] for e in tail.read_new() if e["type"] == "step"])
+        time.sleep(0.02)
+    os.killpg(job.pid, signal.SIGKILL)
+    while job_for(job.run_id) and _alive(job.pid):
+        time.sleep(0.05)
+    listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
+    assert {run["run_id"]: run["status"] for run in listed}[job.run_id] == "FAILED"
+
+    run_cli("train", "--resume", job.run_id, "--data-dir", str(data_root), check_code=0)
+    tracker = _tracker(workdir)
+    assert tracker.get_run(job.run_id).status == "FINISHED"
+    expected, resumed = _weights(reference), _weights(job.run_id)
+    assert expected.keys() == resumed.keys()
+    for name, tensor in expected.items():
+        assert (tensor == resumed[name]).all(), name
+    ref_metrics = tracker.get_run(reference).metrics
+    res_metrics = tracker.get_run(job.run_id).metrics
+    eval_keys = [k for k in ref_metrics if k.startswith("eval/")]
+    assert eval_keys and all(ref_metrics[k] == res_metrics[k] for k in eval_keys)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
