@@ -1,0 +1,246 @@
+"""Zero-shot LAReQA-style evaluation: mono, cross and multilingual mAP and language bias.
+
+Each language's questions and candidates are encoded once; every setting is then derived from
+the same score blocks. For query language X the scores against all candidates (`Q_X C_all^T`,
+in row chunks) are computed once, and for each relevant sentence (one per language Y) the
+candidates ranked before it are counted per language block. Its rank in the multilingual pool is
+1 + the sum over blocks; its rank in the pool of Y alone (mono when Y = X, cross otherwise) is
+1 + the count in block Y. Only these counts are needed for mAP, recall and rank distance, so no
+ranking is ever sorted: exact ranks over XQuAD-R's ~13k sentences take seconds, while faiss would
+need a full top-N search (or an approximate cutoff) to place every relevant item exactly.
+
+Metric keys (see docs/ARCHITECTURE.md): `eval/<ds>/mono/<X>/{map,recall_1}`,
+`eval/<ds>/cross/<X>-<Y>/{map,recall_1}`, `eval/<ds>/multi/<X>/{map,recall_10}`,
+`eval/<ds>/{mono,cross,multi}/avg/...` (macro averages over languages or pairs),
+`eval/<ds>/bias/<X>/rank_distance`, `eval/<ds>/bias/avg/rank_distance` and
+`eval/<ds>/bias/<X>-<Y>/mean_rank` (Y = X included), the bias keys with the multi setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hybrid_tui import metrics
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import metric_dataset_name
+from hybrid_tui.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from hybrid_tui.data.lareqa import RetrievalSet
+
+SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
+# Bytes for one chunk of the score matrix and its ordering keys (float32 + int64 per score).
+_SCORE_BUDGET = 256 * 1024 * 1024
+_MAX_CHUNK_ROWS = 512
+
+
+def _check_settings(settings: Iterable[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(settings))
+    unknown = [s for s in chosen if s not in SETTINGS]
+    if unknown or not chosen:
+        raise HybridTuiError(
+            f"unknown evaluation setting {unknown[0] if unknown else '(none)'!r}; "
+            f"choose from {', '.join(SETTINGS)}"
+        )
+    return chosen
+
+
+def _relevant_columns(rset: RetrievalSet, lang: str) -> np.ndarray:
+    """`(n_questions, n_languages)`: index of the relevant sentence in each language, or -1."""
+    ids = [q.id for q in rset.questions[lang]]
+    cols = np.full((len(ids), len(rset.languages)), -1, dtype=np.int64)
+    for j, target in enumerate(rset.languages):
+        index = rset.answer_index.get(target, {})
+        cols[:, j] = [index.get(qid, -1) for qid in ids]
+    return cols
+
+
+def _as_matrix(emb: np.ndarray, dim: int = 0) -> np.ndarray:
+    """float32, C-contiguous rows; an empty language becomes a `(0, dim)` block."""
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    return emb.reshape(0, max(dim, emb.shape[-1] if emb.ndim == 2 else 0)) if not emb.size else emb
+
+
+def _chunk_rows(n_columns: int) -> int:
+    return int(max(1, min(_MAX_CHUNK_ROWS, _SCORE_BUDGET // max(1, 12 * n_columns))))
+
+
+def _score_language(
+    queries: np.ndarray,
+    cand_blocks: Sequence[np.ndarray],
+    pool: np.ndarray,
+    local_cols: np.ndarray,
+    own: int,
+    settings: tuple[str, ...],
+    report: Callable[[int], None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks for one query language.
+
+    Returns `(pool_ranks, pooled_ranks)`: `pool_ranks[i, j]` is the rank of question i's relevant
+    sentence of language j among language j's sentences alone; `pooled_ranks[i, j]` its rank in
+    the multilingual pool (only filled when "multi" is asked). 0 marks no relevant sentence.
+    `pool` is the concatenation of `cand_blocks`, the multilingual candidate set.
+    """
+    n, n_langs = local_cols.shape
+    pool_ranks = np.zeros((n, n_langs), dtype=np.int64)
+    pooled_ranks = np.zeros((n, n_langs), dtype=np.int64)
+    wanted = [
+        j
+        for j in range(n_langs)
+        if (j == own and "mono" in settings) or (j != own and "cross" in settings)
+    ]
+    widths = [len(block) for block in cand_blocks]
+    starts = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    if "multi" in settings:
+        global_cols = np.where(local_cols >= 0, local_cols + starts[:-1], -1)
+        blocks = [(int(starts[j]), int(starts[j + 1])) for j in range(n_langs)]
+        step = _chunk_rows(len(pool))
+        for row in range(0, n, step):
+            rows = slice(row, row + step)
+            scores = queries[rows] @ pool.T
+            ahead = metrics.count_ahead(scores, global_cols[rows], blocks)
+            present = global_cols[rows] >= 0
+            pooled_ranks[rows] = np.where(present, 1 + ahead.sum(axis=-1), 0)
+            own_block = np.diagonal(ahead, axis1=1, axis2=2)
+            pool_ranks[rows] = np.where(present, 1 + own_block, 0)
+            report(min(n, row + step))
+        return pool_ranks, pooled_ranks
+    step = _chunk_rows(max(widths[j] for j in wanted) if wanted else 1)
+    for row in range(0, n, step):
+        rows = slice(row, row + step)
+        for j in wanted:
+            scores = queries[rows] @ cand_blocks[j].T
+            pool_ranks[rows, j] = metrics.relevant_ranks(scores, local_cols[rows, j : j + 1])[:, 0]
+        report(min(n, row + step))
+    return pool_ranks, pooled_ranks
+
+
+def _single_item_metrics(ranks: np.ndarray, map_cutoff: int | None) -> dict[str, float] | None:
+    """mAP and recall@1 over the queries whose relevant sentence exists in this pool."""
+    ranks = ranks[ranks > 0][:, None]
+    if not len(ranks):
+        return None
+    ap = metrics.average_precision_from_ranks(ranks, cutoff=map_cutoff)
+    return {"map": float(ap.mean()), "recall_1": float(metrics.recall_at_k(ranks, 1).mean())}
+
+
+def _averages(prefix: str, per_key: list[dict[str, float]]) -> dict[str, float]:
+    if not per_key:
+        return {}
+    return {
+        f"{prefix}/avg/{name}": float(np.mean([m[name] for m in per_key])) for name in per_key[0]
+    }
+
+
+def evaluate_embeddings(
+    rset: RetrievalSet,
+    question_emb: dict[str, np.ndarray],
+    candidate_emb: dict[str, np.ndarray],
+    settings: Iterable[str] = SETTINGS,
+    map_cutoff: int | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, float]:
+    """Score every requested setting from embeddings (rows aligned with `rset`'s lists).
+
+    Embeddings come from anywhere (scores are dot products, so pass normalised vectors for
+    cosine). `map_cutoff=k` computes AP over the top k only (trec_eval `map_cut_k`); the key
+    stays `map`. Per-language figures are means over the queries that have a relevant sentence
+    in the pool; averages are macro means over languages (or ordered pairs).
+    """
+    chosen = _check_settings(settings)
+    langs = list(rset.languages)
+    ds = f"eval/{metric_dataset_name(rset.name)}"
+    q_emb = {x: _as_matrix(question_emb[x]) for x in langs}
+    dim = max(m.shape[1] for m in q_emb.values())
+    c_emb = [_as_matrix(candidate_emb[y], dim) for y in langs]
+    for x, cands in zip(langs, c_emb, strict=True):
+        if len(q_emb[x]) != len(rset.questions[x]) or len(cands) != len(rset.candidates[x]):
+            raise ValueError(f"{x}: embeddings do not match the retrieval set's rows")
+    pool = np.concatenate(c_emb, axis=0) if "multi" in chosen else np.zeros((0, dim), np.float32)
+    total = sum(len(q_emb[x]) for x in langs)
+    done = 0
+    out: dict[str, float] = {}
+    mono: list[dict[str, float]] = []
+    cross: list[dict[str, float]] = []
+    multi: list[dict[str, float]] = []
+    bias: list[float] = []
+    for i, x in enumerate(langs):
+
+        def report(rows_done: int, offset: int = done) -> None:
+            if progress is not None:
+                progress(f"Scoring {rset.name}", offset + rows_done, total)
+
+        pool_ranks, pooled = _score_language(
+            q_emb[x], c_emb, pool, _relevant_columns(rset, x), i, chosen, report
+        )
+        done += len(q_emb[x])
+        for j, y in enumerate(langs):
+            if (j == i and "mono" in chosen) or (j != i and "cross" in chosen):
+                found = _single_item_metrics(pool_ranks[:, j], map_cutoff)
+                if found is not None:
+                    key = f"{ds}/mono/{x}" if j == i else f"{ds}/cross/{x}-{y}"
+                    out.update({f"{key}/{name}": value for name, value in found.items()})
+                    (mono if j == i else cross).append(found)
+        if "multi" in chosen:
+            queries = pooled[(pooled > 0).any(axis=1)]
+            if not len(queries):
+                continue
+            found = {
+                "map": float(
+                    metrics.average_precision_from_ranks(queries, cutoff=map_cutoff).mean()
+                ),
+                "recall_10": float(metrics.recall_at_k(queries, 10).mean()),
+            }
+            out.update({f"{ds}/multi/{x}/{name}": value for name, value in found.items()})
+            multi.append(found)
+            distances = metrics.rank_distance(queries)
+            if np.isfinite(distances).any():
+                bias.append(float(np.nanmean(distances)))
+                out[f"{ds}/bias/{x}/rank_distance"] = bias[-1]
+            for j, y in enumerate(langs):
+                column = queries[:, j]
+                if (column > 0).any():
+                    out[f"{ds}/bias/{x}-{y}/mean_rank"] = float(column[column > 0].mean())
+    out.update(_averages(f"{ds}/mono", mono))
+    out.update(_averages(f"{ds}/cross", cross))
+    out.update(_averages(f"{ds}/multi", multi))
+    if bias:
+        out[f"{ds}/bias/avg/rank_distance"] = float(np.mean(bias))
+    return out
+
+
+def evaluate_retrieval(
+    encoder: Any,
+    rset: RetrievalSet,
+    settings: Iterable[str] = SETTINGS,
+    map_cutoff: int | None = None,
+    batch_size: int = 64,
+    progress: ProgressFn | None = None,
+) -> dict[str, float]:
+    """Encode each language's questions and candidates once, then `evaluate_embeddings`.
+
+    `encoder` offers `encode(texts, kind, batch_size=..., progress=...)` returning normalised
+    float32 rows (a `BiEncoder`); the caller puts it in eval mode. Encoding progress is reported
+    as one bar over all texts of the set.
+    """
+    chosen = _check_settings(settings)
+    jobs = [(x, "query", [q.text for q in rset.questions[x]]) for x in rset.languages]
+    jobs += [(y, "passage", [c.text for c in rset.candidates[y]]) for y in rset.languages]
+    total = sum(len(texts) for _, _, texts in jobs)
+    encoded: dict[str, dict[str, np.ndarray]] = {"query": {}, "passage": {}}
+    offset = 0
+    for lang, kind, texts in jobs:
+
+        def report(description: str, done: int, _total: int, start: int = offset) -> None:
+            if progress is not None:
+                progress(f"Encoding {rset.name}", start + done, total)
+
+        encoded[kind][lang] = encoder.encode(texts, kind, batch_size=batch_size, progress=report)
+        offset += len(texts)
+        report("", 0, 0, start=offset)
+    return evaluate_embeddings(
+        rset, encoded["query"], encoded["passage"], chosen, map_cutoff=map_cutoff, progress=progress
+    )
