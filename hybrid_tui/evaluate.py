@@ -231,16 +231,18 @@ def evaluate_retrieval(
     jobs += [(y, "passage", [c.text for c in rset.candidates[y]]) for y in rset.languages]
     total = sum(len(texts) for _, _, texts in jobs)
     encoded: dict[str, dict[str, np.ndarray]] = {"query": {}, "passage": {}}
+    description = f"Encoding {rset.name}"
     offset = 0
     for lang, kind, texts in jobs:
 
-        def report(description: str, done: int, _total: int, start: int = offset) -> None:
-            if progress is not None:
-                progress(f"Encoding {rset.name}", start + done, total)
+        def report(_description: str, done: int, _total: int, start: int = offset) -> None:
+            if progress is not None:  # the encoder's per-call count, shifted onto one bar
+                progress(description, start + done, total)
 
         encoded[kind][lang] = encoder.encode(texts, kind, batch_size=batch_size, progress=report)
         offset += len(texts)
-        report("", 0, 0, start=offset)
+        if progress is not None:
+            progress(description, offset, total)
     return evaluate_embeddings(
         rset, encoded["query"], encoded["passage"], chosen, map_cutoff=map_cutoff, progress=progress
     )
