@@ -1,0 +1,264 @@
+"""The bi-encoder: one transformer embeds queries and passages (with their prefixes) into one space.
+
+Training calls `tokenize` + `forward`; evaluation calls `encode`, which sorts texts by length so
+each batch pads little (about twice the CPU throughput of arrival order). `save` writes a folder
+that transformers and sentence-transformers both load and that embeds exactly as this class does.
+Only the trainer, the evaluator and the eval command import this module (lazily): it imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hybrid_tui.atomic_files import atomic_directory
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.progress import ProgressFn
+from hybrid_tui.recipe import ModelConfig
+
+KINDS = ("query", "passage")
+_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class EncodingConventions:
+    """How texts become vectors: what the recipe says, else what the model was trained with."""
+
+    pooling: str
+    normalize: bool
+    query_prefix: str
+    passage_prefix: str
+    max_query_length: int
+    max_passage_length: int
+
+
+def _without_pooler(folder: Path) -> dict:
+    """`add_pooling_layer=False` for architectures that have one (BERT, XLM-R): embeddings never
+    use the pooler, and an absent pooler is neither reported missing nor trained at random."""
+    import inspect
+
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    model_class = MODEL_MAPPING.get(type(AutoConfig.from_pretrained(str(folder))), None)
+    if model_class and "add_pooling_layer" in inspect.signature(model_class.__init__).parameters:
+        return {"add_pooling_layer": False}
+    return {}
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No tqdm bar or load report from transformers: callers show their own progress."""
+    from transformers.utils import logging as hf_logging
+
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _saved_config(folder: Path) -> ModelConfig:
+    """The settings a `BiEncoder.save` folder was written with (defaults for other folders)."""
+    saved_file = folder / "hybrid_tui.json"
+    saved = json.loads(saved_file.read_text(encoding="utf-8")) if saved_file.is_file() else {}
+    keys = ("normalize", "max_query_length", "max_passage_length")
+    return ModelConfig(spec=str(folder), **{key: saved[key] for key in keys if key in saved})
+
+
+class BiEncoder(torch.nn.Module):
+    """A shared transformer with pooling (mean or CLS) and optional L2 normalisation."""
+
+    def __init__(
+        self, model, tokenizer, conventions: EncodingConventions, source: str = ""
+    ) -> None:
+        super().__init__()
+        if conventions.pooling not in ("mean", "cls"):
+            raise HybridTuiError(f"pooling must be 'mean' or 'cls' (got {conventions.pooling!r})")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.conventions = conventions
+        self.source = source
+
+    # ------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        model_config: ModelConfig,
+        device: str = "cpu",
+        progress: ProgressFn | None = None,
+    ) -> BiEncoder:
+        """The recipe's model (packaged name, folder or hub id); `None` fields take the model's
+        own conventions."""
+        from hybrid_tui.models import resolve_model
+
+        resolved = resolve_model(model_config.spec, progress=progress)
+        defaults = (resolved.pooling, resolved.query_prefix, resolved.passage_prefix)
+        return cls._from_folder(resolved.path, resolved.source, defaults, model_config, device)
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        device: str = "cpu",
+        model_config: ModelConfig | None = None,
+    ) -> BiEncoder:
+        """A saved folder (ours, or any HF/sentence-transformers folder), conventions from its files."""
+        from hybrid_tui.models import model_conventions
+
+        folder = Path(path).expanduser().resolve()
+        if not (folder / "config.json").is_file():
+            raise HybridTuiError(f"{path} is not a model folder (no config.json)")
+        config = model_config or _saved_config(folder)
+        defaults = model_conventions(folder, folder.name)
+        return cls._from_folder(folder, f"local:{folder}", defaults, config, device)
+
+    @classmethod
+    def _from_folder(
+        cls,
+        folder: Path,
+        source: str,
+        defaults: tuple[str, str, str],
+        config: ModelConfig,
+        device: str,
+    ) -> BiEncoder:
+        from transformers import AutoModel, AutoTokenizer
+
+        pooling, query_prefix, passage_prefix = defaults
+        conventions = EncodingConventions(
+            pooling=config.pooling or pooling,
+            normalize=config.normalize,
+            query_prefix=query_prefix if config.query_prefix is None else config.query_prefix,
+            passage_prefix=passage_prefix
+            if config.passage_prefix is None
+            else config.passage_prefix,
+            max_query_length=config.max_query_length,
+            max_passage_length=config.max_passage_length,
+        )
+        # safetensors first; transformers 5 reads a .bin only with torch.load(weights_only=True)
+        with _quiet_transformers():
+            model = AutoModel.from_pretrained(
+                str(folder), dtype=torch.float32, **_without_pooler(folder)
+            )
+            tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        if tokenizer.pad_token is None:
+            raise HybridTuiError(f"the tokenizer in {folder} has no padding token")
+        encoder = cls(model, tokenizer, conventions, source)
+        if config.freeze_embeddings:
+            encoder.freeze_embeddings()
+        return encoder.to(device)
+
+    def freeze_embeddings(self) -> None:
+        """Stop training the word-embedding matrix (most of a small model's weights; faster on CPU)."""
+        self.model.get_input_embeddings().weight.requires_grad_(False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    # ------------------------------------------------------------ embedding
+
+    def _prefixed(self, texts: list[str], kind: str) -> tuple[list[str], int]:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be 'query' or 'passage' (got {kind!r})")
+        c = self.conventions
+        prefix = c.query_prefix if kind == "query" else c.passage_prefix
+        max_length = c.max_query_length if kind == "query" else c.max_passage_length
+        limit = getattr(self.model.config, "max_position_embeddings", max_length)
+        return [prefix + text for text in texts], min(max_length, limit)
+
+    def tokenize(self, texts: list[str], kind: str) -> dict[str, torch.Tensor]:
+        """Prefix, truncate to the recipe's max length, pad to the longest text in the batch."""
+        prefixed, max_length = self._prefixed(list(texts), kind)
+        batch = self.tokenizer(
+            prefixed, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        return {key: batch[key].to(self.device) for key in _MODEL_INPUTS if key in batch}
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled (and, if `normalize`, unit-length) embeddings of a tokenized batch."""
+        inputs = {key: features[key] for key in _MODEL_INPUTS if key in features}
+        hidden = self.model(**inputs).last_hidden_state
+        if self.conventions.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        if self.conventions.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+        return pooled
+
+    def encode(
+        self,
+        texts: list[str],
+        kind: str,
+        batch_size: int = 64,
+        progress: ProgressFn | None = None,
+    ) -> np.ndarray:
+        """Embeddings [len(texts), dim] float32, in input order; batches are length-sorted."""
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        prefixed, max_length = self._prefixed(texts, kind)
+        ids = self.tokenizer(prefixed, truncation=True, max_length=max_length)["input_ids"]
+        order = np.argsort([-len(row) for row in ids], kind="stable")
+        use_cuda = self.device.type == "cuda"
+        description = f"encoding {kind}s"
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                chunk = order[start : start + batch_size]
+                batch = self.tokenizer.pad(
+                    {"input_ids": [ids[i] for i in chunk]}, padding=True, return_tensors="pt"
+                )
+                features = {key: value.to(self.device) for key, value in batch.items()}
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_cuda):
+                    embeddings = self(features)
+                out[chunk] = embeddings.float().cpu().numpy()
+                if progress is not None:
+                    progress(description, min(start + batch_size, len(texts)), len(texts))
+        return out
+
+    # ------------------------------------------------------------ saving
+
+    def save(self, path: str | Path) -> Path:
+        """Write an HF model + tokenizer + sentence-transformers files + `hybrid_tui.json`,
+        atomically (a crash leaves the previous folder whole)."""
+        from hybrid_tui.model_folder import write_sentence_transformers_files, write_tokenizer
+
+        c = self.conventions
+        with atomic_directory(path) as staging:
+            self.model.save_pretrained(str(staging), safe_serialization=True)
+            write_tokenizer(self.tokenizer, staging)
+            write_sentence_transformers_files(
+                staging,
+                dim=self.dim,
+                pooling=c.pooling,
+                normalize=c.normalize,
+                query_prefix=c.query_prefix,
+                passage_prefix=c.passage_prefix,
+                max_seq_length=max(c.max_query_length, c.max_passage_length),
+                source=self.source,
+            )
+            conventions = staging / "hybrid_tui.json"
+            data = json.loads(conventions.read_text(encoding="utf-8"))
+            data.update(
+                max_query_length=c.max_query_length, max_passage_length=c.max_passage_length
+            )
+            conventions.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        return Path(path)
