@@ -267,12 +267,14 @@ def models_prepare(
 
 
 def main() -> None:
-    """Console entry: user errors are one line and exit code 2, never a traceback (unless --debug)."""
-    import click
+    """Console entry: user errors are one line and exit code 2, never a traceback (unless --debug).
 
+    Click's standalone mode handles usage errors (exit 2), `typer.Exit` codes and Ctrl-C;
+    `HybridTuiError` passes through it and is printed here as one line.
+    """
     command = typer.main.get_command(app)
     try:
-        command.main(args=sys.argv[1:], prog_name="hybrid-tui", standalone_mode=False)
+        command.main(args=sys.argv[1:], prog_name="hybrid-tui", standalone_mode=True)
     except HybridTuiError as err:
         if _debug["on"]:
             import traceback
@@ -280,14 +282,6 @@ def main() -> None:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         sys.exit(USAGE_EXIT_CODE)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(USAGE_EXIT_CODE if isinstance(err, click.UsageError) else 1)
-    except (click.Abort, KeyboardInterrupt):
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
 
 
 if __name__ == "__main__":

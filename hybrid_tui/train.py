@@ -99,7 +99,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     setup = parts.setup_training(inputs, files, tracker, run_id)
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
-    meter = parts.StepMeter(recipe.train.batch_size)
+    meter = parts.StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
     with parts.step_progress(show_progress, steps, setup.step) as advance:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:

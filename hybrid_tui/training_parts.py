@@ -435,18 +435,18 @@ def _all_reduce_gradients(setup: Setup) -> None:
 
 
 class StepMeter:
-    """Throughput and batch-kind counts for the step metrics."""
+    """Throughput for the step metrics; batch-kind counts come from the sampler (they survive a
+    resume with its state)."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, batch_size: int, kinds: Counter[str]) -> None:
         self.batch_size = batch_size
         self.last = time.perf_counter()
-        self.kinds: Counter[str] = Counter()
+        self.kinds = kinds
 
     def record(self, step: int, loss: float, lr: float, kind: str) -> dict:
         now = time.perf_counter()
         pairs_per_s = self.batch_size / max(now - self.last, 1e-9)
         self.last = now
-        self.kinds[kind] += 1
         return {
             "step": step,
             "loss": loss,
