@@ -242,6 +242,49 @@ def demo(
     run_demo(_data_root(data_dir), steps=steps, max_questions=max_questions)
 
 
+@app.command()
+def study(
+    name: Annotated[
+        str, typer.Option(help="Study name (tag and experiment `study-NAME`).")
+    ] = "batch-types",
+    recipe: Annotated[str | None, typer.Option(help="Base recipe (default: the demo's).")] = None,
+    seeds: Annotated[int, typer.Option(min=1, max=10, help="Seeds per method.")] = 3,
+    alphas: Annotated[
+        str, typer.Option(help="α sweep on seed 0, comma list ('' for none).")
+    ] = "0,0.25,0.5,0.75,1",
+    out: Annotated[
+        str, typer.Option(help="Markdown summary (a PNG goes beside it).")
+    ] = "docs/results.md",
+    data_dir: DataDir = None,
+    summary_only: Annotated[
+        bool, typer.Option(help="Only summarise the finished runs; train nothing.")
+    ] = False,
+) -> None:
+    """Mono vs cross vs hybrid batches over seeds, plus an α sweep; resumable; writes a report."""
+    from pathlib import Path
+
+    from hybrid_tui.demo import demo_recipe
+    from hybrid_tui.recipe import load_recipe
+    from hybrid_tui.study import run_study, summarize, write_report
+
+    try:
+        sweep = [float(a) for a in alphas.split(",") if a.strip()]
+    except ValueError:
+        raise HybridTuiError(
+            f"--alphas {alphas!r}: give numbers between 0 and 1, e.g. 0,0.5,1"
+        ) from None
+    if any(not 0 <= a <= 1 for a in sweep):
+        raise HybridTuiError(f"--alphas {alphas!r}: every α must lie between 0 and 1")
+    base = load_recipe(recipe) if recipe else demo_recipe()
+    if summary_only:
+        from hybrid_tui.tracking import Tracker
+
+        write_report(summarize(Tracker(base.tracking.resolved_uri()), name), Path(out))
+    else:
+        run_study(base, name, seeds, sweep, _data_root(data_dir), Path(out))
+    typer.echo(f"wrote {out}")
+
+
 @models_app.command("list")
 def models_list(json_output: JsonFlag = False) -> None:
     """Offline models that ship in PyPI packages (and whether they are prepared)."""
