@@ -1,0 +1,1 @@
+"""Data loading: LAReQA retrieval sets for evaluation, parallel (question, passage) pairs for training."""

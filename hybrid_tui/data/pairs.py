@@ -1,0 +1,182 @@
+"""Training pairs: (question, passage) per language, grouped into parallel items by id.
+
+An item is one question id with its pair in every language it exists in; the sampler builds
+monolingual, cross-lingual and multilingual batches from these items, and never puts one id twice
+in a batch (its parallel copy would be a false negative). Sources: the LAReQA files (question,
+answer sentence), a JSONL file of `{"id", "lang", "query", "passage"}` rows, or a hub dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import EVAL_DATASETS
+from hybrid_tui.progress import ProgressFn
+from hybrid_tui.recipe import DataConfig
+
+JSONL_FIELDS = ("id", "lang", "query", "passage")
+
+
+@dataclass(frozen=True)
+class ParallelItem:
+    """One question id: `texts[lang] = (question, passage)` for each language it exists in."""
+
+    id: str
+    texts: dict[str, tuple[str, str]]
+
+
+@dataclass
+class TrainingPairs:
+    items: list[ParallelItem]
+    languages: list[str]
+
+    def size_per_language(self) -> dict[str, int]:
+        """Items per language (what `language_weighting = "size"` weighs by)."""
+        return {lang: sum(lang in item.texts for item in self.items) for lang in self.languages}
+
+
+# A row on its way into an item: (where it came from, id, lang, query, passage).
+_Row = tuple[str, str, str, str, str]
+
+
+def load_training_pairs(
+    config: DataConfig, data_root: str | Path | None, progress: ProgressFn | None = None
+) -> TrainingPairs:
+    """The recipe's training data as parallel items (sorted by id, cut to `max_items`)."""
+    if config.source == "lareqa":
+        by_lang = _lareqa_pairs(config, data_root, progress)
+        rows = (
+            (config.dataset, qid, lang, query, passage)
+            for lang, pairs in by_lang.items()
+            for qid, (query, passage) in pairs.items()
+        )
+        return _build(config, rows, list(by_lang))
+    if config.source == "jsonl":
+        return _build(config, _jsonl_rows(_jsonl_path(config.dataset, data_root)))
+    return _build(config, _hub_rows(config))
+
+
+def _lareqa_pairs(config: DataConfig, data_root, progress) -> dict[str, dict[str, tuple]]:
+    from hybrid_tui.data.lareqa import load_lareqa_pairs
+
+    if config.dataset in EVAL_DATASETS:
+        available = EVAL_DATASETS[config.dataset][2]
+        unknown = [lang for lang in config.languages if lang not in available]
+        if unknown:
+            raise HybridTuiError(
+                f"data.languages: {unknown[0]!r} is not in {config.dataset}; "
+                f"choose from {', '.join(available)}"
+            )
+    return load_lareqa_pairs(
+        config.dataset, data_root, languages=config.languages or None, progress=progress
+    )
+
+
+def _build(config: DataConfig, rows: Iterable[_Row], order: list[str] | None = None):
+    """Group rows by id, keep `data.languages`, sort by id, cut to `max_items`."""
+    texts: dict[str, dict[str, tuple[str, str]]] = {}
+    seen: dict[tuple[str, str], str] = {}
+    for where, qid, lang, query, passage in rows:
+        if (qid, lang) in seen:
+            raise HybridTuiError(
+                f"{where}: id {qid!r} already has a {lang!r} pair ({seen[qid, lang]}); "
+                "give each id one row per language"
+            )
+        seen[qid, lang] = where
+        texts.setdefault(qid, {})[lang] = (query, passage)
+    present = order or sorted({lang for by_lang in texts.values() for lang in by_lang})
+    wanted = config.languages or present
+    missing = [lang for lang in wanted if lang not in present]
+    if missing:
+        raise HybridTuiError(
+            f"data.languages: {missing[0]!r} is not in {config.dataset}; "
+            f"choose from {', '.join(present)}"
+        )
+    items = []
+    for qid in sorted(texts):
+        kept = {lang: texts[qid][lang] for lang in wanted if lang in texts[qid]}
+        if kept:
+            items.append(ParallelItem(qid, kept))
+    items = items[: config.max_items] if config.max_items else items
+    if len(items) < 2:
+        what = f"data.languages {', '.join(config.languages)}" if config.languages else "the data"
+        raise HybridTuiError(
+            f"{config.dataset}: {what} kept {len(items)} item(s); training needs at least 2"
+        )
+    languages = [lang for lang in wanted if any(lang in item.texts for item in items)]
+    return TrainingPairs(items, languages)
+
+
+def _jsonl_path(dataset: str, data_root) -> Path:
+    path = Path(dataset).expanduser()
+    if not path.is_file() and data_root and not path.is_absolute():
+        path = Path(data_root).expanduser() / dataset
+    if not path.is_file():
+        raise HybridTuiError(
+            f"data.dataset: no file {path}; give a JSONL file of "
+            '{"id", "lang", "query", "passage"} rows'
+        )
+    return path
+
+
+def _jsonl_rows(path: Path) -> Iterator[_Row]:
+    """Rows of a JSONL file; a bad row stops with `file:line: what is wrong`."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise HybridTuiError(f"cannot read {path} as UTF-8 text ({type(err).__name__})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise HybridTuiError(f"{where}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise HybridTuiError(f"{where}: expected an object with {', '.join(JSONL_FIELDS)}")
+        yield _row(where, row.get("id"), row.get("lang"), row.get("query"), row.get("passage"))
+
+
+def _row(where: str, qid, lang, query, passage) -> _Row:
+    values = {"id": qid, "lang": lang, "query": query, "passage": passage}
+    for name, value in values.items():
+        if value is None:
+            raise HybridTuiError(f"{where}: missing field {name!r}")
+        if name != "id" and not isinstance(value, str):
+            raise HybridTuiError(f"{where}: field {name!r} must be a string")
+        if not str(value).strip():
+            raise HybridTuiError(f"{where}: field {name!r} is empty")
+    return where, str(qid), lang, query, passage
+
+
+def _hub_rows(config: DataConfig) -> Iterator[_Row]:
+    """Rows of a hub dataset: columns query, passage (or positive), lang (or language), id."""
+    try:
+        from datasets import load_dataset
+
+        table = load_dataset(config.dataset, split=config.split)
+    except Exception as err:  # offline, unknown id or split, missing package
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise HybridTuiError(
+            f"could not load {config.dataset!r} (split {config.split!r}) from the hub "
+            f"({type(err).__name__}: {first_line}); check the id, the split and the network, "
+            'or use source = "jsonl" with a local file'
+        ) from None
+    columns = list(table.column_names)
+    passage = next((c for c in ("passage", "positive") if c in columns), None)
+    lang = next((c for c in ("lang", "language") if c in columns), None)
+    if "query" not in columns or passage is None or lang is None:
+        raise HybridTuiError(
+            f"{config.dataset}: needs columns query, passage (or positive) and lang (or "
+            f"language); it has {', '.join(columns)}"
+        )
+    ids = table["id"] if "id" in columns else range(len(table))
+    for n, (qid, code, q, p) in enumerate(
+        zip(ids, table[lang], table["query"], table[passage], strict=True)
+    ):
+        yield _row(f"{config.dataset} row {n}", qid, code, q, p)
