@@ -207,6 +207,16 @@ class Recipe(_Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
+    @model_validator(mode="after")
+    def _zero_shot(self) -> Recipe:
+        """Evaluation is zero-shot: training on an evaluation set would report memorisation."""
+        if self.data.source == "lareqa" and self.data.dataset in self.eval.datasets:
+            raise ValueError(
+                f"data.dataset {self.data.dataset!r} is also in eval.datasets; evaluate on the "
+                "other LAReQA set (train on mlqa-r, evaluate on xquad-r, or the reverse)"
+            )
+        return self
+
     def to_toml(self) -> str:
         import tomli_w
 

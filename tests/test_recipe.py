@@ -127,3 +127,8 @@ def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mon
         save_recipe(Recipe(name="second"), path)
     assert load_recipe(path).name == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["r.toml"]
+
+
+def test_training_on_an_evaluation_set_is_refused() -> None:
+    with pytest.raises(HybridTuiError, match="data.dataset 'xquad-r' is also in eval.datasets"):
+        recipe_from_dict({"data": {"dataset": "xquad-r"}, "eval": {"datasets": ["xquad-r"]}})
