@@ -1,0 +1,1 @@
+"""The Textual app: runs, compose, live curves, per-language results and comparisons."""

@@ -1,0 +1,150 @@
+"""The terminal app: a shell that switches between Runs, Compose and Live, and opens Results and
+Compare over Runs. Every tracking-store read runs in a thread worker, so the first frame comes
+before MLflow is even imported; training always runs in its own detached process (`jobs`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tui.screens.compose import ComposeScreen
+from hybrid_tui.tui.screens.live import LiveScreen
+from hybrid_tui.tui.screens.runs import RunsScreen
+
+
+class HybridTuiApp(App[None]):
+    """Runs (start), Compose, Live; Results and Compare open from Runs (and Live)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "hybrid-tui"
+    MODES = {"runs": RunsScreen, "compose": ComposeScreen, "live": LiveScreen}
+    DEFAULT_MODE = "runs"
+    BINDINGS = [
+        Binding("r", "show_runs", "Runs"),
+        Binding("n", "compose", "Compose"),
+        Binding("l", "live", "Live"),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    def __init__(self, tracking_uri: str | None = None, data_dir: str | None = None) -> None:
+        super().__init__()
+        from hybrid_tui.recipe import DEFAULT_TRACKING_URI
+
+        self.tracking_uri = (
+            tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        )
+        self.data_dir = data_dir or os.environ.get("HYBRID_TUI_DATA") or None
+        self.live_run_id: str | None = None
+        self._tracker: Any = None
+        self._tracker_lock = threading.Lock()
+        self.sub_title = display_uri(self.tracking_uri)
+
+    # ------------------------------------------------------------------ core access
+
+    def tracker(self) -> Any:
+        """The shared `tracking.Tracker`; call from workers only (it imports mlflow)."""
+        with self._tracker_lock:
+            if self._tracker is None:
+                from hybrid_tui.tracking import Tracker
+
+                self._tracker = Tracker(self.tracking_uri)
+            return self._tracker
+
+    def show_error(self, err: BaseException, doing: str = "") -> None:
+        """A one-line notification for any error (safe from worker threads); never a traceback."""
+        if isinstance(err, HybridTuiError):
+            message = str(err)
+        else:
+            detail = " ".join(str(err).split())[:300] or type(err).__name__
+            message = f"{doing + ': ' if doing else ''}{type(err).__name__}: {detail}"
+        self.show_error_line(message)
+
+    def show_error_line(self, message: str) -> None:
+        """An error notification from any thread."""
+        if threading.get_ident() == self._thread_id:
+            self.notify(message, title="error", severity="error", timeout=10)
+        else:
+            self.call_from_thread(self.notify, message, title="error", severity="error", timeout=10)
+
+    # ------------------------------------------------------------------ navigation
+
+    def action_show_runs(self) -> None:
+        if self.current_mode == "runs":
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            runs = self.screen_stack[0]
+            if isinstance(runs, RunsScreen):
+                runs.reload()
+            return
+        self.switch_mode("runs")
+
+    def action_compose(self) -> None:
+        self.switch_mode("compose")
+
+    def action_live(self) -> None:
+        self.switch_mode("live")
+
+    def open_live(self, run_id: str) -> None:
+        """Follow this run in the Live view (its whole curve so far, then new points)."""
+        self.live_run_id = run_id
+        if self.current_mode == "live":
+            screen = self.screen_stack[0]
+            if isinstance(screen, LiveScreen):
+                screen.follow(run_id)
+            return
+        self.switch_mode("live")
+
+    def open_results(self, run_id: str) -> None:
+        from hybrid_tui.tui.screens.results import ResultsScreen
+
+        self.push_screen(ResultsScreen(run_id))
+
+    def open_compare(self, run_ids: list[str]) -> None:
+        from hybrid_tui.tui.screens.compare import CompareScreen
+
+        if len(run_ids) < 2:
+            self.notify("mark two or more runs with c, then press C to compare", severity="warning")
+            return
+        self.push_screen(CompareScreen(run_ids))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Runs", "The runs of the tracking store (r)", self.action_show_runs)
+        yield SystemCommand(
+            "Compose", "Edit a recipe and launch a training run (n)", self.action_compose
+        )
+        yield SystemCommand("Live", "Loss and LR curves of the followed run (l)", self.action_live)
+        runs = self.screen_stack[0] if self.current_mode == "runs" else None
+        if isinstance(runs, RunsScreen):
+            yield SystemCommand(
+                "Results", "Per-language tables of the highlighted run (enter)", runs.action_results
+            )
+            yield SystemCommand(
+                "Compare", "Deltas of the marked runs against the first (C)", runs.action_compare
+            )
+
+
+def display_uri(uri: str) -> str:
+    """The tracking URI as shown in the header: a sqlite file below the cwd is shown relative."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(uri[len(prefix) :])
+        try:
+            return prefix + str(path.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return uri
+    return uri
+
+
+def run_app(tracking_uri: str | None = None, data_dir: str | None = None) -> None:
+    """Open the app (the `hybrid-tui` / `hybrid-tui tui` command)."""
+    HybridTuiApp(tracking_uri=tracking_uri, data_dir=data_dir).run()

@@ -1,0 +1,68 @@
+"""Messages that workers and widgets post: small dataclasses carrying what was loaded or done."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class RunsLoaded(Message):
+    """The runs of the tracking store (already reconciled: dead trainers are FAILED)."""
+
+    runs: list[Any]
+
+
+@dataclass
+class RunDeleted(Message):
+    run_id: str
+
+
+@dataclass
+class RunDetailLoaded(Message):
+    """A run's params, metrics and tags (`tracking.RunDetail`)."""
+
+    detail: Any
+
+
+@dataclass
+class RunDetailsLoaded(Message):
+    """Several runs' details, in the order asked for (the first is the compare base)."""
+
+    details: list[Any]
+
+
+@dataclass
+class CurveHistoryLoaded(Message):
+    """Points of the loss and LR curves read from the tracking store (no local event file)."""
+
+    run_id: str
+    loss: list[tuple[int, float]]
+    lr: list[tuple[int, float]]
+    status: str | None
+
+
+@dataclass
+class RunLaunched(Message):
+    """The trainer started and announced its run id."""
+
+    run_id: str
+
+
+@dataclass
+class MixChanged(Message):
+    """The sampler mix as typed: normalised weights and α, or the reason it is invalid."""
+
+    weights: dict[str, float] | None
+    alpha: float | None
+    label: str
+    error: str | None
+
+
+@dataclass
+class GpusFound(Message):
+    """GPUs visible to `nvidia-smi` (name and memory), empty on CPU-only machines."""
+
+    gpus: list[str]

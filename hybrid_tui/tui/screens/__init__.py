@@ -1,0 +1,1 @@
+"""One module per screen a user sees: runs, compose, live, results, compare."""

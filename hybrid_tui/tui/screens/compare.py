@@ -1,0 +1,80 @@
+"""Compare: each other marked run's tables as deltas against the first marked run (the base),
+green where it is better, red where it is worse. Escape goes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tui.messages import RunDetailsLoaded
+from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
+
+
+class CompareScreen(Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, run_ids: list[str]) -> None:
+        super().__init__()
+        self.run_ids = list(run_ids)
+        self.details: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading runs…", id="compare-title")
+        yield VerticalScroll(id="compare-body")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            tracker = self.app.tracker()
+            details = [tracker.get_run(run_id) for run_id in self.run_ids]
+        except Exception as err:
+            self.app.show_error(err, "reading the runs")
+            return
+        self.post_message(RunDetailsLoaded(details))
+
+    def on_run_details_loaded(self, message: RunDetailsLoaded) -> None:
+        from hybrid_tui import report
+        from hybrid_tui.show import unseen_languages
+
+        self.details = details = message.details
+        base, others = details[0], details[1:]
+        self.query_one("#compare-title", Static).update(
+            f"base: [b]{base.name}[/b] ({base.mix})  vs  "
+            + ", ".join(f"[b]{other.name}[/b] ({other.mix})" for other in others)
+        )
+        views: list = []
+        try:
+            datasets = report.datasets_in(base.metrics)
+            if not datasets:
+                raise HybridTuiError(
+                    f"the base run {base.name} has no evaluation metrics to compare against"
+                )
+            for other in others:
+                for dataset in datasets:
+                    delta = report.compare(
+                        report.LanguageTables.from_metrics(base.metrics, dataset),
+                        report.LanguageTables.from_metrics(other.metrics, dataset),
+                    )
+                    views.append(
+                        LanguageTablesView(
+                            delta,
+                            unseen_languages(other),
+                            title=f"{other.name} − {base.name}, {delta.dataset}",
+                        )
+                    )
+        except Exception as err:
+            self.app.show_error(err, "comparing")
+            views.append(Static(str(err), classes="tables-caption"))
+        self.query_one("#compare-body", VerticalScroll).mount_all(views)

@@ -1,0 +1,419 @@
+"""Compose: edit a recipe (model, sampler mix, data, optimisation, device), load and save it as
+TOML, and launch it (ctrl+r) as a detached trainer, then follow it in Live.
+
+The form only collects values: `recipe.recipe_from_dict` validates them and `jobs.launch` starts
+the trainer.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tui.messages import GpusFound, MixChanged, RunLaunched
+from hybrid_tui.tui.widgets.mix_editor import MixEditor
+
+RECIPES_DIR = Path("recipes")
+DEVICES = ["auto", "cpu"]
+DATA_SOURCES = ["lareqa", "jsonl", "hub"]
+
+
+def _row(label: str, *widgets, id: str | None = None) -> Horizontal:
+    return Horizontal(Label(label, classes="field-label"), *widgets, classes="field", id=id)
+
+
+def _parse(text: str, kind: type, field: str) -> Any:
+    text = text.strip()
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise HybridTuiError(f"{field}: {text!r} is not a whole number") from None
+    try:
+        return float(text)
+    except ValueError:
+        raise HybridTuiError(f"{field}: {text!r} is not a number") from None
+
+
+def recipe_files() -> list[Path]:
+    if not RECIPES_DIR.is_dir():
+        return []
+    return sorted(RECIPES_DIR.rglob("*.toml"))
+
+
+class ComposeScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+r", "launch", "Launch", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        from hybrid_tui.recipe import Recipe
+
+        self.base: dict = Recipe().model_dump(mode="json", exclude_none=True)
+        self.loaded_from: Path | None = None
+        self.launching = False
+        self.mix_error: str | None = None
+        self.device_options: list[tuple[str, str]] = [(name, name) for name in DEVICES]
+
+    def compose(self) -> ComposeResult:
+        base = self.base
+        yield Header()
+        with VerticalScroll(id="compose-form"):
+            files = [(str(path), str(path)) for path in recipe_files()]
+            yield _row(
+                "load recipe",
+                Select(files, prompt="recipes/*.toml", id="recipe-file", compact=True),
+            )
+            yield _row("name", Input(base["name"], id="name", compact=True))
+            yield _row(
+                "model",
+                Input(
+                    base["model"]["spec"],
+                    placeholder="packaged name, hub id or folder",
+                    id="model-spec",
+                    compact=True,
+                ),
+                Select([], prompt="offline models", id="model-pick", compact=True),
+            )
+            yield Static("", id="model-status")
+            yield Label("sampler mix (relative weights of the batch types)", classes="section")
+            yield MixEditor(
+                {kind: base["sampler"][kind] for kind in ("mono", "cross", "multi")},
+                id="mix",
+            )
+            data = base["data"]
+            yield _row(
+                "data",
+                Select(
+                    [(name, name) for name in DATA_SOURCES],
+                    value=data["source"],
+                    allow_blank=False,
+                    id="data-source",
+                    compact=True,
+                ),
+                Input(
+                    data["dataset"],
+                    placeholder="dataset / file / hub id",
+                    id="data-dataset",
+                    compact=True,
+                ),
+            )
+            yield _row(
+                "languages",
+                Input(
+                    ",".join(data.get("languages", [])),
+                    placeholder="all (or e.g. ar,de,en)",
+                    id="data-languages",
+                    compact=True,
+                ),
+            )
+            yield _row(
+                "max items",
+                Input(
+                    str(data.get("max_items", "")),
+                    placeholder="all",
+                    id="data-max-items",
+                    compact=True,
+                ),
+            )
+            train = base["train"]
+            yield _row(
+                "batch / steps",
+                Input(str(train["batch_size"]), id="batch-size", compact=True),
+                Input(str(train["steps"]), id="steps", compact=True),
+            )
+            yield _row(
+                "lr / seed",
+                Input(f"{train['lr']:g}", id="lr", compact=True),
+                Input(str(train["seed"]), id="seed", compact=True),
+            )
+            yield _row(
+                "device",
+                Select(
+                    [(name, name) for name in DEVICES],
+                    value=train["device"] if train["device"] in DEVICES else "auto",
+                    allow_blank=False,
+                    id="device",
+                    compact=True,
+                ),
+            )
+            yield _row(
+                "data dir",
+                Input(
+                    self.app.data_dir or "",
+                    placeholder="LAReQA folder ($HYBRID_TUI_DATA); empty: download",
+                    id="data-dir",
+                    compact=True,
+                ),
+            )
+            yield _row(
+                "save as",
+                Input("", placeholder="recipes/NAME.toml", id="save-path", compact=True),
+                Button("Save ^s", id="save", compact=True),
+                Button("Launch ^r", id="launch", variant="success", compact=True),
+            )
+            yield Static("", id="compose-status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._fill_save_path()
+        self._find_models()
+        self._find_gpus()
+        self.query_one("#model-spec", Input).focus()
+
+    # ------------------------------------------------------------------ background lookups
+
+    @work(thread=True, group="models", exit_on_error=False)
+    def _find_models(self) -> None:
+        from hybrid_tui.models import list_models
+
+        try:
+            infos = list_models()
+        except Exception as err:
+            self.app.show_error(err, "listing models")
+            return
+        options = [
+            (info.name + ("" if info.available else " (not installed)"), info.name)
+            for info in infos
+        ]
+        self.app.call_from_thread(self.query_one("#model-pick", Select).set_options, options)
+        self._check_model(self.query_one("#model-spec", Input).value)
+
+    @work(thread=True, group="gpus", exit_on_error=False)
+    def _find_gpus(self) -> None:
+        self.post_message(GpusFound(list_gpus()))
+
+    def on_gpus_found(self, message: GpusFound) -> None:
+        if not message.gpus:
+            return
+        select = self.query_one("#device", Select)
+        current = select.value
+        gpus = [
+            (f"cuda:{index} {label}", f"cuda:{index}") for index, label in enumerate(message.gpus)
+        ]
+        self.device_options = [(name, name) for name in DEVICES] + [("cuda", "cuda"), *gpus]
+        select.set_options(self.device_options)
+        select.value = current
+
+    @work(thread=True, exclusive=True, group="model-check", exit_on_error=False)
+    def _check_model(self, spec: str) -> None:
+        from hybrid_tui.tui.widgets.model_check import check_model_spec
+
+        time.sleep(0.2)  # typing: check the spec once it settles
+        try:
+            line, ok = check_model_spec(spec), True
+        except HybridTuiError as err:
+            line, ok = str(err), False
+        except Exception as err:
+            line, ok = f"{type(err).__name__}: {err}", False
+        self.app.call_from_thread(self._show_model_status, spec, line, ok)
+
+    def _show_model_status(self, spec: str, line: str, ok: bool) -> None:
+        if spec != self.query_one("#model-spec", Input).value:
+            return  # a newer check is on its way
+        status = self.query_one("#model-status", Static)
+        status.update(line if ok else f"[b]model:[/b] {line}")
+        status.set_class(not ok, "-invalid")
+
+    # ------------------------------------------------------------------ form events
+
+    @on(Input.Changed, "#model-spec")
+    def _model_typed(self, event: Input.Changed) -> None:
+        self._check_model(event.value)
+
+    @on(Select.Changed, "#model-pick")
+    def _model_picked(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self.query_one("#model-spec", Input).value = str(event.value)
+
+    @on(Select.Changed, "#recipe-file")
+    def _recipe_picked(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self.load(Path(str(event.value)))
+
+    @on(Input.Changed, "#name")
+    def _name_typed(self) -> None:
+        self._fill_save_path()
+
+    def on_mix_changed(self, message: MixChanged) -> None:
+        self.mix_error = message.error
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#launch")
+    def _launch_pressed(self) -> None:
+        self.action_launch()
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    def _fill_save_path(self) -> None:
+        name = self.query_one("#name", Input).value.strip() or "recipe"
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+        self.query_one("#save-path", Input).value = str(RECIPES_DIR / f"{safe}.toml")
+
+    # ------------------------------------------------------------------ recipe in and out
+
+    def load(self, path: Path) -> None:
+        """Fill the form from a recipe file (errors are shown, the form is left as it was)."""
+        from hybrid_tui.recipe import load_recipe
+
+        try:
+            recipe = load_recipe(path)
+        except HybridTuiError as err:
+            self.app.show_error(err)
+            return
+        self.base = recipe.model_dump(mode="json", exclude_none=True)
+        self.loaded_from = path
+        base = self.base
+        self.query_one("#name", Input).value = base["name"]
+        self.query_one("#model-spec", Input).value = base["model"]["spec"]
+        self.query_one(MixEditor).set_weights(base["sampler"])
+        data, train = base["data"], base["train"]
+        self.query_one("#data-source", Select).value = data["source"]
+        self.query_one("#data-dataset", Input).value = data["dataset"]
+        self.query_one("#data-languages", Input).value = ",".join(data.get("languages", []))
+        self.query_one("#data-max-items", Input).value = str(data.get("max_items", ""))
+        self.query_one("#batch-size", Input).value = str(train["batch_size"])
+        self.query_one("#steps", Input).value = str(train["steps"])
+        self.query_one("#lr", Input).value = f"{train['lr']:g}"
+        self.query_one("#seed", Input).value = str(train["seed"])
+        device = self.query_one("#device", Select)
+        if train["device"] not in {value for _, value in self.device_options}:
+            self.device_options.append((train["device"], train["device"]))
+            device.set_options(self.device_options)
+        device.value = train["device"]
+        self.query_one("#save-path", Input).value = str(path)
+        self.notify(f"loaded {path}", timeout=3)
+
+    def form_recipe(self):
+        """The recipe the form describes; raises `HybridTuiError` naming the field to fix."""
+        from hybrid_tui.recipe import recipe_from_dict
+
+        def value(selector: str) -> str:
+            return self.query_one(selector, Input).value.strip()
+
+        data = copy.deepcopy(self.base)
+        data["name"] = value("#name")
+        data["model"]["spec"] = value("#model-spec")
+        data["sampler"].update(self.query_one(MixEditor).weights())
+        data["data"]["source"] = self.query_one("#data-source", Select).value
+        data["data"]["dataset"] = value("#data-dataset")
+        data["data"]["languages"] = [
+            lang.strip() for lang in value("#data-languages").split(",") if lang.strip()
+        ]
+        max_items = value("#data-max-items")
+        data["data"].pop("max_items", None)
+        if max_items:
+            data["data"]["max_items"] = _parse(max_items, int, "data.max_items")
+        train = data["train"]
+        train["batch_size"] = _parse(value("#batch-size"), int, "train.batch_size")
+        train["steps"] = _parse(value("#steps"), int, "train.steps")
+        train["lr"] = _parse(value("#lr"), float, "train.lr")
+        train["seed"] = _parse(value("#seed"), int, "train.seed")
+        train["device"] = self.query_one("#device", Select).value
+        return recipe_from_dict(data, source="compose")
+
+    def action_save(self) -> None:
+        from hybrid_tui.recipe import save_recipe
+
+        path = Path(self.query_one("#save-path", Input).value.strip() or "recipe.toml")
+        try:
+            recipe = self.form_recipe()
+            save_recipe(recipe, path)
+        except HybridTuiError as err:
+            self.app.show_error(err)
+            return
+        except OSError as err:
+            self.app.show_error(HybridTuiError(f"could not write {path}: {err.strerror or err}"))
+            return
+        self.notify(f"saved {path}", timeout=3)
+        self._refresh_recipe_files()
+
+    def _refresh_recipe_files(self) -> None:
+        select = self.query_one("#recipe-file", Select)
+        select.set_options([(str(path), str(path)) for path in recipe_files()])
+
+    def action_launch(self) -> None:
+        if self.launching:
+            self.notify("a launch is already starting", severity="warning")
+            return
+        try:
+            recipe = self.form_recipe()
+        except HybridTuiError as err:
+            self.app.show_error(err)
+            return
+        self.launching = True
+        self.query_one("#launch", Button).disabled = True
+        self.query_one("#compose-status", Static).update(
+            f"starting the trainer for {recipe.name} (loading data and model)…"
+        )
+        data_dir = self.query_one("#data-dir", Input).value.strip() or None
+        self._launch(recipe, data_dir)
+
+    @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
+    def _launch(self, recipe, data_dir: str | None) -> None:
+        from hybrid_tui.jobs import launch
+        from hybrid_tui.recipe import save_recipe
+        from hybrid_tui.run_files import state_dir
+        from hybrid_tui.tui.widgets.model_check import check_model_spec
+
+        try:
+            check_model_spec(recipe.model.spec)
+            launched = recipe.model_copy(deep=True)
+            if launched.tracking.uri is None:  # the trainer writes where this app reads
+                launched.tracking.uri = self.app.tracking_uri
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = save_recipe(launched, state_dir() / "compose" / f"{recipe.name}-{stamp}.toml")
+            job = launch(path, data_dir=data_dir)
+        except Exception as err:
+            self.app.show_error(err, "launching")
+            self.app.call_from_thread(self._launch_done, None)
+            return
+        self.post_message(RunLaunched(job.run_id))
+
+    def _launch_done(self, run_id: str | None) -> None:
+        self.launching = False
+        self.query_one("#launch", Button).disabled = False
+        self.query_one("#compose-status", Static).update(
+            f"launched run {run_id}" if run_id else "launch failed (see the message)"
+        )
+
+    def on_run_launched(self, message: RunLaunched) -> None:
+        self._launch_done(message.run_id)
+        self.notify("trainer started; following it in Live", timeout=4)
+        self.app.open_live(message.run_id)
+
+
+def list_gpus() -> list[str]:
+    """`nvidia-smi`'s GPUs as 'name, memory' labels (no torch import); empty without one."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]

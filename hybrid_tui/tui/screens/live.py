@@ -1,0 +1,401 @@
+"""Live: the followed run's loss and learning-rate curves as points arrive, throughput, ETA, GPU
+use, and the tail of the trainer's log; x cancels the trainer, enter opens the results.
+
+Points come from the trainer's event file (`events.EventTail`, read every `POLL_S`), so they show
+within half a second. Opened for an older run, the first read returns the whole curve so far; a
+run without a local event file (trained on another machine) is read from the tracking store.
+Leaving this screen or the app never touches the trainer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, Static
+
+from hybrid_tui.tui.messages import CurveHistoryLoaded
+from hybrid_tui.tui.widgets.curve_plot import CurvePlot
+
+POLL_S = 0.25
+SLOW_POLL_S = 2.0
+LOG_LINES = 200
+NO_RUN = (
+    "No run followed. Launch one from Compose ([b]n[/b], then ctrl+r), or highlight a run in "
+    "Runs ([b]r[/b]) and press [b]l[/b]."
+)
+
+
+class LiveScreen(Screen):
+    BINDINGS = [
+        Binding("x", "cancel_run", "Cancel run"),
+        Binding("enter", "results", "Results"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: str | None = None
+        self.run_name = ""
+        self.status: str | None = None
+        self.error: str | None = None
+        self.total_steps: int | None = None
+        self.step: int | None = None
+        self.last_loss: float | None = None
+        self.last_lr: float | None = None
+        self.pairs_per_s: float | None = None
+        self.gpu_line = ""
+        self.last_message = ""
+        self._tail: Any = None
+        self._step_times: deque[tuple[float, int]] = deque(maxlen=30)
+        self._from_tracker = False
+        self._log_text = ""
+        self._has_gpu = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(NO_RUN, id="live-title")
+        yield Static("", id="live-stats")
+        with Horizontal(id="live-curves"):
+            yield CurvePlot("loss", id="loss-plot")
+            yield CurvePlot("learning rate", id="lr-plot")
+        yield Log(id="live-log", max_lines=LOG_LINES, auto_scroll=True)
+        yield Footer(compact=True)
+
+    @property
+    def loss_plot(self) -> CurvePlot:
+        return self.query_one("#loss-plot", CurvePlot)
+
+    @property
+    def lr_plot(self) -> CurvePlot:
+        return self.query_one("#lr-plot", CurvePlot)
+
+    def on_mount(self) -> None:
+        self.set_interval(POLL_S, self._poll_events)
+        self.set_interval(SLOW_POLL_S, self._slow_poll)
+        self._detect_gpu()
+
+    def on_screen_resume(self) -> None:
+        wanted = self.app.live_run_id
+        if wanted and wanted != self.run_id:
+            self.follow(wanted)
+
+    # ------------------------------------------------------------------ following a run
+
+    def follow(self, run_id: str) -> None:
+        """Show this run from its first step (whole curve so far), then tail new points."""
+        self.run_id = run_id
+        self.run_name, self.status, self.error = run_id[:12], None, None
+        self.total_steps = self.step = self.last_loss = self.last_lr = self.pairs_per_s = None
+        self._step_times.clear()
+        self._tail = None
+        self._from_tracker = False
+        self._log_text = ""
+        self.last_message = ""
+        self.loss_plot.clear()
+        self.lr_plot.clear()
+        self.query_one(Log).clear()
+        self._open_events()
+        if self._tail is None and self._job() is None:
+            self._from_tracker = True  # not trained here: read the store
+            self.query_one(Log).write_line(
+                "(no local trainer log: the curve comes from the tracking store)"
+            )
+            self._load_history(run_id, after_step=-1)
+        else:
+            self._poll_events()
+        self._show_stats()
+
+    def _job(self):
+        from hybrid_tui.jobs import job_for
+
+        return job_for(self.run_id) if self.run_id else None
+
+    def _open_events(self) -> None:
+        from hybrid_tui.events import EventTail
+        from hybrid_tui.run_files import RunFiles
+
+        if self.run_id is None or self._tail is not None:
+            return
+        path = RunFiles.for_run(self.run_id).events
+        if path.exists():
+            self._tail = EventTail(path)
+
+    def _poll_events(self) -> None:
+        if self.run_id is None or self._from_tracker:
+            return
+        if self._tail is None:
+            self._open_events()
+            if self._tail is None:
+                return
+        try:
+            events = self._tail.read_new()
+        except Exception as err:  # a half-written or unreadable file: say so once, keep going
+            self.app.show_error(err, "reading the event file")
+            self._from_tracker = True
+            return
+        if events:
+            self.apply_events(events)
+
+    def apply_events(self, events: list[dict]) -> None:
+        loss, lr = [], []
+        for event in events:
+            kind = event.get("type")
+            if kind == "start":
+                self.run_name = event.get("name") or self.run_name
+                self.total_steps = event.get("steps") or self.total_steps
+                self.status = "RUNNING"
+            elif kind == "step":
+                step = int(event["step"])
+                self.step = step
+                self.last_loss, self.last_lr = event.get("loss"), event.get("lr")
+                self.pairs_per_s = event.get("pairs_per_s")
+                loss.append((step, event.get("loss")))
+                lr.append((step, event.get("lr")))
+                self._step_times.append((float(event.get("t", time.time())), step))
+                if self.status is None:
+                    self.status = "RUNNING"
+            elif kind == "eval":
+                metrics = event.get("metrics") or {}
+                shown = [
+                    f"{key.split('/')[-3]} {value:.3f}"
+                    for key, value in metrics.items()
+                    if key.endswith("/avg/map")
+                ]
+                self._log_line(
+                    f"eval at step {event.get('step')}: "
+                    + (", ".join(shown) or f"{len(metrics)} metrics")
+                )
+            elif kind == "log":
+                self._log_line(str(event.get("message", "")))
+            elif kind == "progress":
+                done, total = event.get("done", 0), event.get("total", 0)
+                self._log_line(f"{event.get('description', 'working')}: {done}/{total}")
+            elif kind == "end":
+                self._ended(str(event.get("status", "FINISHED")), event.get("error"))
+        if loss:
+            self.loss_plot.add_points(loss)
+            self.lr_plot.add_points(lr)
+        self._show_stats()
+
+    def _ended(self, status: str, error: str | None) -> None:
+        already = self.status in ("FINISHED", "FAILED", "KILLED")
+        self.status, self.error = status, error
+        if already:
+            return
+        if status == "FAILED":
+            self.app.show_error_line(f"training {self.run_name} failed: {error or 'see the log'}")
+        elif status == "FINISHED" and self.is_current():
+            self.notify(f"{self.run_name} finished; press enter for its results", timeout=6)
+
+    def is_current(self) -> bool:
+        return self.app.screen is self
+
+    def _log_line(self, line: str) -> None:
+        self.last_message = line
+
+    # ------------------------------------------------------------------ slow checks
+
+    def _slow_poll(self) -> None:
+        if self.run_id is None:
+            return
+        if self._from_tracker:
+            if self.status in (None, "RUNNING"):
+                self._load_history(self.run_id, after_step=int(self.step or -1))
+            return
+        self._read_log_and_liveness(self.run_id, self.status)
+        if self._has_gpu and self.status == "RUNNING":
+            self._read_gpu()
+
+    @work(thread=True, exclusive=True, group="live-log", exit_on_error=False)
+    def _read_log_and_liveness(self, run_id: str, status: str | None) -> None:
+        from hybrid_tui import jobs
+
+        job = jobs.job_for(run_id)
+        if job is None:
+            self.app.call_from_thread(
+                self._show_log_tail, run_id, "(no local trainer log for this run)", False
+            )
+            return
+        text = jobs.tail(job.log_path, 60)
+        dead = status in (None, "RUNNING") and not jobs.is_alive(job)
+        if dead:
+            try:
+                jobs.reconcile(self.app.tracker())
+            except Exception as err:
+                self.app.show_error(err, "marking the dead trainer")
+        self.app.call_from_thread(self._show_log_tail, run_id, text, dead)
+
+    def _show_log_tail(self, run_id: str, text: str, dead: bool) -> None:
+        if run_id != self.run_id:
+            return
+        if text and text != self._log_text:
+            self._log_text = text
+            log = self.query_one(Log)
+            log.clear()
+            log.write_lines(text.splitlines())
+        if dead and self.status in (None, "RUNNING"):
+            self._poll_events()  # an end event may have landed just now
+            if self.status in (None, "RUNNING"):
+                last = text.strip().splitlines()[-1] if text.strip() else "no log"
+                self._ended("FAILED", f"the trainer process died ({last})")
+                self._show_stats()
+
+    @work(thread=True, exclusive=True, group="live-history", exit_on_error=False)
+    def _load_history(self, run_id: str, after_step: int) -> None:
+        try:
+            tracker = self.app.tracker()
+            loss = tracker.metric_history(run_id, "train/loss", after_step=after_step)
+            lr = tracker.metric_history(run_id, "train/lr", after_step=after_step)
+            detail = tracker.get_run(run_id) if after_step < 0 or not loss else None
+        except Exception as err:
+            self.app.show_error(err, "reading the run's curve")
+            return
+        status = detail.status if detail is not None else None
+        if detail is not None:
+            self.app.call_from_thread(self._set_detail, run_id, detail)
+        self.post_message(CurveHistoryLoaded(run_id, loss, lr, status))
+
+    def _set_detail(self, run_id: str, detail: Any) -> None:
+        if run_id != self.run_id:
+            return
+        self.run_name = detail.name or self.run_name
+        self.total_steps = detail.steps or self.total_steps
+
+    def on_curve_history_loaded(self, message: CurveHistoryLoaded) -> None:
+        if message.run_id != self.run_id:
+            return
+        self.loss_plot.add_points(message.loss)
+        self.lr_plot.add_points(message.lr)
+        if message.loss:
+            self.step, self.last_loss = int(message.loss[-1][0]), message.loss[-1][1]
+        if message.lr:
+            self.last_lr = message.lr[-1][1]
+        if message.status:
+            self.status = message.status
+        self._show_stats()
+
+    @work(thread=True, group="gpu", exit_on_error=False)
+    def _detect_gpu(self) -> None:
+        from hybrid_tui.tui.screens.compose import list_gpus
+
+        self._has_gpu = bool(list_gpus())
+
+    @work(thread=True, exclusive=True, group="gpu", exit_on_error=False)
+    def _read_gpu(self) -> None:
+        line = gpu_usage()
+        self.app.call_from_thread(self._set_gpu_line, line)
+
+    def _set_gpu_line(self, line: str) -> None:
+        self.gpu_line = line
+        self._show_stats()
+
+    # ------------------------------------------------------------------ display
+
+    def _show_stats(self) -> None:
+        title = self.query_one("#live-title", Static)
+        stats = self.query_one("#live-stats", Static)
+        if self.run_id is None:
+            title.update(NO_RUN)
+            stats.update("")
+            return
+        status = self.status or "starting"
+        colour = {"RUNNING": "green", "FAILED": "red", "KILLED": "yellow"}.get(status, "")
+        status_text = f"[{colour}]{status}[/]" if colour else status
+        title.update(f"[b]{self.run_name}[/b]  {status_text}")
+        parts = []
+        if self.step is not None:
+            total = f"/{self.total_steps}" if self.total_steps else ""
+            parts.append(f"step {self.step}{total}")
+        if self.last_loss is not None:
+            parts.append(f"loss {self.last_loss:.4f}")
+        if self.last_lr is not None:
+            parts.append(f"lr {self.last_lr:.2e}")
+        if self.pairs_per_s is not None and status == "RUNNING":
+            parts.append(f"{self.pairs_per_s:,.0f} pairs/s")
+        eta = self.eta_seconds()
+        if eta is not None and status == "RUNNING":
+            parts.append(f"ETA {_duration(eta)}")
+        if self.gpu_line and status == "RUNNING":
+            parts.append(self.gpu_line)
+        lines = ["  ·  ".join(parts)]
+        if self.error:
+            lines.append(f"[red]{self.error}[/]")
+        elif self.last_message:
+            lines.append(self.last_message)
+        stats.update("\n".join(lines))
+
+    def eta_seconds(self) -> float | None:
+        if len(self._step_times) < 2 or not self.total_steps or self.step is None:
+            return None
+        (t0, s0), (t1, s1) = self._step_times[0], self._step_times[-1]
+        if s1 <= s0 or t1 <= t0:
+            return None
+        return (self.total_steps - self.step) * (t1 - t0) / (s1 - s0)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_results(self) -> None:
+        if self.run_id:
+            self.app.open_results(self.run_id)
+
+    def action_cancel_run(self) -> None:
+        if self.run_id is None or self.status not in (None, "RUNNING"):
+            self.notify("no running trainer to cancel", severity="warning")
+            return
+        self.notify(f"asking {self.run_name} to stop (it checkpoints first)…", timeout=4)
+        self._cancel(self.run_id)
+
+    @work(thread=True, group="cancel", exit_on_error=False)
+    def _cancel(self, run_id: str) -> None:
+        from hybrid_tui.jobs import cancel
+
+        try:
+            stopped = cancel(run_id)
+        except Exception as err:
+            self.app.show_error(err, "cancelling")
+            return
+        message = "trainer stopped" if stopped else "the trainer was not running here"
+        self.app.call_from_thread(self.notify, message, timeout=4)
+
+
+def gpu_usage() -> str:
+    """'GPU 87% 12.3/80.0 GiB' per visible GPU, from nvidia-smi ('' when it cannot be read)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            [
+                "nvidia-smi",
+                "--query-gpu=utilization.gpu,memory.used,memory.total",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    parts = []
+    for index, line in enumerate(out.strip().splitlines()):
+        try:
+            util, used, total = (float(x) for x in line.split(","))
+        except ValueError:
+            continue
+        parts.append(f"GPU{index} {util:.0f}% {used / 1024:.1f}/{total / 1024:.0f} GiB")
+    return "  ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"

@@ -1,0 +1,80 @@
+"""Results: one run's per-language tables (mono row, cross-lingual heatmap, multilingual row,
+language bias, averages), languages unseen in training marked. Escape goes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from hybrid_tui.tui.messages import RunDetailLoaded
+from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
+
+
+class ResultsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("l", "live", "Live"),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.detail: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading results…", id="results-title")
+        yield VerticalScroll(id="results-body")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="results", exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            detail = self.app.tracker().get_run(self.run_id)
+        except Exception as err:
+            self.app.show_error(err, "reading the run")
+            return
+        self.post_message(RunDetailLoaded(detail))
+
+    def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
+        from hybrid_tui import report
+        from hybrid_tui.show import unseen_languages
+
+        detail = self.detail = message.detail
+        self.query_one("#results-title", Static).update(
+            f"[b]{detail.name}[/b]  {detail.status}  ·  {detail.model}  ·  {detail.mix}"
+            + (f"  ·  {detail.steps} steps" if detail.steps else "")
+        )
+        body = self.query_one("#results-body", VerticalScroll)
+        try:
+            datasets = report.datasets_in(detail.metrics)
+            views = [
+                LanguageTablesView(
+                    report.LanguageTables.from_metrics(detail.metrics, dataset),
+                    unseen_languages(detail),
+                )
+                for dataset in datasets
+            ]
+        except Exception as err:
+            self.app.show_error(err, "building the tables")
+            return
+        if not views:
+            hint = (
+                "the run is still training; results come with its final evaluation"
+                if detail.status == "RUNNING"
+                else "this run has no evaluation metrics"
+            )
+            views = [Static(hint, classes="tables-caption")]
+        body.mount_all(views)
+
+    def action_live(self) -> None:
+        self.app.open_live(self.run_id)

@@ -1,0 +1,318 @@
+"""Runs: the start screen. The runs of the tracking store in a sortable, filterable table; enter
+opens a run's results, c marks runs, C compares the marked ones, d deletes, l follows a run live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("mark", " "),
+    ("name", "name"),
+    ("status", "status"),
+    ("model", "model"),
+    ("mix", "mix"),
+    ("steps", "steps"),
+    ("mono", "mono"),
+    ("cross", "cross"),
+    ("multi", "multi"),
+    ("bias", "bias"),
+    ("started", "started"),
+)
+NUMERIC = {"steps", "mono", "cross", "multi", "bias"}
+STATUS_STYLE = {
+    "RUNNING": "bold green",
+    "FINISHED": "",
+    "FAILED": "bold red",
+    "KILLED": "yellow",
+    "SCHEDULED": "dim",
+}
+REFRESH_WHILE_RUNNING_S = 5.0
+
+
+class RunTable(DataTable):
+    """The runs table; enter is shown in the footer as "Results"."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Results", show=True)]
+
+
+def sort_value(run: Any, column: str) -> Any:
+    """Sort key for a column: numbers as numbers (missing last), text case-insensitively."""
+    if column in ("mono", "cross", "multi", "bias"):
+        value = (run.headline or {}).get(column)
+        return (value is None, value if value is not None else 0.0)
+    if column == "steps":
+        return (run.steps is None, run.steps or 0)
+    if column == "started":
+        return (run.start_time is None, run.start_time or 0)
+    return (False, str(getattr(run, column, "") or "").lower())
+
+
+def started_label(start_time: int | None) -> str:
+    if not start_time:
+        return ""
+    return dt.datetime.fromtimestamp(start_time / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def _number(value: float | None, digits: int = 3) -> Text:
+    return Text("" if value is None else f"{value:.{digits}f}", justify="right")
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("c", "mark", "Mark"),
+        Binding("C", "compare", "Compare marked"),
+        Binding("d", "delete", "Delete"),
+        Binding("l", "live", "Live"),
+        Binding("s", "sort", "Sort", show=False),
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("escape", "clear", "Clear", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[Any] = []
+        self.marked: list[str] = []
+        self.sort_column = "started"
+        self.sort_reverse = True
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter runs: name, status, model, mix  (/)", id="runs-filter")
+        table = RunTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static("loading runs…", id="runs-empty")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(RunTable).focus()
+        self.reload()
+        self.set_interval(REFRESH_WHILE_RUNNING_S, self._refresh_if_running)
+
+    def on_screen_resume(self) -> None:
+        if self.loaded:
+            self.reload()
+
+    def _refresh_if_running(self) -> None:
+        if any(run.status == "RUNNING" for run in self.runs):
+            self.reload()
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self) -> None:
+        self._load_runs()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def _load_runs(self) -> None:
+        from hybrid_tui.jobs import reconcile
+
+        try:
+            tracker = self.app.tracker()
+            reconcile(tracker)
+            runs = tracker.list_runs()
+        except Exception as err:  # shown, never raised: the app stays up
+            self.app.show_error(err, "reading runs")
+            runs = None
+        if runs is not None:
+            self.post_message(RunsLoaded(runs))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        self.runs = list(message.runs)
+        self.loaded = True
+        known = {run.run_id for run in self.runs}
+        self.marked = [run_id for run_id in self.marked if run_id in known]
+        self.populate()
+
+    # ------------------------------------------------------------------ table
+
+    def visible_runs(self) -> list[Any]:
+        needle = self.query_one("#runs-filter", Input).value.strip().lower()
+        runs = [
+            run
+            for run in self.runs
+            if not needle
+            or needle
+            in " ".join(
+                str(getattr(run, field, "") or "") for field in ("name", "status", "model", "mix")
+            ).lower()
+        ]
+        return sorted(
+            runs, key=lambda run: sort_value(run, self.sort_column), reverse=self.sort_reverse
+        )
+
+    def populate(self) -> None:
+        table = self.query_one(RunTable)
+        current = self.highlighted_run_id()
+        table.clear()
+        for run in self.visible_runs():
+            headline = run.headline or {}
+            table.add_row(
+                self._mark_cell(run.run_id),
+                run.name or run.run_id[:8],
+                Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+                run.model or "",
+                run.mix or "",
+                Text("" if run.steps is None else str(run.steps), justify="right"),
+                *(_number(headline.get(key)) for key in ("mono", "cross", "multi")),
+                _number(headline.get("bias"), 1),
+                started_label(run.start_time),
+                key=run.run_id,
+            )
+        for key, label in COLUMNS:
+            arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
+            table.columns[key].label = Text(label + arrow)
+        if current is not None and current in table.rows:
+            table.move_cursor(row=table.get_row_index(current))
+        empty = self.query_one("#runs-empty", Static)
+        if not self.runs:
+            empty.update(
+                "No runs yet. Press [b]n[/b] to compose a recipe and launch it, or run "
+                "`hybrid-tui train recipes/smoke.toml`."
+            )
+        elif not table.row_count:
+            empty.update("No run matches the filter (escape clears it).")
+        else:
+            empty.update(f"{len(self.runs)} runs · {len(self.marked)} marked for compare")
+
+    def _mark_cell(self, run_id: str) -> Text:
+        if run_id not in self.marked:
+            return Text(" ")
+        return Text(str(self.marked.index(run_id) + 1), style="bold reverse")
+
+    def highlighted_run_id(self) -> str | None:
+        table = self.query_one(RunTable)
+        if not table.row_count:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return row_key.value
+
+    def _run(self, run_id: str) -> Any:
+        return next((run for run in self.runs if run.run_id == run_id), None)
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self) -> None:
+        self.populate()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_done(self) -> None:
+        self.query_one(RunTable).focus()
+
+    @on(DataTable.HeaderSelected)
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if column == "mark":
+            return
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, column in NUMERIC | {"started"}
+        self.populate()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_results(str(event.row_key.value))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_results(self) -> None:
+        run_id = self.highlighted_run_id()
+        if run_id is None:
+            self.notify("no run to open", severity="warning")
+            return
+        self.app.open_results(run_id)
+
+    def action_mark(self) -> None:
+        run_id = self.highlighted_run_id()
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        self.populate()
+        table = self.query_one(RunTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        self.app.open_compare(list(self.marked))
+
+    def action_live(self) -> None:
+        run_id = self.highlighted_run_id()
+        if run_id is None:
+            self.app.action_live()
+        else:
+            self.app.open_live(run_id)
+
+    def action_sort(self) -> None:
+        keys = [key for key, _ in COLUMNS if key != "mark"]
+        index = (keys.index(self.sort_column) + 1) % len(keys)
+        self.sort_column = keys[index]
+        self.sort_reverse = self.sort_column in NUMERIC | {"started"}
+        self.notify(f"sorted by {self.sort_column}", timeout=2)
+        self.populate()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_clear(self) -> None:
+        filter_input = self.query_one("#runs-filter", Input)
+        if filter_input.value:
+            filter_input.value = ""
+        elif self.marked:
+            self.marked = []
+            self.populate()
+        self.query_one(RunTable).focus()
+
+    def action_delete(self) -> None:
+        from hybrid_tui.tui.screens.confirm import ConfirmScreen
+
+        run_id = self.highlighted_run_id()
+        run = self._run(run_id) if run_id else None
+        if run is None:
+            return
+        if run.status == "RUNNING":
+            self.notify(
+                f"{run.name} is still training; cancel it in Live (l, then x) before deleting",
+                severity="error",
+            )
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(run.run_id)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete run [b]{run.name}[/b] ({run.status}, {run.mix})?"), answered
+        )
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete(self, run_id: str) -> None:
+        try:
+            self.app.tracker().delete_run(run_id)
+        except Exception as err:
+            self.app.show_error(err, "deleting the run")
+            return
+        self.post_message(RunDeleted(run_id))
+
+    def on_run_deleted(self, message: RunDeleted) -> None:
+        self.notify("run deleted", timeout=3)
+        if message.run_id in self.marked:
+            self.marked.remove(message.run_id)
+        self.reload()

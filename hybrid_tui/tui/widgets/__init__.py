@@ -1,0 +1,1 @@
+"""The visible parts of the screens, named by what they show."""
