@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Static
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.messages import RunDetailsLoaded
-from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
+from hybrid_tui.tui.widgets.language_tables import LanguageTablesView, dataset_label
 
 
 class CompareScreen(Screen):
@@ -71,7 +71,7 @@ class CompareScreen(Screen):
                         LanguageTablesView(
                             delta,
                             unseen_languages(other),
-                            title=f"{other.name} − {base.name}, {delta.dataset}",
+                            title=f"{other.name} − {base.name}, {dataset_label(delta.dataset)}",
                         )
                     )
         except Exception as err:

@@ -46,6 +46,16 @@ def cell(value: float | None, is_delta: bool, digits: int = 3, lower_is_better: 
     return Text(text, style=heat_style(value, is_delta, lower_is_better), justify="right")
 
 
+def dataset_label(dataset: str) -> str:
+    """`xquad_r` (the metric-key name) as users know it: `xquad-r`."""
+    from hybrid_tui.languages import EVAL_DATASETS
+
+    for name, (metric_name, _folder, _languages) in EVAL_DATASETS.items():
+        if metric_name == dataset:
+            return name
+    return dataset
+
+
 def _lang_label(lang: str, unseen: set[str]) -> str:
     return f"{lang}*" if lang in unseen else lang
 
@@ -72,7 +82,8 @@ class LanguageTablesView(Vertical):
         languages = list(getattr(tables, "languages", []) or [])
         averages = _averages(tables)
         kind = "Δ mAP (other − base)" if is_delta else "mAP"
-        yield Static(f"[b]{self.title or tables.dataset}[/b]  {kind}", classes="tables-title")
+        title = self.title or dataset_label(tables.dataset)
+        yield Static(f"[b]{title}[/b]  {kind}", classes="tables-title")
 
         rows = DataTable(classes="settings-table", cursor_type="none", zebra_stripes=False)
         rows.add_column("setting", key="setting")
