@@ -242,7 +242,7 @@ class BiEncoder(torch.nn.Module):
         from hybrid_tui.model_folder import write_sentence_transformers_files, write_tokenizer
 
         c = self.conventions
-        with atomic_directory(path) as staging:
+        with atomic_directory(path) as staging, _quiet_transformers():
             self.model.save_pretrained(str(staging), safe_serialization=True)
             write_tokenizer(self.tokenizer, staging)
             write_sentence_transformers_files(

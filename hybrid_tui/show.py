@@ -51,37 +51,42 @@ def list_runs(uri: str, experiment: str | None, json_output: bool) -> None:
     if not runs:
         _console().print(f"no runs in {uri}; start one with `hybrid-tui train recipes/smoke.toml`")
         return
-    table = Table(title=f"runs in {uri}")
-    for column in (
-        "run id",
-        "name",
-        "status",
-        "model",
-        "mix",
-        "steps",
-        "started",
-        "mono",
-        "cross",
-        "multi",
-        "bias",
-    ):
+    from rich import box
+
+    table = Table(
+        title=f"runs in {uri} (mAP × 100, bias = rank distance)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    numeric = ("steps", "mono", "cross", "multi", "bias")
+    wide = _console().width >= 110  # below that, model and start time make way for the figures
+    columns = ("run", "name", "status", "model", "mix", "started", *numeric)
+    if not wide:
+        columns = tuple(c for c in columns if c not in ("model", "started"))
+    fixed_width = {"run": 8, "status": 8, "started": 11, "steps": 5, "bias": 4}
+    for column in columns:
         table.add_column(
             column,
-            justify="right" if column in ("steps", "mono", "cross", "multi", "bias") else "left",
+            justify="right" if column in numeric else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=fixed_width.get(column, 5 if column in numeric else None),
         )
     for run in runs:
         headline = run.headline
-        table.add_row(
-            run.run_id[:12],
-            run.name,
-            run.status,
-            run.model,
-            run.mix,
-            str(run.steps or ""),
-            _when(run.start_time),
-            *(_fmt(headline.get(key)) for key in ("mono", "cross", "multi")),
-            _fmt(headline.get("bias"), 1),
-        )
+        cells = {
+            "run": run.run_id[:8],
+            "name": run.name,
+            "status": run.status,
+            "model": run.model,
+            "mix": run.mix,
+            "started": _when(run.start_time),
+            "steps": str(run.steps or ""),
+            "bias": _fmt(headline.get("bias"), 0),
+        }
+        cells |= {key: _percent(headline.get(key)) for key in ("mono", "cross", "multi")}
+        table.add_row(*(cells[column] for column in columns))
     _console().print(table)
 
 
@@ -90,11 +95,15 @@ def _when(start_time) -> str:
 
     if not start_time:
         return ""
-    return dt.datetime.fromtimestamp(start_time / 1000).strftime("%Y-%m-%d %H:%M")
+    return dt.datetime.fromtimestamp(start_time / 1000).strftime("%m-%d %H:%M")
 
 
 def _fmt(value, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
 
 
 def print_tables(metrics: dict[str, float], unseen=()) -> None:
@@ -136,8 +145,6 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
     )
     unseen = unseen_languages(detail)
     print_tables(detail.metrics, unseen)
-    if unseen:
-        console.print(f"* never trained on: {', '.join(unseen)}")
 
 
 def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:

@@ -111,10 +111,12 @@ def adopt_launch_log(files: RunFiles) -> None:
     """A detached trainer writes to a launch log; move it beside the run's other files."""
     launch_log = os.environ.pop("HYBRID_TUI_LOG_FILE", None)
     if launch_log and Path(launch_log).exists():
-        if files.log.exists():  # a resumed run: keep the earlier log's lines first
-            with open(files.log, "a", encoding="utf-8") as old:
-                old.write(Path(launch_log).read_text(encoding="utf-8"))
-        os.replace(launch_log, files.log)
+        if files.log.exists():  # a resumed run: keep the earlier attempt's log as trainer.log.N
+            attempt = 1
+            while files.log.with_name(f"{files.log.name}.{attempt}").exists():
+                attempt += 1
+            os.replace(files.log, files.log.with_name(f"{files.log.name}.{attempt}"))
+        os.replace(launch_log, files.log)  # our stdout keeps writing to it: same inode
 
 
 def announce_run_id(path: Path, run_id: str) -> None:
@@ -372,7 +374,7 @@ def train_step(setup: Setup, batch) -> float:
     else:
         setup.optimizer.step()
     setup.scheduler.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def _gradient_cached_backward(setup: Setup, queries, passages, chunks: int) -> torch.Tensor:
@@ -490,14 +492,28 @@ def save(setup: Setup, files: RunFiles, step: int) -> None:
         return
     from hybrid_tui.checkpoint import save_checkpoint
 
-    save_checkpoint(
-        files.checkpoint,
-        setup.encoder,
-        setup.optimizer,
-        setup.scheduler,
-        step,
-        setup.sampler.state_dict(),
-    )
+    with _write_errors_explained(files.checkpoint, "set train.checkpoint_every = 0 to skip them"):
+        save_checkpoint(
+            files.checkpoint,
+            setup.encoder,
+            setup.optimizer,
+            setup.scheduler,
+            step,
+            setup.sampler.state_dict(),
+        )
+
+
+@contextlib.contextmanager
+def _write_errors_explained(folder: Path, hint: str) -> Iterator[None]:
+    """A full disk or a read-only folder is the user's to fix: one line, not a traceback. The
+    atomic write has left the previous folder whole."""
+    try:
+        yield
+    except OSError as err:
+        raise HybridTuiError(
+            f"could not write {folder} ({err.strerror or err}); free disk space or make it "
+            f"writable ({hint}); the previous copy is intact"
+        ) from None
 
 
 def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, final: bool) -> dict:
@@ -550,7 +566,8 @@ def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, 
 
 def save_final_model(setup: Setup, files: RunFiles, tracker, run_id: str) -> None:
     """The trained encoder, loadable by transformers and sentence-transformers."""
-    setup.encoder.save(files.model)
+    with _write_errors_explained(files.model, "or set HYBRID_TUI_HOME to another disk"):
+        setup.encoder.save(files.model)
     tracker.set_tags(run_id, {"hybrid_tui.model_dir": str(files.model)})
 
 

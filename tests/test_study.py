@@ -1,0 +1,90 @@
+"""The study's bookkeeping: what it plans, how it averages over seeds, how it judges the claims."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hybrid_tui.study import MethodResult, headline_figures, markdown, plan, summarize, write_report
+
+SEEN = ["ar", "de", "en"]
+UNSEEN = ["th"]
+
+
+def metrics_for(mono: float, cross: float, multi: float, bias: float, unseen_drop: float) -> dict:
+    """Eval metrics in the trainer's key scheme; unseen languages score `unseen_drop` lower."""
+    langs = SEEN + UNSEEN
+    out = {}
+    for x in langs:
+        drop = unseen_drop if x in UNSEEN else 0.0
+        out[f"eval/xquad_r/mono/{x}/map"] = mono - drop
+        out[f"eval/xquad_r/multi/{x}/map"] = multi - drop
+        out[f"eval/xquad_r/bias/{x}/rank_distance"] = bias + (10 if x in UNSEEN else 0)
+        for y in langs:
+            if x != y:
+                pair_drop = unseen_drop if UNSEEN[0] in (x, y) else 0.0
+                out[f"eval/xquad_r/cross/{x}-{y}/map"] = cross - pair_drop
+                out[f"eval/xquad_r/bias/{x}-{y}/mean_rank"] = 3.0
+    out["eval/xquad_r/mono/avg/map"] = 0.0  # averages are recomputed, never read
+    return out
+
+
+def test_plan_covers_methods_seeds_and_only_new_alphas():
+    runs = plan(3, [0, 0.25, 0.5, 0.75, 1])
+    assert len([r for r in runs if r.method in ("mono", "cross", "hybrid")]) == 9
+    assert [r.method for r in runs[9:]] == ["alpha=0.25", "alpha=0.75"]
+    assert all(r.seed == 0 for r in runs[9:])
+
+
+def test_headline_figures_split_seen_and_unseen():
+    figures = headline_figures(metrics_for(0.8, 0.6, 0.5, 100, 0.2), "xquad-r", set(SEEN))
+    assert figures["mono/seen"] == pytest.approx(0.8)
+    assert figures["mono/unseen"] == pytest.approx(0.6)
+    assert figures["mono"] == pytest.approx((3 * 0.8 + 0.6) / 4)
+    # 6 of the 12 ordered pairs avoid th; the other 6 involve it
+    assert figures["cross/seen"] == pytest.approx(0.6)
+    assert figures["cross/unseen"] == pytest.approx(0.4)
+    assert figures["bias/unseen"] == pytest.approx(110)
+
+
+def test_interval_is_the_student_t_half_width():
+    result = MethodResult("hybrid")
+    for value in (0.5, 0.6, 0.7):
+        result.add({"multi": value})
+    assert result.mean("multi") == pytest.approx(0.6)
+    assert result.interval("multi") == pytest.approx(4.303 * 0.1 / math.sqrt(3), rel=1e-4)
+
+
+def test_summary_from_tracked_runs_judges_the_claims(workdir):
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    figures = {  # mono-only: good mono, weak multi and strong bias; hybrid: best multi
+        "mono": (0.80, 0.55, 0.40, 300),
+        "cross": (0.76, 0.62, 0.47, 200),
+        "hybrid": (0.80, 0.62, 0.49, 190),
+    }
+    for seed in range(3):
+        for method, (mono, cross, multi, bias) in figures.items():
+            jitter = 0.01 * seed
+            tags = {
+                "hybrid_tui.study": "t",
+                "hybrid_tui.study_method": method,
+                "hybrid_tui.study_seed": str(seed),
+                "hybrid_tui.study_alpha": {"mono": "1", "cross": "0", "hybrid": "0.5"}[method],
+                "hybrid_tui.train_languages": ",".join(SEEN),
+            }
+            run_id = tracker.start_run("study-t", f"t-{method}-s{seed}", tags)
+            tracker.log_metrics(run_id, metrics_for(mono + jitter, cross, multi, bias, 0.1), 60)
+            tracker.end_run(run_id, "FINISHED")
+    summary = summarize(tracker, "t")
+    assert summary.seen == SEEN and summary.unseen == UNSEEN
+    assert summary.methods["hybrid"].seeds == 3
+    assert sorted(summary.sweep) == [0.0, 0.5, 1.0]
+    text = markdown(summary)
+    assert "| hybrid | 3 |" in text
+    assert "hybrid gives the best multilingual mAP**: holds" in text
+    assert "less language bias than mono-only**: holds" in text
+    write_report(summary, workdir / "results.md")
+    assert (workdir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
