@@ -171,6 +171,10 @@ async def retype(pilot, selector: str, text: str) -> None:
     await pilot.pause()
 
 
+def row_ids(screen: RunsScreen) -> list[str]:
+    return [key.value for key in screen.query_one("#runs-table").rows]
+
+
 def errors(app) -> list[str]:
     return [n.message for n in app._notifications if n.severity == "error"]
 
@@ -419,7 +423,8 @@ async def test_launch_smoke_from_compose_and_watch_it_train(
         await wait_for(pilot, lambda: app.current_mode == "live", 300, "the trainer to start")
         live = app.screen
         assert isinstance(live, LiveScreen)
-        run_id = live.run_id
+        run_id = app.live_run_id
+        await wait_for(pilot, lambda: live.run_id == run_id, 5, "Live to follow the new run")
         await wait_for(pilot, lambda: live.loss_plot.points > 0, 120, "the first loss points")
         first = live.loss_plot.points
         await wait_for(pilot, lambda: live.status in ("FINISHED", "FAILED"), 300, "the end")
@@ -432,7 +437,7 @@ async def test_launch_smoke_from_compose_and_watch_it_train(
 
         await pilot.press("escape", "r")
         runs = await runs_loaded(pilot)
-        await wait_for(pilot, lambda: run_id in runs.query_one("#runs-table").rows, 10, "the run")
+        await wait_for(pilot, lambda: run_id in row_ids(runs), 10, "the run in the list")
         table = runs.query_one("#runs-table")
         for marked in (baseline, run_id):
             table.move_cursor(row=table.get_row_index(marked))
