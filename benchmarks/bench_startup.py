@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -228,11 +227,13 @@ def app_latency(n_events: int, tmp: Path) -> None:
                 await asyncio.sleep(0.002)
                 step = getattr(screen, "step", None) or 0
                 if step > seen:
-                    # the writer's own timestamp of that step, read back from the file
+                    now = time.time()
+                    # every step up to this one is now on screen (a poll can bring several);
+                    # each one's latency uses the writer's own timestamp, read back from the file
                     for line in events.read_text().splitlines():
                         ev = json.loads(line)
-                        if ev.get("type") == "step" and ev["step"] == step:
-                            lat.append(time.time() - ev["t"])
+                        if ev.get("type") == "step" and seen < ev["step"] <= step:
+                            lat.append(now - ev["t"])
                     seen = step
             writer.wait()
             await pilot.press("q")
