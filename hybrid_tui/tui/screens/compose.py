@@ -167,7 +167,7 @@ class ComposeScreen(Screen):
                 Button("Save ^s", id="save", compact=True),
                 Button("Launch ^r", id="launch", variant="success", compact=True),
             )
-            yield Static("", id="compose-status")
+        yield Static("ctrl+r launches this recipe; escape leaves a field", id="compose-status")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -362,9 +362,9 @@ class ComposeScreen(Screen):
             return
         self.launching = True
         self.query_one("#launch", Button).disabled = True
-        self.query_one("#compose-status", Static).update(
-            f"starting the trainer for {recipe.name} (loading data and model)…"
-        )
+        starting = f"starting the trainer for {recipe.name} (it loads data and model first)…"
+        self.query_one("#compose-status", Static).update(starting)
+        self.notify(starting, timeout=5)
         data_dir = self.query_one("#data-dir", Input).value.strip() or None
         self._launch(recipe, data_dir)
 
@@ -385,16 +385,16 @@ class ComposeScreen(Screen):
             job = launch(path, data_dir=data_dir)
         except Exception as err:
             self.app.show_error(err, "launching")
-            self.app.call_from_thread(self._launch_done, None)
+            self.app.call_from_thread(self._launch_done, None, str(err))
             return
         self.post_message(RunLaunched(job.run_id))
 
-    def _launch_done(self, run_id: str | None) -> None:
+    def _launch_done(self, run_id: str | None, error: str = "") -> None:
         self.launching = False
         self.query_one("#launch", Button).disabled = False
-        self.query_one("#compose-status", Static).update(
-            f"launched run {run_id}" if run_id else "launch failed (see the message)"
-        )
+        status = self.query_one("#compose-status", Static)
+        status.update(f"launched run {run_id}" if run_id else f"launch failed: {error}")
+        status.set_class(run_id is None, "-invalid")
 
     def on_run_launched(self, message: RunLaunched) -> None:
         self._launch_done(message.run_id)

@@ -109,6 +109,7 @@ class LiveScreen(Screen):
             self._load_history(run_id, after_step=-1)
         else:
             self._poll_events()
+            self._read_log_and_liveness(run_id, self.status)
         self._show_stats()
 
     def _job(self):
@@ -319,7 +320,9 @@ class LiveScreen(Screen):
         if self.pairs_per_s is not None and status == "RUNNING":
             parts.append(f"{self.pairs_per_s:,.0f} pairs/s")
         eta = self.eta_seconds()
-        if eta is not None and status == "RUNNING":
+        if status == "RUNNING" and self.total_steps and (self.step or 0) >= self.total_steps:
+            parts.append("training done, evaluating")
+        elif eta is not None and status == "RUNNING":
             parts.append(f"ETA {_duration(eta)}")
         if self.gpu_line and status == "RUNNING":
             parts.append(self.gpu_line)
