@@ -203,6 +203,22 @@ async def test_opens_on_small_and_large_terminals(two_runs, store, size) -> None
         assert not errors(app)
 
 
+async def test_command_palette_offers_the_screens(two_runs, store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await runs_loaded(pilot)
+        await pilot.press("ctrl+p", *"Compose")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "compose", what="Compose")
+        await pilot.press("escape", "r")  # leave the field, then the footer keys work
+        assert app.current_mode == "runs"
+        await pilot.press("ctrl+p", *"Results")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), what="Results")
+
+
 async def test_empty_store_says_how_to_start(store) -> None:
     app = HybridTuiApp(tracking_uri=store)
     async with app.run_test(size=(80, 24)) as pilot:
