@@ -147,11 +147,18 @@ class BiEncoder(torch.nn.Module):
             max_passage_length=config.max_passage_length,
         )
         # safetensors first; transformers 5 reads a .bin only with torch.load(weights_only=True)
-        with _quiet_transformers():
-            model = AutoModel.from_pretrained(
-                str(folder), dtype=torch.float32, **_without_pooler(folder)
-            )
-            tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        try:
+            with _quiet_transformers():
+                model = AutoModel.from_pretrained(
+                    str(folder), dtype=torch.float32, **_without_pooler(folder)
+                )
+                tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        except Exception as err:  # noqa: BLE001 - missing or corrupt weights, config or tokenizer
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+            raise HybridTuiError(
+                f"cannot load the model in {folder} ({type(err).__name__}: {reason}); "
+                "pass a complete Hugging Face model folder or prepare it again"
+            ) from err
         if tokenizer.pad_token is None:
             raise HybridTuiError(f"the tokenizer in {folder} has no padding token")
         encoder = cls(model, tokenizer, conventions, source)

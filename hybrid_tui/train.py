@@ -35,12 +35,16 @@ class TrainingInputs:
 def prepare_inputs(recipe: Recipe, data_root: str | None, progress=None) -> TrainingInputs:
     """Load data, eval sets and the model source; raise `HybridTuiError` on any bad input."""
     from hybrid_tui.data.pairs import load_training_pairs
-    from hybrid_tui.models import resolve_model
+    from hybrid_tui.models import check_model_folder, resolve_model
+    from hybrid_tui.sampling import BatchSampler
     from hybrid_tui.training_parts import load_eval_sets
 
     pairs = load_training_pairs(recipe.data, data_root, progress=progress)
     eval_sets = load_eval_sets(recipe, data_root, progress=progress)
     resolved = resolve_model(recipe.model.spec, progress=progress)
+    check_model_folder(resolved, recipe.model.spec)
+    # data that cannot fill the mix's batches (e.g. no id in two languages for cross) is bad input
+    BatchSampler(pairs, recipe.train.batch_size, recipe.sampler, recipe.train.seed)
     return TrainingInputs(recipe, pairs, eval_sets, resolved.source, data_root)
 
 

@@ -220,4 +220,6 @@ def _parse(data: object, path: Path) -> tuple[list[Question], list[Candidate], d
                 answer_index[qid] = base + k
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
         raise bad(f"unexpected structure ({type(err).__name__}: {err})") from None
+    if not questions:
+        raise bad("it holds no questions")
     return questions, candidates, answer_index
