@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +70,47 @@ def save_checkpoint(
         "extra": extra or {},
     }
     with atomic_directory(folder) as staging:
-        save_model(model, str(staging / WEIGHTS_FILE))
-        torch.save(training_state, staging / TRAINING_STATE_FILE)
+        try:
+            save_model(model, str(staging / WEIGHTS_FILE))
+        except Exception as err:  # safetensors reports a failed write as "... (os error N)"
+            code = re.search(r"os error (\d+)", str(err))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1]))) from err
+        _torch_save(training_state, staging / TRAINING_STATE_FILE)
         (staging / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
     return folder
+
+
+class _WriteErrors:
+    """A file wrapper that keeps the OSError of a failed write: torch's zip writer replaces it
+    with a RuntimeError about stream positions."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _torch_save(obj: object, path: Path) -> None:
+    """`torch.save`, where a full disk (or a file-size limit) is the OSError it really is."""
+    with open(path, "wb") as handle:
+        writer = _WriteErrors(handle)
+        try:
+            torch.save(obj, writer)
+        except RuntimeError as err:
+            if writer.error is None:
+                raise
+            raise writer.error from err
 
 
 def load_checkpoint(
