@@ -118,6 +118,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
                 tracker.log_metrics(run_id, parts.step_metrics(record, meter), step)
             if recipe.train.checkpoint_every and step % recipe.train.checkpoint_every == 0:
                 parts.save(setup, files, step)
+                tracker.flush()  # a kill -9 now loses no point: the resume starts after `step`
             if recipe.train.eval_every and step % recipe.train.eval_every == 0 and step < steps:
                 if setup.is_main:
                     parts.evaluate_and_log(setup, tracker, run_id, events, step, final=False)
