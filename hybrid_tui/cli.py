@@ -279,7 +279,7 @@ def study(
     if summary_only:
         from hybrid_tui.tracking import Tracker
 
-        write_report(summarize(Tracker(base.tracking.resolved_uri()), name), Path(out))
+        write_report(summarize(Tracker(base.tracking.resolved_uri()), name), Path(out), base)
     else:
         run_study(base, name, seeds, sweep, _data_root(data_dir), Path(out))
     typer.echo(f"wrote {out}")

@@ -95,7 +95,7 @@ def run_study(
         if subprocess.run(command, check=False).returncode != 0:
             print(f"  {recipe.name} failed; it is left out of the summary", flush=True)
     summary = summarize(tracker, study)
-    write_report(summary, out)
+    write_report(summary, out, base)
     return summary
 
 
@@ -257,38 +257,76 @@ def summarize(tracker, study: str, dataset: str = "xquad-r") -> StudySummary:
 # ---------------------------------------------------------------- reporting
 
 
-def claims(summary: StudySummary) -> list[tuple[str, bool | None, str]]:
-    """RESEARCH.md's headline claims, each judged on this study's means: (claim, holds, evidence)."""
+def differs(a: MethodResult, b: MethodResult, key: str) -> bool:
+    """Whether the means of `key` differ at the 5% level (two-sided Welch t-test over seeds).
+
+    With 3 seeds an apparent win is often noise; the report says which ones are not."""
+    xs, ys = a.per_seed.get(key, []), b.per_seed.get(key, [])
+    if len(xs) < 2 or len(ys) < 2:
+        return False
+    va, vb = statistics.variance(xs) / len(xs), statistics.variance(ys) / len(ys)
+    diff = abs(statistics.fmean(xs) - statistics.fmean(ys))
+    if va + vb == 0:
+        return diff > 0
+    dof = (va + vb) ** 2 / (va**2 / (len(xs) - 1) + vb**2 / (len(ys) - 1))
+    t = T_95.get(max(1, math.floor(dof)), 1.96)  # floor: the conservative side
+    return diff / math.sqrt(va + vb) > t
+
+
+def claims(summary: StudySummary) -> list[tuple[str, str, str]]:
+    """RESEARCH.md's headline claims judged on this study: (claim, verdict, evidence).
+
+    A "better than" claim holds when the means point its way and the difference is significant
+    (Welch, 5%); when only the means point its way the verdict says so."""
     m = summary.methods
     if not all(name in m for name in METHODS):
-        return [("all claims", None, "the study lacks one of mono, cross, hybrid")]
+        return [("all claims", "not tested", "the study lacks one of mono, cross, hybrid")]
     mean = {name: {k: m[name].mean(k) for k in m[name].per_seed} for name in METHODS}
     h, mo, cr = mean["hybrid"], mean["mono"], mean["cross"]
     tol = 0.01  # "comparable": within one mAP point
+
+    def better(key: str, rivals: list[str], lower_is_better: bool = False) -> str:
+        sign = -1 if lower_is_better else 1
+        if any(sign * (h[key] - mean[r][key]) < 0 for r in rivals):
+            return "does not hold"
+        unclear = [r for r in rivals if not differs(m["hybrid"], m[r], key)]
+        if not unclear:
+            return "holds (significant, Welch t-test 5%)"
+        seeds = min(m["hybrid"].seeds, *(m[r].seeds for r in unclear))
+        return (
+            f"holds in direction only: not significant against {', '.join(unclear)} "
+            f"with {seeds} seeds (Welch t-test 5%)"
+        )
+
+    def comparable(ok: bool) -> str:
+        return "holds (within 0.01 mAP or better)" if ok else "does not hold"
+
     return [
         (
             "1a. hybrid gives the best multilingual mAP",
-            h["multi"] >= max(mo["multi"], cr["multi"]),
+            better("multi", ["mono", "cross"]),
             f"multi {h['multi']:.3f} vs mono {mo['multi']:.3f}, cross {cr['multi']:.3f}",
         ),
         (
             "1b. hybrid is comparable to mono-only on monolingual mAP",
-            h["mono"] >= mo["mono"] - tol,
+            comparable(h["mono"] >= mo["mono"] - tol),
             f"mono {h['mono']:.3f} vs {mo['mono']:.3f}",
         ),
         (
             "1c. hybrid is comparable to cross-only on cross-lingual mAP",
-            h["cross"] >= cr["cross"] - tol,
+            comparable(h["cross"] >= cr["cross"] - tol),
             f"cross {h['cross']:.3f} vs {cr['cross']:.3f}",
         ),
         (
             "2. hybrid has less language bias than mono-only",
-            h["bias"] < mo["bias"],
+            better("bias", ["mono"], lower_is_better=True),
             f"rank distance {h['bias']:.1f} vs {mo['bias']:.1f}",
         ),
         (
             "3. the multilingual gain holds for unseen languages",
-            h.get("multi/unseen", math.nan) > mo.get("multi/unseen", math.nan),
+            better("multi/unseen", ["mono"])
+            if "multi/unseen" in h and "multi/unseen" in mo
+            else "not tested",
             f"unseen multi {h.get('multi/unseen', math.nan):.3f} vs mono "
             f"{mo.get('multi/unseen', math.nan):.3f}",
         ),
@@ -302,11 +340,27 @@ def _cell(result: MethodResult, key: str, digits: int) -> str:
     return f"{mean:.{digits}f} ± {half:.{digits}f}" if result.seeds > 1 else f"{mean:.{digits}f}"
 
 
-def markdown(summary: StudySummary) -> str:
+def setup_text(base: Recipe) -> str:
+    """What every run of the study shares, so the table can be read (and rerun) without the store."""
+    m, d, t, e = base.model, base.data, base.train, base.eval
+    frozen = ", token embeddings frozen" if m.freeze_embeddings else ""
+    questions = f"the first {e.max_questions}" if e.max_questions else "all"
+    return (
+        f"Every run: `{m.spec}`, {t.steps} steps × batch {t.batch_size} on {d.dataset} "
+        f"({d.split} split, {', '.join(d.languages) or 'all languages'}), lr {t.lr:g} "
+        f"({t.lr_schedule}, {t.warmup_steps} warm-up steps), temperature {t.temperature:g}, "
+        f"max lengths {m.max_query_length}/{m.max_passage_length}{frozen}; only the sampler mix "
+        f"and the seed change. Evaluation: zero-shot on {', '.join(e.datasets)}, {questions} "
+        f"questions per language, settings {', '.join(e.settings)}."
+    )
+
+
+def markdown(summary: StudySummary, base: Recipe | None = None) -> str:
     order = [name for name in (UNTRAINED, *METHODS) if name in summary.methods]
     lines = [
         f"# Study `{summary.study}`: batch types, zero-shot on {summary.dataset.upper()}",
         "",
+        *([setup_text(base), ""] if base else []),
         "Means over seeds with 95% t-intervals (± half-width). mAP over the whole pool; rank "
         "distance (language bias) in ranks, lower is better.",
         f"Seen in training: {', '.join(summary.seen) or '—'}; unseen: "
@@ -352,8 +406,7 @@ def markdown(summary: StudySummary) -> str:
                 f"| {fig['bias']:.1f} |"
             )
     lines += ["", "## The paper's claims here", ""]
-    for claim, holds, evidence in claims(summary):
-        verdict = {True: "holds", False: "does not hold", None: "not tested"}[holds]
+    for claim, verdict, evidence in claims(summary):
         lines.append(f"- **{claim}**: {verdict} ({evidence}).")
     return "\n".join(lines) + "\n"
 
@@ -401,8 +454,8 @@ def plot_png(summary: StudySummary, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def write_report(summary: StudySummary, out: Path) -> None:
+def write_report(summary: StudySummary, out: Path, base: Recipe | None = None) -> None:
     out = Path(out)
     png = out.with_suffix(".png")
     plot_png(summary, png)
-    atomic_write_text(out, markdown(summary) + f"\n![study plot]({png.name})\n")
+    atomic_write_text(out, markdown(summary, base) + f"\n![study plot]({png.name})\n")
