@@ -30,10 +30,15 @@ def setup_env() -> None:
 
 
 def data_root() -> Path:
-    for candidate in (os.environ.get("HYBRID_TUI_DATA"), REPO.parent / "shared" / "data" / "lareqa"):
+    for candidate in (
+        os.environ.get("HYBRID_TUI_DATA"),
+        REPO.parent / "shared" / "data" / "lareqa",
+    ):
         if candidate and (Path(candidate) / "xquad-r").is_dir():
             return Path(candidate).resolve()
-    sys.exit("LAReQA data not found: set HYBRID_TUI_DATA (the folder holding xquad-r/, mlqa-dev-r/)")
+    sys.exit(
+        "LAReQA data not found: set HYBRID_TUI_DATA (the folder holding xquad-r/, mlqa-dev-r/)"
+    )
 
 
 def machine() -> dict[str, str]:
@@ -109,10 +114,14 @@ def table(headers: list[str], rows: list[list], title: str | None = None) -> str
     lines = []
     if title:
         lines.append(title)
-    lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |")
+    lines.append(
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)) + " |"
+    )
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in cells:
-        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        lines.append(
+            "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + " |"
+        )
     text = "\n".join(lines)
     print(text, flush=True)
     return text

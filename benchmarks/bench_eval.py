@@ -48,7 +48,9 @@ def cut_set(rset, max_questions: int | None, max_candidates: int | None):
             rset.candidates[lang] = rset.candidates[lang][:max_candidates]
         common = set.intersection(*(set(rset.answer_index[lang]) for lang in langs))
         ok = sorted(
-            qid for qid in common if all(rset.answer_index[lang][qid] < max_candidates for lang in langs)
+            qid
+            for qid in common
+            if all(rset.answer_index[lang][qid] < max_candidates for lang in langs)
         )
     else:
         ok = sorted(set.intersection(*(set(rset.answer_index[lang]) for lang in langs)))
@@ -86,13 +88,20 @@ def naive(st_model, rset, settings=SETTINGS, k: int = 100) -> dict[str, float]:
     def enc(texts, prompt, max_len):
         st_model.max_seq_length = max_len
         return st_model.encode(
-            texts, prompt=prompt, batch_size=64, convert_to_tensor=True, normalize_embeddings=True,
+            texts,
+            prompt=prompt,
+            batch_size=64,
+            convert_to_tensor=True,
+            normalize_embeddings=True,
             show_progress_bar=False,
         )
 
     def score(q_ids, q_emb, c_ids, c_emb, relevant):
         hits = util.semantic_search(q_emb, c_emb, top_k=min(k, len(c_ids)))
-        run = {qid: {c_ids[h["corpus_id"]]: float(h["score"]) for h in hs} for qid, hs in zip(q_ids, hits)}
+        run = {
+            qid: {c_ids[h["corpus_id"]]: float(h["score"]) for h in hs}
+            for qid, hs in zip(q_ids, hits, strict=False)
+        }
         qrels = {qid: {cid: 1 for cid in relevant[qid]} for qid in q_ids}
         return float(evaluate(Qrels(qrels), Run(run), f"map@{k}"))
 
@@ -103,9 +112,11 @@ def naive(st_model, rset, settings=SETTINGS, k: int = 100) -> dict[str, float]:
         q_ids = {x: [f"{x}/{q.id}" for q in rset.questions[x]] for x in langs}
         c_ids = {y: [f"{y}/{cd.id}" for cd in rset.candidates[y]] for y in langs}
 
-        def rel(x, ys):
+        def rel(x, ys, c_ids=c_ids):
             return {
-                f"{x}/{q.id}": [c_ids[y][rset.answer_index[y][q.id]] for y in ys if q.id in rset.answer_index[y]]
+                f"{x}/{q.id}": [
+                    c_ids[y][rset.answer_index[y][q.id]] for y in ys if q.id in rset.answer_index[y]
+                ]
                 for q in rset.questions[x]
             }
 
@@ -129,10 +140,16 @@ def naive(st_model, rset, settings=SETTINGS, k: int = 100) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 languages, 40 questions, 150 sentences each")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 languages, 40 questions, 150 sentences each"
+    )
     parser.add_argument("--max-questions", type=int, default=None)
-    parser.add_argument("--max-candidates", type=int, default=None, help="sentences kept per language (0: all)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of (a) encode-only / hybrid-tui")
+    parser.add_argument(
+        "--max-candidates", type=int, default=None, help="sentences kept per language (0: all)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of (a) encode-only / hybrid-tui"
+    )
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--no-full-scoring", action="store_true")
     args = parser.parse_args()
@@ -190,7 +207,9 @@ def main() -> None:
         t0 = time.perf_counter()  # ranx compiles with numba on first use in every process
         evaluate(Qrels({"q": {"d": 1}}), Run({"q": {"d": 1.0, "e": 0.5}}), "map@100")
         ranx_compile = time.perf_counter() - t0
-        print(f"   ranx first call (numba compile, paid once per process by the naive script): {ranx_compile:.1f}s")
+        print(
+            f"   ranx first call (numba compile, paid once per process by the naive script): {ranx_compile:.1f}s"
+        )
 
     naive_times, naive_map = [], {}
 
@@ -217,38 +236,71 @@ def main() -> None:
                 if name == "hyb" and r == 0 and st_model is not None:
                     print(f"   round {r + 1}: naive {run_naive():.1f}s", flush=True)
 
-    ratio_a = c.median([h / e for h, e in zip(hyb_t, enc_t)])
-    scoring = [h - e for h, e in zip(hyb_t, in_eval_enc)]
-    ratio_inproc = c.median([h / e for h, e in zip(hyb_t, in_eval_enc)])
+    ratio_a = c.median([h / e for h, e in zip(hyb_t, enc_t, strict=False)])
+    scoring = [h - e for h, e in zip(hyb_t, in_eval_enc, strict=False)]
+    ratio_inproc = c.median([h / e for h, e in zip(hyb_t, in_eval_enc, strict=False)])
     rows = [
         ["hybrid-tui evaluate_retrieval", f"{c.median(hyb_t):.1f}", "1.000x", ""],
-        ["(a) encode only (same texts, BiEncoder.encode)", f"{c.median(enc_t):.1f}",
-         f"{ratio_a:.3f}x", f"goal <= {GOAL_A:.2f}x: {c.verdict(ratio_a <= GOAL_A)}"],
-        ["    same, from inside evaluate_retrieval (encode vs rest)", f"{c.median(in_eval_enc):.1f}",
-         f"{ratio_inproc:.3f}x", f"scoring + glue {c.median(scoring):.2f}s"],
+        [
+            "(a) encode only (same texts, BiEncoder.encode)",
+            f"{c.median(enc_t):.1f}",
+            f"{ratio_a:.3f}x",
+            f"goal <= {GOAL_A:.2f}x: {c.verdict(ratio_a <= GOAL_A)}",
+        ],
+        [
+            "    same, from inside evaluate_retrieval (encode vs rest)",
+            f"{c.median(in_eval_enc):.1f}",
+            f"{ratio_inproc:.3f}x",
+            f"scoring + glue {c.median(scoring):.2f}s",
+        ],
     ]
     if naive_times:
         # identical mAP: hybrid-tui's own embeddings re-scored at the naive script's cutoff
         timed = captured["timed"]
         embs = list(timed.out.values())
         nl = len(rset.languages)
-        q_emb = dict(zip(rset.languages, embs[:nl]))
-        c_emb = dict(zip(rset.languages, embs[nl:]))
+        q_emb = dict(zip(rset.languages, embs[:nl], strict=False))
+        c_emb = dict(zip(rset.languages, embs[nl:], strict=False))
         cut = evaluate_embeddings(rset, q_emb, c_emb, SETTINGS, map_cutoff=100)
         deltas = {s: abs(cut[f"eval/xquad_r/{s}/avg/map"] - naive_map[s]) for s in SETTINGS}
         speed = c.median(naive_times) / c.median(hyb_t)
-        rows.append(["(b) naive: ST encode per setting + ranx map@100", f"{c.median(naive_times):.1f}",
-                     f"{speed:.2f}x faster", f"goal >= {GOAL_B:.0f}x: {c.verdict(speed >= GOAL_B)}"])
+        rows.append(
+            [
+                "(b) naive: ST encode per setting + ranx map@100",
+                f"{c.median(naive_times):.1f}",
+                f"{speed:.2f}x faster",
+                f"goal >= {GOAL_B:.0f}x: {c.verdict(speed >= GOAL_B)}",
+            ]
+        )
     print()
-    c.table(["side", "seconds (median)", "ratio", "goal"], rows,
-            title=f"XQuAD-R evaluation, {len(rset.languages)} languages x {SETTINGS}, "
-            f"{n_q} questions, {n_c} candidates, {args.rounds} rounds (naive: 1 run)")
+    c.table(
+        ["side", "seconds (median)", "ratio", "goal"],
+        rows,
+        title=f"XQuAD-R evaluation, {len(rset.languages)} languages x {SETTINGS}, "
+        f"{n_q} questions, {n_c} candidates, {args.rounds} rounds (naive: 1 run)",
+    )
     if naive_times:
         print()
-        c.table(["setting", "hybrid-tui map@100", "naive ranx map@100", "|delta|", "hybrid-tui full mAP"],
-                [[s, f"{cut[f'eval/xquad_r/{s}/avg/map']:.5f}", f"{naive_map[s]:.5f}", f"{deltas[s]:.1e}",
-                  f"{captured['metrics'][f'eval/xquad_r/{s}/avg/map']:.5f}"] for s in SETTINGS],
-                title="mAP agreement (same model; hybrid-tui's embeddings re-scored at cutoff 100)")
+        c.table(
+            [
+                "setting",
+                "hybrid-tui map@100",
+                "naive ranx map@100",
+                "|delta|",
+                "hybrid-tui full mAP",
+            ],
+            [
+                [
+                    s,
+                    f"{cut[f'eval/xquad_r/{s}/avg/map']:.5f}",
+                    f"{naive_map[s]:.5f}",
+                    f"{deltas[s]:.1e}",
+                    f"{captured['metrics'][f'eval/xquad_r/{s}/avg/map']:.5f}",
+                ]
+                for s in SETTINGS
+            ],
+            title="mAP agreement (same model; hybrid-tui's embeddings re-scored at cutoff 100)",
+        )
         assert all(d < 1e-4 for d in deltas.values()), f"mAP differs: {deltas}"
         print("mAP identical within 1e-4: yes")
 
@@ -278,9 +330,11 @@ def full_scoring(small, seconds_per_text: float) -> None:
     print()
     c.table(
         ["full XQuAD-R (1190 q x 11, 13,014 sentences)", "seconds"],
-        [["scoring, every setting (measured, random unit vectors)", f"{score_s:.1f}"],
-         [f"encoding {n} texts (EXTRAPOLATED from this run's rate)", f"{enc_est:.0f}"],
-         ["ratio (a) at full size (extrapolated)", f"{(enc_est + score_s) / enc_est:.3f}x"]],
+        [
+            ["scoring, every setting (measured, random unit vectors)", f"{score_s:.1f}"],
+            [f"encoding {n} texts (EXTRAPOLATED from this run's rate)", f"{enc_est:.0f}"],
+            ["ratio (a) at full size (extrapolated)", f"{(enc_est + score_s) / enc_est:.3f}x"],
+        ],
     )
 
 

@@ -97,7 +97,10 @@ def main() -> None:
     one_step("naive")
     call_cost = {"hybrid-tui": [], "naive": []}
     flush_times.clear()
-    print(f"   {rounds} rounds x {k} real steps per side; {len(parts.step_metrics(meter.record(0, 0.0, 0.0, 'mono'), meter))} metrics per step", flush=True)
+    print(
+        f"   {rounds} rounds x {k} real steps per side; {len(parts.step_metrics(meter.record(0, 0.0, 0.0, 'mono'), meter))} metrics per step",
+        flush=True,
+    )
     res = c.interleave({m: side(m) for m in ("none", "hybrid-tui", "naive")}, rounds, label=True)
     tracker.flush = real_flush
     tracker.end_run(run_id)
@@ -107,31 +110,42 @@ def main() -> None:
     step_s = c.median(res["none"])
     rows = []
     for mode in ("hybrid-tui", "naive"):
-        wall = c.median([m / n for m, n in zip(res[mode], res["none"])]) - 1
+        wall = c.median([m / n for m, n in zip(res[mode], res["none"], strict=False)]) - 1
         per_step_call = sum(call_cost[mode]) / len(call_cost[mode])
         background = sum(flush_times) / len(call_cost[mode]) if mode == "hybrid-tui" else 0.0
         direct = (per_step_call + background) / step_s
-        rows.append([
-            mode,
-            f"{1000 * c.median(res[mode]):.0f}",
-            f"{100 * wall:+.2f}%",
-            f"{1e3 * per_step_call:.3f}",
-            f"{1e3 * background:.3f}",
-            f"{100 * direct:.3f}%",
-            c.verdict(direct <= GOAL) if mode == "hybrid-tui" else "(baseline)",
-        ])
+        rows.append(
+            [
+                mode,
+                f"{1000 * c.median(res[mode]):.0f}",
+                f"{100 * wall:+.2f}%",
+                f"{1e3 * per_step_call:.3f}",
+                f"{1e3 * background:.3f}",
+                f"{100 * direct:.3f}%",
+                c.verdict(direct <= GOAL) if mode == "hybrid-tui" else "(baseline)",
+            ]
+        )
     print()
     c.table(
-        ["side", "ms/step (median)", "wall overhead vs none (noisy)", "ms in log calls/step",
-         "ms in background flush/step", "direct overhead", f"goal <= {100 * GOAL:.0f}%"],
+        [
+            "side",
+            "ms/step (median)",
+            "wall overhead vs none (noisy)",
+            "ms in log calls/step",
+            "ms in background flush/step",
+            "direct overhead",
+            f"goal <= {100 * GOAL:.0f}%",
+        ],
         [["none", f"{1000 * step_s:.0f}", "0", "0", "0", "0", ""], *rows],
         title="Logging overhead per real training step",
     )
     hyb_call = sum(call_cost["hybrid-tui"]) / len(call_cost["hybrid-tui"])
     naive_call = sum(call_cost["naive"]) / len(call_cost["naive"])
-    print(f"naive per-point log_metric costs {naive_call / max(hyb_call, 1e-9):.0f}x Tracker.log_metrics "
-          f"in the loop ({len(flush_times)} background log_batch flushes, median "
-          f"{1000 * c.median(flush_times):.1f} ms each)")
+    print(
+        f"naive per-point log_metric costs {naive_call / max(hyb_call, 1e-9):.0f}x Tracker.log_metrics "
+        f"in the loop ({len(flush_times)} background log_batch flushes, median "
+        f"{1000 * c.median(flush_times):.1f} ms each)"
+    )
     micro(tmp)
 
 
@@ -143,7 +157,13 @@ def micro(tmp: Path, steps: int = 300) -> None:
 
     tracker = Tracker(f"sqlite:///{tmp / 'micro.db'}")
     run_id = tracker.start_run("bench-logging-micro", "tracker")
-    keys = ["train/loss", "train/lr", "train/pairs_per_s", "train/batch_kind/mono", "train/batch_kind/cross"]
+    keys = [
+        "train/loss",
+        "train/lr",
+        "train/pairs_per_s",
+        "train/batch_kind/mono",
+        "train/batch_kind/cross",
+    ]
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'micro-naive.db'}")
     mlflow.set_experiment("bench-logging-micro")
     mlflow.start_run()
@@ -172,8 +192,10 @@ def micro(tmp: Path, steps: int = 300) -> None:
     print()
     c.table(
         ["logging alone (5 metrics/step)", "ms per step incl. flushes", "ratio"],
-        [["hybrid-tui Tracker.log_metrics (+ final flush)", f"{1000 * h:.3f}", "1.0x"],
-         ["naive mlflow.log_metric per point", f"{1000 * n:.3f}", f"{n / h:.0f}x slower"]],
+        [
+            ["hybrid-tui Tracker.log_metrics (+ final flush)", f"{1000 * h:.3f}", "1.0x"],
+            ["naive mlflow.log_metric per point", f"{1000 * n:.3f}", f"{n / h:.0f}x slower"],
+        ],
         title="Micro-benchmark: logging calls without training",
     )
 

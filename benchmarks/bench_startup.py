@@ -89,8 +89,10 @@ def help_time(n: int) -> None:
     h, p = c.median(res["help"]), c.median(res["pass"])
     c.table(
         ["command", "median s", "ratio vs python -c pass", "extra over bare start"],
-        [[" ".join(Path(x).name for x in cmd), f"{h:.3f}", f"{h / p:.2f}x", f"{h - p:.3f}s"],
-         ["python -c pass", f"{p:.3f}", "1.00x", "0"]],
+        [
+            [" ".join(Path(x).name for x in cmd), f"{h:.3f}", f"{h / p:.2f}x", f"{h - p:.3f}s"],
+            ["python -c pass", f"{p:.3f}", "1.00x", "0"],
+        ],
         title=f"1. CLI start-up (median of {n} fresh processes each, alternated)",
     )
 
@@ -99,15 +101,23 @@ def first_frame(n: int, tmp: Path) -> None:
     try:
         import hybrid_tui.tui.app  # noqa: F401
     except Exception as err:  # the TUI is being written by others: say so, do not fail
-        print(f"2. TUI first frame: SKIPPED (hybrid_tui.tui.app not importable: {type(err).__name__}: {err})")
+        print(
+            f"2. TUI first frame: SKIPPED (hybrid_tui.tui.app not importable: {type(err).__name__}: {err})"
+        )
         return
     uri = f"sqlite:///{tmp / 'tui.db'}"
     env = {**os.environ, "HYBRID_TUI_HOME": str(tmp / "state")}
 
     def run(mode: str):
         t0 = time.perf_counter()
-        done = subprocess.run([PY, "-c", FIRST_FRAME, mode, uri], capture_output=True, text=True,
-                              env=env, cwd=tmp, timeout=120)
+        done = subprocess.run(
+            [PY, "-c", FIRST_FRAME, mode, uri],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp,
+            timeout=120,
+        )
         wall = time.perf_counter() - t0
         line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
         if done.returncode != 0 or len(line.split()) != 3:
@@ -122,16 +132,28 @@ def first_frame(n: int, tmp: Path) -> None:
         return
     out = {"app": [], "bare": []}
     for r in range(n):
-        for mode in (("app", "bare") if r % 2 == 0 else ("bare", "app")):
+        for mode in ("app", "bare") if r % 2 == 0 else ("bare", "app"):
             out[mode].append(run(mode))
     a_ready = c.median([x[1] for x in out["app"]])
     b_ready = c.median([x[1] for x in out["bare"]])
     c.table(
         ["process", "import s", "first screen mounted s", "ratio vs bare Textual", "first screen"],
-        [["hybrid-tui app", f"{c.median([x[0] for x in out['app']]):.3f}", f"{a_ready:.3f}",
-          f"{a_ready / b_ready:.2f}x", out["app"][0][2]],
-         ["bare textual App", f"{c.median([x[0] for x in out['bare']]):.3f}", f"{b_ready:.3f}", "1.00x",
-          out["bare"][0][2]]],
+        [
+            [
+                "hybrid-tui app",
+                f"{c.median([x[0] for x in out['app']]):.3f}",
+                f"{a_ready:.3f}",
+                f"{a_ready / b_ready:.2f}x",
+                out["app"][0][2],
+            ],
+            [
+                "bare textual App",
+                f"{c.median([x[0] for x in out['bare']]):.3f}",
+                f"{b_ready:.3f}",
+                "1.00x",
+                out["bare"][0][2],
+            ],
+        ],
         title=f"2. TUI time to first frame (run_test, from process code start; median of {n}; "
         "interpreter start itself not included)",
     )
@@ -185,10 +207,24 @@ def tail_latency(n_events: int, tmp: Path) -> None:
     p, t = res["poll"], res["tight"]
     c.table(
         ["reader", "events", "median ms", "p95 ms", "max ms", "ratio (median) vs tight"],
-        [[f"EventTail.read_new every {poll:.2f} s (Live screen)", len(p), f"{1000 * c.median(p):.1f}",
-          f"{1000 * pct(p, 0.95):.1f}", f"{1000 * max(p):.1f}", f"{c.median(p) / c.median(t):.0f}x"],
-         ["EventTail.read_new every 0.5 ms (floor)", len(t), f"{1000 * c.median(t):.2f}",
-          f"{1000 * pct(t, 0.95):.2f}", f"{1000 * max(t):.2f}", "1x"]],
+        [
+            [
+                f"EventTail.read_new every {poll:.2f} s (Live screen)",
+                len(p),
+                f"{1000 * c.median(p):.1f}",
+                f"{1000 * pct(p, 0.95):.1f}",
+                f"{1000 * max(p):.1f}",
+                f"{c.median(p) / c.median(t):.0f}x",
+            ],
+            [
+                "EventTail.read_new every 0.5 ms (floor)",
+                len(t),
+                f"{1000 * c.median(t):.2f}",
+                f"{1000 * pct(t, 0.95):.2f}",
+                f"{1000 * max(t):.2f}",
+                "1x",
+            ],
+        ],
         title=f"3a. Trainer-to-reader latency (separate writer process; expected ~{1000 * poll / 2:.0f} ms "
         "median from the poll interval alone)",
     )
@@ -206,8 +242,19 @@ def app_latency(n_events: int, tmp: Path) -> None:
     run_id = "bench" + "0" * 27
     events = state / "runs" / run_id / "events.jsonl"
     events.parent.mkdir(parents=True, exist_ok=True)
-    events.write_text(json.dumps({"t": time.time(), "type": "start", "run_id": run_id, "name": "bench",
-                                  "steps": n_events, "start_step": 0}) + "\n")
+    events.write_text(
+        json.dumps(
+            {
+                "t": time.time(),
+                "type": "start",
+                "run_id": run_id,
+                "name": "bench",
+                "steps": n_events,
+                "start_step": 0,
+            }
+        )
+        + "\n"
+    )
     (events.parent / "job.json").write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}))
     lat: list[float] = []
 
@@ -241,8 +288,10 @@ def app_latency(n_events: int, tmp: Path) -> None:
     try:
         asyncio.run(main())
     except Exception as err:
-        print(f"3b. Live screen latency: SKIPPED (the Live screen could not follow a run headless: "
-              f"{type(err).__name__}: {err})")
+        print(
+            f"3b. Live screen latency: SKIPPED (the Live screen could not follow a run headless: "
+            f"{type(err).__name__}: {err})"
+        )
         return
     if not lat:
         print("3b. Live screen latency: no step reached the screen (see the Live screen's polling)")
@@ -250,9 +299,15 @@ def app_latency(n_events: int, tmp: Path) -> None:
     lat.sort()
     c.table(
         ["path", "steps seen", "median ms", "p95 ms", "max ms"],
-        [["EventWriter.write -> LiveScreen.step updated (headless run_test)", len(lat),
-          f"{1000 * c.median(lat):.1f}", f"{1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))]:.1f}",
-          f"{1000 * lat[-1]:.1f}"]],
+        [
+            [
+                "EventWriter.write -> LiveScreen.step updated (headless run_test)",
+                len(lat),
+                f"{1000 * c.median(lat):.1f}",
+                f"{1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))]:.1f}",
+                f"{1000 * lat[-1]:.1f}",
+            ]
+        ],
         title="3b. Trainer-to-screen latency inside the app (paint to a real terminal not included)",
     )
 

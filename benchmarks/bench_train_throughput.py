@@ -80,7 +80,10 @@ def build_st(model_path: Path, lr: float, weight_decay: float, fused: bool = Tru
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=lr,
         fused=fused,
     )
@@ -107,6 +110,7 @@ def st_step(model, loss_fn, optimizer, queries, passages, phases=None) -> float:
         for name, dt in zip(
             ("tokenize", "forward+loss", "backward", "clip", "optimizer"),
             (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4),
+            strict=False,
         ):
             phases.setdefault(name, []).append(dt)
     return float(loss.detach())
@@ -138,6 +142,7 @@ def hybrid_step_phases(setup, batch, phases) -> float:
     for name, dt in zip(
         ("tokenize", "forward+loss", "backward", "clip", "optimizer"),
         (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4),
+        strict=False,
     ):
         phases.setdefault(name, []).append(dt)
     return float(loss)
@@ -196,8 +201,12 @@ def main() -> None:
             {"params": g["params"], "weight_decay": g["weight_decay"]}
             for g in fused_setup.optimizer.param_groups
         ]
-        fused_setup.optimizer = torch.optim.AdamW(groups, lr=fused_setup.recipe.train.lr, fused=True)
-        fused_setup.scheduler = torch.optim.lr_scheduler.LambdaLR(fused_setup.optimizer, lambda s: 1.0)
+        fused_setup.optimizer = torch.optim.AdamW(
+            groups, lr=fused_setup.recipe.train.lr, fused=True
+        )
+        fused_setup.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            fused_setup.optimizer, lambda s: 1.0
+        )
 
     frozen_setup = None
     if args.frozen_variant:
@@ -213,7 +222,12 @@ def main() -> None:
         if frozen_setup:
             train_step(frozen_setup, batches[i])
 
-    cursor = {"hybrid-tui": warmup, "sentence-transformers": warmup, "hybrid-tui+fused": warmup, "hybrid-tui+frozen": warmup}
+    cursor = {
+        "hybrid-tui": warmup,
+        "sentence-transformers": warmup,
+        "hybrid-tui+fused": warmup,
+        "hybrid-tui+frozen": warmup,
+    }
 
     def run_hybrid(which: str = "hybrid-tui", s=setup) -> float:
         start = cursor[which]
@@ -239,24 +253,58 @@ def main() -> None:
     if frozen_setup:
         sides["hybrid-tui+frozen"] = lambda: run_hybrid("hybrid-tui+frozen", frozen_setup)
     results = c.interleave(sides, rounds, label=True)
-    ratios = [h / s for h, s in zip(results["hybrid-tui"], results["sentence-transformers"])]
+    ratios = [
+        h / s for h, s in zip(results["hybrid-tui"], results["sentence-transformers"], strict=False)
+    ]
     med_h, med_s = c.median(results["hybrid-tui"]), c.median(results["sentence-transformers"])
     ratio = c.median(ratios)
     rows = [
         ["hybrid-tui train_step", f"{med_h:.2f}", f"{1000 * BATCH / med_h:.0f}", f"{ratio:.3f}x"],
-        ["sentence-transformers MNRL (manual Trainer loop, fused AdamW)", f"{med_s:.2f}",
-         f"{1000 * BATCH / med_s:.0f}", "1.000x"],
+        [
+            "sentence-transformers MNRL (manual Trainer loop, fused AdamW)",
+            f"{med_s:.2f}",
+            f"{1000 * BATCH / med_s:.0f}",
+            "1.000x",
+        ],
     ]
     if fused_setup:
         med_f = c.median(results["hybrid-tui+fused"])
-        fr = c.median([f / s for f, s in zip(results["hybrid-tui+fused"], results["sentence-transformers"])])
-        rows.insert(1, ["hybrid-tui train_step, fused AdamW (what-if)", f"{med_f:.2f}",
-                        f"{1000 * BATCH / med_f:.0f}", f"{fr:.3f}x"])
+        fr = c.median(
+            [
+                f / s
+                for f, s in zip(
+                    results["hybrid-tui+fused"], results["sentence-transformers"], strict=False
+                )
+            ]
+        )
+        rows.insert(
+            1,
+            [
+                "hybrid-tui train_step, fused AdamW (what-if)",
+                f"{med_f:.2f}",
+                f"{1000 * BATCH / med_f:.0f}",
+                f"{fr:.3f}x",
+            ],
+        )
     if frozen_setup:
         med_z = c.median(results["hybrid-tui+frozen"])
-        zr = c.median([f / s for f, s in zip(results["hybrid-tui+frozen"], results["sentence-transformers"])])
-        rows.insert(-1, ["hybrid-tui, freeze_embeddings=true (what-if, different training)",
-                         f"{med_z:.2f}", f"{1000 * BATCH / med_z:.0f}", f"{zr:.3f}x"])
+        zr = c.median(
+            [
+                f / s
+                for f, s in zip(
+                    results["hybrid-tui+frozen"], results["sentence-transformers"], strict=False
+                )
+            ]
+        )
+        rows.insert(
+            -1,
+            [
+                "hybrid-tui, freeze_embeddings=true (what-if, different training)",
+                f"{med_z:.2f}",
+                f"{1000 * BATCH / med_z:.0f}",
+                f"{zr:.3f}x",
+            ],
+        )
     print()
     c.table(
         ["side", "pairs/s (median)", "ms/step", "ratio vs ST (median of per-round ratios)"],
@@ -291,22 +339,36 @@ def profile(setup, st_model, st_loss, st_opt, root, start) -> None:
     ts = sum(c.median(v) for v in ph_s.values())
     rows.append(["total", f"{1000 * th:.0f}", f"{1000 * ts:.0f}", f"{th / ts:.2f}"])
     print()
-    c.table(["phase", "hybrid-tui ms", "ST ms", "time ratio h/s"], rows,
-            title="Where a step's time goes (median of 4 steps each)")
+    c.table(
+        ["phase", "hybrid-tui ms", "ST ms", "time ratio h/s"],
+        rows,
+        title="Where a step's time goes (median of 4 steps each)",
+    )
     for label, fn in (
         ("hybrid-tui", lambda b: hybrid_step_phases(setup, b, {})),
-        ("sentence-transformers", lambda b: st_step(st_model, st_loss, st_opt, *batch_texts(setup, b))),
+        (
+            "sentence-transformers",
+            lambda b: st_step(st_model, st_loss, st_opt, *batch_texts(setup, b)),
+        ),
     ):
         with tprofile(activities=[ProfilerActivity.CPU]) as prof:
             fn(extra[4] if label == "hybrid-tui" else extra[5])
         print(f"\n-- torch.profiler, one step, {label} (top 12 by self CPU time)")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40))
+        print(
+            prof.key_averages().table(
+                sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40
+            )
+        )
     n_emb = setup.encoder.model.get_input_embeddings().weight.numel()
     n_all = sum(p.numel() for p in setup.encoder.parameters())
-    print(f"parameters: {n_all / 1e6:.1f}M, of which word embeddings {n_emb / 1e6:.1f}M "
-          f"({100 * n_emb / n_all:.0f}%); AdamW touches all of them every step")
-    print(f"hybrid-tui optimizer: fused={setup.optimizer.defaults.get('fused')}, "
-          f"foreach={setup.optimizer.defaults.get('foreach')}")
+    print(
+        f"parameters: {n_all / 1e6:.1f}M, of which word embeddings {n_emb / 1e6:.1f}M "
+        f"({100 * n_emb / n_all:.0f}%); AdamW touches all of them every step"
+    )
+    print(
+        f"hybrid-tui optimizer: fused={setup.optimizer.defaults.get('fused')}, "
+        f"foreach={setup.optimizer.defaults.get('foreach')}"
+    )
     del torch
 
 

