@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -55,3 +56,16 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def safetensors_write_errors_as_os_errors() -> Iterator[None]:
+    """safetensors reports a failed write (full disk, file-size limit) as its own error type with
+    "(os error N)" in the text; re-raise it as the OSError it is, so callers explain it in a line."""
+    try:
+        yield
+    except Exception as err:
+        code = re.search(r"os error (\d+)", str(err))
+        if isinstance(err, OSError) or code is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1]))) from err

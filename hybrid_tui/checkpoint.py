@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hybrid_tui.atomic_files import atomic_directory
+from hybrid_tui.atomic_files import atomic_directory, safetensors_write_errors_as_os_errors
 from hybrid_tui.errors import HybridTuiError
 
 WEIGHTS_FILE = "model.safetensors"
@@ -70,13 +68,8 @@ def save_checkpoint(
         "extra": extra or {},
     }
     with atomic_directory(folder) as staging:
-        try:
+        with safetensors_write_errors_as_os_errors():
             save_model(model, str(staging / WEIGHTS_FILE))
-        except Exception as err:  # safetensors reports a failed write as "... (os error N)"
-            code = re.search(r"os error (\d+)", str(err))
-            if code is None:
-                raise
-            raise OSError(int(code[1]), os.strerror(int(code[1]))) from err
         _torch_save(training_state, staging / TRAINING_STATE_FILE)
         (staging / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
     return folder

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hybrid_tui.atomic_files import atomic_directory
+from hybrid_tui.atomic_files import atomic_directory, safetensors_write_errors_as_os_errors
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.recipe import ModelConfig
@@ -250,7 +250,8 @@ class BiEncoder(torch.nn.Module):
 
         c = self.conventions
         with atomic_directory(path) as staging, _quiet_transformers():
-            self.model.save_pretrained(str(staging), safe_serialization=True)
+            with safetensors_write_errors_as_os_errors():
+                self.model.save_pretrained(str(staging), safe_serialization=True)
             write_tokenizer(self.tokenizer, staging)
             write_sentence_transformers_files(
                 staging,

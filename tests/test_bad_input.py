@@ -590,6 +590,51 @@ def test_disk_full_while_checkpointing(tmp_path: Path) -> None:
     assert point.step == 1 and point.sampler_state == {"at": 1}
 
 
+_FINAL_SAVE_DISK_FULL = textwrap.dedent(
+    """
+    import json, resource, signal, sys
+    from pathlib import Path
+    from hybrid_tui.encoder import BiEncoder
+    from hybrid_tui.recipe import ModelConfig
+    from hybrid_tui.training_parts import _write_errors_explained
+
+    folder = Path(sys.argv[1])
+    encoder = BiEncoder.load(ModelConfig(spec="tiny-random"))
+    encoder.save(folder)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+    try:
+        with _write_errors_explained(folder, "hint"):
+            encoder.save(folder)
+    except Exception as err:
+        print(json.dumps({"type": type(err).__name__, "message": str(err)}))
+    """
+)
+
+
+def test_disk_full_while_saving_the_final_model(tmp_path: Path) -> None:
+    """The trained model's save (transformers + safetensors) on a full disk is one line too, and
+    the model folder saved before stays loadable."""
+    from hybrid_tui.encoder import BiEncoder
+    from hybrid_tui.recipe import ModelConfig
+
+    folder = tmp_path / "run" / "model"
+    done = subprocess.run(
+        [sys.executable, "-c", _FINAL_SAVE_DISK_FULL, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["type"] == "HybridTuiError", outcome
+    message = outcome["message"]
+    assert "\n" not in message and "could not write" in message and "File too large" in message
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
+    assert BiEncoder.load(ModelConfig(spec=str(folder))).dim > 0
+
+
 def _parts_linear():
     import torch
 
