@@ -145,7 +145,7 @@ def hybrid_step_phases(setup, batch, phases) -> float:
         strict=False,
     ):
         phases.setdefault(name, []).append(dt)
-    return float(loss)
+    return float(loss.detach())
 
 
 def main() -> None:
@@ -154,11 +154,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--steps-per-round", type=int, default=None)
     parser.add_argument("--profile", action="store_true", help="phase breakdown + torch.profiler")
-    parser.add_argument(
-        "--fused-variant",
-        action="store_true",
-        help="also time hybrid-tui's step with a fused AdamW (what-if, not the shipped trainer)",
-    )
     parser.add_argument(
         "--frozen-variant",
         action="store_true",
@@ -194,20 +189,6 @@ def main() -> None:
         f"(+{warmup} warm-up) per side, same batches both sides",
         flush=True,
     )
-    fused_setup = None
-    if args.fused_variant:
-        fused_setup = build_hybrid(root, n_batches, Path(tempfile.mkdtemp(prefix="bench-train-")))
-        groups = [
-            {"params": g["params"], "weight_decay": g["weight_decay"]}
-            for g in fused_setup.optimizer.param_groups
-        ]
-        fused_setup.optimizer = torch.optim.AdamW(
-            groups, lr=fused_setup.recipe.train.lr, fused=True
-        )
-        fused_setup.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            fused_setup.optimizer, lambda s: 1.0
-        )
-
     frozen_setup = None
     if args.frozen_variant:
         frozen_setup = build_hybrid(
@@ -217,15 +198,12 @@ def main() -> None:
     for i in range(warmup):
         train_step(setup, batches[i])
         st_step(st_model, st_loss, st_opt, *texts[i])
-        if fused_setup:
-            train_step(fused_setup, batches[i])
         if frozen_setup:
             train_step(frozen_setup, batches[i])
 
     cursor = {
         "hybrid-tui": warmup,
         "sentence-transformers": warmup,
-        "hybrid-tui+fused": warmup,
         "hybrid-tui+frozen": warmup,
     }
 
@@ -248,8 +226,6 @@ def main() -> None:
         return k * BATCH / dt
 
     sides = {"hybrid-tui": run_hybrid, "sentence-transformers": run_st}
-    if fused_setup:
-        sides["hybrid-tui+fused"] = lambda: run_hybrid("hybrid-tui+fused", fused_setup)
     if frozen_setup:
         sides["hybrid-tui+frozen"] = lambda: run_hybrid("hybrid-tui+frozen", frozen_setup)
     results = c.interleave(sides, rounds, label=True)
@@ -267,25 +243,6 @@ def main() -> None:
             "1.000x",
         ],
     ]
-    if fused_setup:
-        med_f = c.median(results["hybrid-tui+fused"])
-        fr = c.median(
-            [
-                f / s
-                for f, s in zip(
-                    results["hybrid-tui+fused"], results["sentence-transformers"], strict=False
-                )
-            ]
-        )
-        rows.insert(
-            1,
-            [
-                "hybrid-tui train_step, fused AdamW (what-if)",
-                f"{med_f:.2f}",
-                f"{1000 * BATCH / med_f:.0f}",
-                f"{fr:.3f}x",
-            ],
-        )
     if frozen_setup:
         med_z = c.median(results["hybrid-tui+frozen"])
         zr = c.median(
