@@ -54,8 +54,9 @@ def run_training(
     resume_run_id: str | None = None,
     announce: Path | None = None,
     show_progress: bool = False,
-) -> str:
-    """Train one recipe to the end (or resume a run); return the MLflow run id.
+) -> tuple[str, str]:
+    """Train one recipe to the end (or resume a run); return the MLflow run id and its final
+    status (FINISHED, or KILLED when asked to stop).
 
     Raises `HybridTuiError` for bad input (before any run is created) and re-raises anything that
     breaks mid-run after marking the run FAILED with the error as an artifact.
@@ -92,7 +93,7 @@ def run_training(
         raise
     tracker.end_run(run_id, status)
     events.write("end", status=status)
-    return run_id
+    return run_id, status
 
 
 def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress) -> str:
@@ -163,7 +164,7 @@ def main_entry(
             data_root = data_root or _job_data_root(resume)
         else:
             recipe = load_recipe(recipe_path)
-        run_id = run_training(
+        run_id, status = run_training(
             recipe,
             data_root=data_root,
             resume_run_id=resume,
@@ -173,7 +174,8 @@ def main_entry(
     except HybridTuiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
-    print(f"run {run_id} finished in {time.time() - started:.0f}s", flush=True)
+    verb = "finished in" if status == "FINISHED" else f"ended {status} after"
+    print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
     return 0
 
 

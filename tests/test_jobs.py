@@ -80,6 +80,7 @@ def test_cancel_checkpoints_and_ends_killed(workdir: Path, data_root: Path) -> N
     assert _tracker(workdir).get_run(job.run_id).status == "KILLED"
     assert (RunFiles.for_run(job.run_id).checkpoint / "state.json").is_file()
     assert [e for e in tail.read_new() if e["type"] == "end"][-1]["status"] == "KILLED"
+    assert f"run {job.run_id} ended KILLED after" in RunFiles.for_run(job.run_id).log.read_text()
 
 
 def test_dead_trainer_is_marked_failed_on_reconcile(workdir: Path, data_root: Path) -> None:
