@@ -566,14 +566,11 @@ _DISK_FULL = textwrap.dedent(
 )
 
 
-def test_disk_full_while_checkpointing(tmp_path: Path) -> None:
-    """A real failing write (RLIMIT_FSIZE → EFBIG), not a mock: the previous checkpoint stays
-    whole and loadable, no staging folder is left, and the error is one line."""
-    from hybrid_tui.checkpoint import load_checkpoint
-
-    folder = tmp_path / "run" / "checkpoint"
+def _one_line_error_of(script: str, folder: Path) -> str:
+    """Run a disk-full script in its own process (the file-size limit must not hit pytest) and
+    return its error message, checked to be the trainer's one-line explanation."""
     done = subprocess.run(
-        [sys.executable, "-c", _DISK_FULL, str(folder)],
+        [sys.executable, "-c", script, str(folder)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -584,6 +581,16 @@ def test_disk_full_while_checkpointing(tmp_path: Path) -> None:
     assert outcome["type"] == "HybridTuiError", outcome
     message = outcome["message"]
     assert "\n" not in message and "could not write" in message and "File too large" in message
+    return message
+
+
+def test_disk_full_while_checkpointing(tmp_path: Path) -> None:
+    """A real failing write (RLIMIT_FSIZE → EFBIG), not a mock: the previous checkpoint stays
+    whole and loadable, no staging folder is left, and the error is one line."""
+    from hybrid_tui.checkpoint import load_checkpoint
+
+    folder = tmp_path / "run" / "checkpoint"
+    message = _one_line_error_of(_DISK_FULL, folder)
     assert "previous copy is intact" in message
     assert sorted(p.name for p in folder.parent.iterdir()) == ["checkpoint"]
     point = load_checkpoint(folder, *_parts_linear())
@@ -619,18 +626,7 @@ def test_disk_full_while_saving_the_final_model(tmp_path: Path) -> None:
     from hybrid_tui.recipe import ModelConfig
 
     folder = tmp_path / "run" / "model"
-    done = subprocess.run(
-        [sys.executable, "-c", _FINAL_SAVE_DISK_FULL, str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr
-    outcome = json.loads(done.stdout.strip().splitlines()[-1])
-    assert outcome["type"] == "HybridTuiError", outcome
-    message = outcome["message"]
-    assert "\n" not in message and "could not write" in message and "File too large" in message
+    _one_line_error_of(_FINAL_SAVE_DISK_FULL, folder)
     assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
     assert BiEncoder.load(ModelConfig(spec=str(folder))).dim > 0
 
