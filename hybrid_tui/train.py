@@ -105,7 +105,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
     meter = parts.StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
-    with parts.step_progress(show_progress, steps, setup.step) as advance:
+    with parts.step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:
                 parts.save(setup, files, step - 1)
@@ -174,8 +174,9 @@ def main_entry(
     except HybridTuiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
-    verb = "finished in" if status == "FINISHED" else f"ended {status} after"
-    print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
+    if int(os.environ.get("RANK", 0)) == 0:  # one line per job, not per torchrun rank
+        verb = "finished in" if status == "FINISHED" else f"ended {status} after"
+        print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
     return 0
 
 

@@ -470,8 +470,12 @@ def step_metrics(record: dict, meter: StepMeter) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def step_progress(enabled: bool, total: int, start: int) -> Iterator:
-    """A rich progress bar over steps in a terminal; a log line every 10% otherwise."""
+def step_progress(enabled: bool, total: int, start: int, quiet: bool = False) -> Iterator:
+    """A rich progress bar over steps in a terminal; a log line every 10% otherwise; nothing when
+    `quiet` (the other ranks of a torchrun job: rank 0 reports)."""
+    if quiet:
+        yield lambda step, loss: None
+        return
     if not enabled:
         every = max(1, total // 10)
 
