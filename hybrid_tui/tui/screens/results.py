@@ -69,7 +69,7 @@ class ResultsScreen(Screen):
             return
         if not views:
             hint = (
-                "the run is still training; results come with its final evaluation"
+                "the run is still training; results come with its final evaluation (l: watch it live)"
                 if detail.status == "RUNNING"
                 else "this run has no evaluation metrics"
             )
