@@ -288,7 +288,9 @@ def setup_training(inputs, files: RunFiles, tracker, run_id: str) -> Setup:
             {"params": no_decay, "weight_decay": 0.0},
         ],
         lr=train.lr,
-        fused=True,  # one kernel over all tensors: on CPU the per-tensor loop cost ~20x more
+        # one kernel over all tensors (on CPU the per-tensor loop cost ~20x more); where fused
+        # kernels may be missing (mps, xpu, ...) torch picks its default
+        fused=True if device.split(":")[0] in ("cpu", "cuda") else None,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_multiplier(train.lr_schedule, train.warmup_steps, train.steps)
