@@ -140,3 +140,49 @@ def test_a_win_within_seed_noise_is_reported_as_direction_only():
     assert verdicts["1a"].startswith("holds in direction only: not significant against mono ")
     assert verdicts["2."].startswith("holds in direction only")
     assert verdicts["3."] == "not tested"
+
+
+@pytest.mark.slow
+def test_study_command_trains_tags_reports_and_resumes(run_cli, data_root, workdir):
+    """`hybrid-tui study` on the smoke recipe: one seed per method plus the untrained baseline,
+    tagged runs, a report; run again, it trains nothing and writes the same table."""
+    from tests.conftest import REPO
+
+    args = (
+        "study",
+        "--name",
+        "t",
+        "--recipe",
+        str(REPO / "recipes" / "smoke.toml"),
+        "--seeds",
+        "1",
+        "--alphas",
+        "",
+        "--out",
+        "out/results.md",
+        "--data-dir",
+        str(data_root),
+    )
+    first = run_cli(*args, check_code=0)
+    assert "0 runs already finished, 3 to train" in first.stdout
+    report = (workdir / "out" / "results.md").read_text()
+    for method in ("untrained", "mono", "cross", "hybrid"):
+        assert f"| {method} | 1 |" in report
+    assert "Every run: `tiny-random`, 20 steps × batch 16" in report
+    assert (workdir / "out" / "results.png").is_file()
+
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = [tracker.get_run(r.run_id) for r in tracker.list_runs(experiment="study-t")]
+    assert sorted(r.tags["hybrid_tui.study_method"] for r in runs) == [
+        "cross",
+        "hybrid",
+        "mono",
+        "untrained",
+    ]
+    assert all(r.status == "FINISHED" for r in runs)
+
+    again = run_cli(*args, check_code=0)
+    assert "4 runs already finished, 0 to train" in again.stdout
+    assert (workdir / "out" / "results.md").read_text() == report
