@@ -34,6 +34,11 @@ HEADLINES = ("mono", "cross", "multi", "bias")
 T_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
+def t_95(dof: int) -> float:
+    """The two-sided 95% Student-t quantile (the normal's 1.96 beyond the table)."""
+    return T_95.get(dof, 1.96)
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     method: str  # mono, cross, hybrid, or alpha=0.25 for the sweep
@@ -174,8 +179,7 @@ class MethodResult:
         values = self.per_seed.get(key, [])
         if len(values) < 2:
             return 0.0
-        t = T_95.get(len(values) - 1, 1.96)
-        return t * statistics.stdev(values) / math.sqrt(len(values))
+        return t_95(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
 
     @property
     def seeds(self) -> int:
@@ -269,8 +273,7 @@ def differs(a: MethodResult, b: MethodResult, key: str) -> bool:
     if va + vb == 0:
         return diff > 0
     dof = (va + vb) ** 2 / (va**2 / (len(xs) - 1) + vb**2 / (len(ys) - 1))
-    t = T_95.get(max(1, math.floor(dof)), 1.96)  # floor: the conservative side
-    return diff / math.sqrt(va + vb) > t
+    return diff / math.sqrt(va + vb) > t_95(max(1, math.floor(dof)))  # floor: conservative
 
 
 def claims(summary: StudySummary) -> list[tuple[str, str, str]]:

@@ -174,7 +174,9 @@ def main_entry(
     except HybridTuiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
-    if int(os.environ.get("RANK", 0)) == 0:  # one line per job, not per torchrun rank
+    from hybrid_tui.training_parts import rank_and_world
+
+    if rank_and_world()[0] == 0:  # one line per job, not per torchrun rank
         verb = "finished in" if status == "FINISHED" else f"ended {status} after"
         print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
     return 0

@@ -136,12 +136,17 @@ def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
 # ---------------------------------------------------------------- several processes (torchrun)
 
 
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes, as `torchrun` sets them (0, 1 alone)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
 def init_distributed(device: str) -> bool:
     """Join the process group when started by `torchrun`; return True on the main rank.
 
     NCCL on GPUs, gloo on CPUs (so the multi-process path is testable without a GPU).
     """
-    if int(os.environ.get("WORLD_SIZE", 1)) == 1:
+    if rank_and_world()[1] == 1:
         return True
     if not dist.is_initialized():
         on_gpu = torch.cuda.is_available() and device != "cpu"
@@ -270,7 +275,7 @@ def setup_training(inputs, files: RunFiles, tracker, run_id: str) -> Setup:
 
     recipe = inputs.recipe
     train = recipe.train
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    rank, world = rank_and_world()
     if train.batch_size % world:
         raise HybridTuiError(
             f"train.batch_size {train.batch_size} is not divisible by {world} GPUs"
