@@ -135,16 +135,38 @@ def eval_command(
         str, typer.Option(help="Comma-separated: mono,cross,multi.")
     ] = "mono,cross,multi",
     max_questions: Annotated[
-        int | None, typer.Option(help="Questions per language (subset).")
+        int | None,
+        typer.Option(
+            help="Evaluate a seeded random sample of N question ids (each in every language "
+            "it exists in); default: all."
+        ),
     ] = None,
+    question_seed: Annotated[int, typer.Option(help="Seed of the --max-questions sample.")] = 0,
     map_cutoff: Annotated[
         int | None, typer.Option(help="mAP@k instead of the full ranking.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    max_query_length: Annotated[
+        int | None, typer.Option(help="Override the model's query max length (tokens).")
+    ] = None,
+    max_passage_length: Annotated[
+        int | None, typer.Option(help="Override the model's passage max length (tokens).")
+    ] = None,
+    query_prefix: Annotated[
+        str | None, typer.Option(help="Override the model's query prefix.")
+    ] = None,
+    passage_prefix: Annotated[
+        str | None, typer.Option(help="Override the model's passage prefix.")
+    ] = None,
+    pooling: Annotated[str | None, typer.Option(help="Override pooling: mean or cls.")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Zero-shot retrieval evaluation: mAP for every setting and the language-bias figures."""
+    """Zero-shot retrieval evaluation: mAP for every setting and the language-bias figures.
+
+    The model embeds with its own conventions (a trained folder's, else its family's) unless an
+    override is given; the JSON output says which were used.
+    """
     from hybrid_tui.eval_command import run_eval
 
     result = run_eval(
@@ -159,13 +181,21 @@ def eval_command(
         batch_size=batch_size,
         device=device,
         show_progress=not json_output,
+        question_seed=question_seed,
+        overrides={
+            "max_query_length": max_query_length,
+            "max_passage_length": max_passage_length,
+            "query_prefix": query_prefix,
+            "passage_prefix": passage_prefix,
+            "pooling": pooling,
+        },
     )
     if json_output:
         _print_json(result)
         return
-    from hybrid_tui.show import print_tables
+    from hybrid_tui.show import print_eval_result
 
-    print_tables(result["metrics"], unseen=())
+    print_eval_result(result)
 
 
 @app.command()

@@ -69,7 +69,8 @@ def run_demo(
     console.print(
         f"[bold]hybrid-tui demo[/]: {recipe.model.spec}, {recipe.sampler.describe()}, "
         f"{recipe.train.steps} steps of {recipe.train.batch_size} pairs on MLQA-R dev, "
-        f"zero-shot eval on XQuAD-R ({recipe.eval.max_questions} questions per language)"
+        f"zero-shot eval on XQuAD-R (a seeded sample of {recipe.eval.max_questions} questions, "
+        "each in all 11 languages)"
     )
     if not data_root:
         console.print("no --data-dir or HYBRID_TUI_DATA: the data will be downloaded")

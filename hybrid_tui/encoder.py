@@ -9,9 +9,7 @@ Only the trainer, the evaluator and the eval command import this module (lazily)
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,23 +17,12 @@ import torch
 
 from hybrid_tui.atomic_files import atomic_directory, safetensors_write_errors_as_os_errors
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.models.conventions import Conventions
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.recipe import ModelConfig
 
 KINDS = ("query", "passage")
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-@dataclass
-class EncodingConventions:
-    """How texts become vectors: what the recipe says, else what the model was trained with."""
-
-    pooling: str
-    normalize: bool
-    query_prefix: str
-    passage_prefix: str
-    max_query_length: int
-    max_passage_length: int
 
 
 def _without_pooler(folder: Path) -> dict:
@@ -68,20 +55,10 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _saved_config(folder: Path) -> ModelConfig:
-    """The settings a `BiEncoder.save` folder was written with (defaults for other folders)."""
-    saved_file = folder / "hybrid_tui.json"
-    saved = json.loads(saved_file.read_text(encoding="utf-8")) if saved_file.is_file() else {}
-    keys = ("normalize", "max_query_length", "max_passage_length")
-    return ModelConfig(spec=str(folder), **{key: saved[key] for key in keys if key in saved})
-
-
 class BiEncoder(torch.nn.Module):
     """A shared transformer with pooling (mean or CLS) and optional L2 normalisation."""
 
-    def __init__(
-        self, model, tokenizer, conventions: EncodingConventions, source: str = ""
-    ) -> None:
+    def __init__(self, model, tokenizer, conventions: Conventions, source: str = "") -> None:
         super().__init__()
         if conventions.pooling not in ("mean", "cls"):
             raise HybridTuiError(f"pooling must be 'mean' or 'cls' (got {conventions.pooling!r})")
@@ -99,53 +76,28 @@ class BiEncoder(torch.nn.Module):
         device: str = "cpu",
         progress: ProgressFn | None = None,
     ) -> BiEncoder:
-        """The recipe's model (packaged name, folder or hub id); `None` fields take the model's
-        own conventions."""
-        from hybrid_tui.models import resolve_model
+        """The recipe's model (packaged name, folder or hub id); the recipe's `None` fields take
+        the model's own conventions (`models.conventions`)."""
+        from hybrid_tui.models import resolve_conventions, resolve_model
 
         resolved = resolve_model(model_config.spec, progress=progress)
-        defaults = (resolved.pooling, resolved.query_prefix, resolved.passage_prefix)
-        return cls._from_folder(resolved.path, resolved.source, defaults, model_config, device)
+        conventions = resolve_conventions(resolved.conventions, model_config)
+        encoder = cls._from_folder(resolved.path, resolved.source, conventions, device)
+        if model_config.freeze_embeddings:
+            encoder.freeze_embeddings()
+        return encoder
 
     @classmethod
-    def from_path(
-        cls,
-        path: str | Path,
-        device: str = "cpu",
-        model_config: ModelConfig | None = None,
-    ) -> BiEncoder:
-        """A saved folder (ours, or any HF/sentence-transformers folder), conventions from its files."""
-        from hybrid_tui.models import model_conventions
-
-        folder = Path(path).expanduser().resolve()
-        if not (folder / "config.json").is_file():
-            raise HybridTuiError(f"{path} is not a model folder (no config.json)")
-        config = model_config or _saved_config(folder)
-        defaults = model_conventions(folder, folder.name)
-        return cls._from_folder(folder, f"local:{folder}", defaults, config, device)
+    def from_path(cls, path: str | Path, device: str = "cpu") -> BiEncoder:
+        """A saved folder (ours, or any HF/sentence-transformers folder) with its own conventions."""
+        return cls.load(ModelConfig(spec=str(Path(path).expanduser().resolve())), device=device)
 
     @classmethod
     def _from_folder(
-        cls,
-        folder: Path,
-        source: str,
-        defaults: tuple[str, str, str],
-        config: ModelConfig,
-        device: str,
+        cls, folder: Path, source: str, conventions: Conventions, device: str
     ) -> BiEncoder:
         from transformers import AutoModel, AutoTokenizer
 
-        pooling, query_prefix, passage_prefix = defaults
-        conventions = EncodingConventions(
-            pooling=config.pooling or pooling,
-            normalize=config.normalize,
-            query_prefix=query_prefix if config.query_prefix is None else config.query_prefix,
-            passage_prefix=passage_prefix
-            if config.passage_prefix is None
-            else config.passage_prefix,
-            max_query_length=config.max_query_length,
-            max_passage_length=config.max_passage_length,
-        )
         # safetensors first; transformers 5 reads a .bin only with torch.load(weights_only=True)
         try:
             with _quiet_transformers():
@@ -161,10 +113,7 @@ class BiEncoder(torch.nn.Module):
             ) from err
         if tokenizer.pad_token is None:
             raise HybridTuiError(f"the tokenizer in {folder} has no padding token")
-        encoder = cls(model, tokenizer, conventions, source)
-        if config.freeze_embeddings:
-            encoder.freeze_embeddings()
-        return encoder.to(device)
+        return cls(model, tokenizer, conventions, source).to(device)
 
     def freeze_embeddings(self) -> None:
         """Stop training the word-embedding matrix (most of a small model's weights; faster on CPU)."""
@@ -243,30 +192,19 @@ class BiEncoder(torch.nn.Module):
 
     # ------------------------------------------------------------ saving
 
-    def save(self, path: str | Path) -> Path:
-        """Write an HF model + tokenizer + sentence-transformers files + `hybrid_tui.json`,
-        atomically (a crash leaves the previous folder whole)."""
-        from hybrid_tui.model_folder import write_sentence_transformers_files, write_tokenizer
+    def save(self, path: str | Path, model_card: str | None = None) -> Path:
+        """Write an HF model + tokenizer + sentence-transformers files + `hybrid_tui.json` (and
+        `README.md`, the model card, when given), atomically: a crash leaves the previous
+        folder whole."""
+        from hybrid_tui.models.folder import write_sentence_transformers_files, write_tokenizer
 
-        c = self.conventions
         with atomic_directory(path) as staging, _quiet_transformers():
             with safetensors_write_errors_as_os_errors():
                 self.model.save_pretrained(str(staging), safe_serialization=True)
             write_tokenizer(self.tokenizer, staging)
             write_sentence_transformers_files(
-                staging,
-                dim=self.dim,
-                pooling=c.pooling,
-                normalize=c.normalize,
-                query_prefix=c.query_prefix,
-                passage_prefix=c.passage_prefix,
-                max_seq_length=max(c.max_query_length, c.max_passage_length),
-                source=self.source,
+                staging, dim=self.dim, conventions=self.conventions, source=self.source
             )
-            conventions = staging / "hybrid_tui.json"
-            data = json.loads(conventions.read_text(encoding="utf-8"))
-            data.update(
-                max_query_length=c.max_query_length, max_passage_length=c.max_passage_length
-            )
-            conventions.write_text(json.dumps(data, indent=2), encoding="utf-8")
+            if model_card is not None:
+                (staging / "README.md").write_text(model_card, encoding="utf-8")
         return Path(path)

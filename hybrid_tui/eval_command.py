@@ -1,12 +1,17 @@
-"""`hybrid-tui eval`: evaluate a model spec, or a run's trained model, without training."""
+"""`hybrid-tui eval`: evaluate a model spec, or a run's trained model, without training.
+
+A run's model is its saved folder, and a folder carries its own conventions (prefixes, pooling,
+lengths), so `--run RUN_ID` and `--model <that folder>` are the same evaluation; options given
+on the command line override the model's conventions and are reported with the result.
+"""
 
 from __future__ import annotations
 
-import json
+from pydantic import ValidationError
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS
-from hybrid_tui.recipe import BATCH_TYPES, ModelConfig
+from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
 from hybrid_tui.run_files import RunFiles
 
 
@@ -26,8 +31,14 @@ def run_eval(
     batch_size: int,
     device: str,
     show_progress: bool,
+    question_seed: int = 0,
+    overrides: dict | None = None,
 ) -> dict:
-    """Check the arguments, load data and model, score every setting; return a JSON-able dict."""
+    """Check the arguments, load data and model, score every setting; return a JSON-able dict.
+
+    `overrides`: `ModelConfig` fields given explicitly (e.g. `max_query_length`); `None` values
+    are ignored.
+    """
     if (model is None) == (run is None):
         raise HybridTuiError("give exactly one of --model SPEC or --run RUN_ID")
     if dataset not in EVAL_DATASETS:
@@ -36,15 +47,13 @@ def run_eval(
     bad = [name for name in chosen_settings if name not in BATCH_TYPES]
     if bad or not chosen_settings:
         raise HybridTuiError(f"--settings {settings!r}: use a comma list of mono, cross, multi")
-    languages = _split(langs) or None
+    languages = _split(langs)
     available = EVAL_DATASETS[dataset][2]
-    unknown = [lang for lang in languages or [] if lang not in available]
+    unknown = [lang for lang in languages if lang not in available]
     if unknown:
         raise HybridTuiError(
             f"--langs: {unknown[0]!r} is not in {dataset}; choose from {', '.join(available)}"
         )
-    if "multi" in chosen_settings and languages is not None and len(languages) < 2:
-        raise HybridTuiError("the multi setting needs at least two --langs")
     for flag, value in (
         ("--max-questions", max_questions),
         ("--map-cutoff", map_cutoff),
@@ -52,58 +61,62 @@ def run_eval(
     ):
         if value is not None and value < 1:
             raise HybridTuiError(f"{flag} must be a positive integer (got {value})")
+    if question_seed < 0:
+        raise HybridTuiError(f"--question-seed must be 0 or more (got {question_seed})")
+    config = EvalConfig(
+        datasets=[dataset],
+        languages=list(dict.fromkeys(languages)),
+        settings=chosen_settings,
+        max_questions=max_questions,
+        question_seed=question_seed,
+        map_cutoff=map_cutoff,
+        batch_size=batch_size,
+    )
+    model_config, source = _model_for(model, run, overrides or {})
 
-    from hybrid_tui.data.lareqa import load_retrieval_set
+    from hybrid_tui.evaluate import evaluate_model, load_eval_sets, question_counts
     from hybrid_tui.progress import rich_progress
 
-    model_config, source = _model_for(model, run)
     with rich_progress(transient=True) if show_progress else _silent() as progress:
-        rset = load_retrieval_set(
-            dataset, data_root, languages=languages, max_questions=max_questions, progress=progress
-        )
+        eval_sets = load_eval_sets(config, data_root, progress, languages_option="--langs")
+        from hybrid_tui.devices import pick_device
         from hybrid_tui.encoder import BiEncoder
-        from hybrid_tui.evaluate import evaluate_retrieval
-        from hybrid_tui.training_parts import pick_device
 
         encoder = BiEncoder.load(model_config, device=pick_device(device), progress=progress)
-        encoder.eval()
-        metrics = evaluate_retrieval(
-            encoder,
-            rset,
-            chosen_settings,
-            map_cutoff=map_cutoff,
-            batch_size=batch_size,
-            progress=progress,
-        )
+        metrics = evaluate_model(encoder, eval_sets, config, progress=progress)
     return {
         "dataset": dataset,
         "model": source,
-        "languages": rset.languages,
+        "languages": eval_sets[0].languages,
         "settings": chosen_settings,
         "max_questions": max_questions,
+        "question_seed": question_seed if max_questions else None,
+        "questions": question_counts(eval_sets)[eval_sets[0].name],
         "map_cutoff": map_cutoff,
+        "conventions": encoder.conventions.as_dict(),
         "metrics": metrics,
     }
 
 
-def _model_for(model: str | None, run: str | None) -> tuple[ModelConfig, str]:
-    """The model config of a spec, or the trained model of a run with the run's own conventions."""
-    if model is not None:
-        return ModelConfig(spec=model), model
-    from hybrid_tui.recipe import load_recipe
+def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[ModelConfig, str]:
+    """The model to load: a spec, or a run's saved folder (which carries its own conventions)."""
+    chosen = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        ModelConfig(**chosen)
+    except ValidationError as err:
+        from hybrid_tui.recipe import describe_validation_error
 
+        field, _, message = describe_validation_error(err).partition(":")
+        raise HybridTuiError(f"--{field.replace('_', '-')}:{message}") from None
+    if model is not None:
+        return ModelConfig(spec=model, **chosen), model
     files = RunFiles.for_run(run)
     if not (files.model / "config.json").is_file():
         raise HybridTuiError(
             f"run {run} has no trained model under {files.model}; it may not have finished, "
             "or it ran from another directory (set HYBRID_TUI_HOME)"
         )
-    config = load_recipe(files.recipe).model if files.recipe.is_file() else ModelConfig()
-    saved = files.model / "hybrid_tui.json"
-    conventions = json.loads(saved.read_text()) if saved.is_file() else {}
-    update = {k: v for k, v in conventions.items() if k in ModelConfig.model_fields}
-    update["spec"] = str(files.model)
-    return config.model_copy(update=update), f"run:{run}"
+    return ModelConfig(spec=str(files.model), **chosen), f"run:{run}"
 
 
 class _silent:

@@ -19,6 +19,7 @@ Metric keys (see docs/ARCHITECTURE.md): `eval/<ds>/mono/<X>/{map,recall_1}`,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from hybrid_tui.progress import ProgressFn
 
 if TYPE_CHECKING:
     from hybrid_tui.data.lareqa import RetrievalSet
+    from hybrid_tui.recipe import EvalConfig
 
 SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
 # Bytes for one chunk of the score matrix and its ordering keys (float32 + int64 per score).
@@ -246,3 +248,65 @@ def evaluate_retrieval(
     return evaluate_embeddings(
         rset, encoded["query"], encoded["passage"], chosen, map_cutoff=map_cutoff, progress=progress
     )
+
+
+def load_eval_sets(
+    config: EvalConfig,
+    data_root: str | Path | None,
+    progress: ProgressFn | None = None,
+    languages_option: str = "eval.languages",
+) -> list[RetrievalSet]:
+    """The evaluation sets `config` names, in its languages (all of a dataset's when none),
+    with its question sample. `languages_option` names the setting in errors (`--langs` for the
+    eval command)."""
+    from hybrid_tui.data.lareqa import load_retrieval_set
+    from hybrid_tui.languages import EVAL_DATASETS
+
+    sets = []
+    for dataset in config.datasets:
+        available = EVAL_DATASETS[dataset][2]
+        chosen = [lang for lang in config.languages if lang in available]
+        if config.languages and len(chosen) < 2 and "multi" in config.settings:
+            raise HybridTuiError(
+                f"{languages_option} keeps {len(chosen)} language(s) of {dataset}; the multi "
+                "setting needs at least two: list at least two, or leave it empty for all"
+            )
+        sets.append(
+            load_retrieval_set(
+                dataset,
+                data_root,
+                languages=chosen or None,
+                max_questions=config.max_questions,
+                question_seed=config.question_seed,
+                progress=progress,
+            )
+        )
+    return sets
+
+
+def evaluate_model(
+    encoder: Any,
+    eval_sets: Iterable[RetrievalSet],
+    config: EvalConfig,
+    progress: ProgressFn | None = None,
+) -> dict[str, float]:
+    """Every metric of every set, scored as `config` says: what the trainer, the study and the
+    eval command all call. The encoder is put in eval mode and left there."""
+    encoder.eval()
+    metrics: dict[str, float] = {}
+    for rset in eval_sets:
+        metrics |= evaluate_retrieval(
+            encoder,
+            rset,
+            config.settings,
+            map_cutoff=config.map_cutoff,
+            batch_size=config.batch_size,
+            progress=progress,
+        )
+    return metrics
+
+
+def question_counts(eval_sets: Iterable[RetrievalSet]) -> dict[str, dict[str, int]]:
+    """Questions per language of each set (`{"xquad-r": {"en": 150, ...}}`): what a run records
+    and the eval command prints, since a sample gives languages different counts."""
+    return {rset.name: rset.question_counts() for rset in eval_sets}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 XQUAD_R_LANGUAGES: tuple[str, ...] = (
     "ar",
     "de",
@@ -41,3 +43,20 @@ LANGUAGE_NAMES: dict[str, str] = {
 def metric_dataset_name(dataset: str) -> str:
     """`xquad-r` -> `xquad_r`, the form used in MLflow metric keys."""
     return EVAL_DATASETS[dataset][0] if dataset in EVAL_DATASETS else dataset.replace("-", "_")
+
+
+def unseen_languages(trained: Iterable[str], evaluated: Iterable[str]) -> tuple[str, ...]:
+    """The evaluated languages a run never trained on (zero-shot languages, marked in tables).
+
+    Nothing is marked when the training languages are unknown (an untrained baseline, a run
+    from before they were recorded): an empty mark means "not known", never "all unseen".
+    """
+    trained_set = {lang for lang in trained if lang}
+    if not trained_set:
+        return ()
+    return tuple(lang for lang in evaluated if lang not in trained_set)
+
+
+def trained_languages(tags: dict[str, str]) -> list[str]:
+    """A run's training languages, from the tag the trainer sets."""
+    return [lang for lang in tags.get("hybrid_tui.train_languages", "").split(",") if lang]

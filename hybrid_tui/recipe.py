@@ -27,15 +27,17 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
-    """Which encoder, and how texts become vectors. `None` means: the model's own convention."""
+    """Which encoder, and how texts become vectors. `None` means: the model's own convention
+    (what a saved hybrid-tui folder was trained with, else the model family's, else mean pooling,
+    normalised, no prefixes, 64/128 tokens); see `models.conventions.resolve_conventions`."""
 
     spec: str = Field("e5-small-offline", min_length=1)
     pooling: Literal["mean", "cls"] | None = None
-    normalize: bool = True
+    normalize: bool | None = None
     query_prefix: str | None = None
     passage_prefix: str | None = None
-    max_query_length: int = Field(64, ge=8, le=8192)
-    max_passage_length: int = Field(128, ge=8, le=8192)
+    max_query_length: int | None = Field(None, ge=8, le=8192)
+    max_passage_length: int | None = Field(None, ge=8, le=8192)
     freeze_embeddings: bool = False
 
 
@@ -163,6 +165,7 @@ class EvalConfig(_Section):
         default_factory=lambda: ["mono", "cross", "multi"], min_length=1
     )
     max_questions: int | None = Field(None, ge=1)
+    question_seed: int = Field(0, ge=0)
     map_cutoff: int | None = Field(None, ge=1)
     batch_size: int = Field(64, ge=1)
 

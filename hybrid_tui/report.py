@@ -209,6 +209,38 @@ def to_csv(tables: LanguageTables) -> str:
     return buffer.getvalue()
 
 
+def to_markdown(tables: LanguageTables, unseen_languages: Iterable[str] = ()) -> str:
+    """One markdown table, a row per query language: mono, cross (mean over the other pools),
+    multi (mAP × 100) and the rank distance; the last row holds the logged averages. For model
+    cards and reports that are read outside a terminal."""
+    unseen = set(unseen_languages)
+    rows = [
+        "| query language | mono mAP | cross mAP | multi mAP | rank distance |",
+        "|---|---:|---:|---:|---:|",
+    ]
+
+    def score(value: float | None, rank: bool = False) -> str:
+        return _score_text(value, tables.is_delta, rank)
+
+    for x in tables.languages:
+        cross = _mean(v for (q, pool), v in tables.cross.items() if q == x and pool != x)
+        cells = [
+            score(tables.mono.get(x)),
+            score(cross),
+            score(tables.multi.get(x)),
+            score(tables.bias.get(x), rank=True),
+        ]
+        rows.append(f"| {x}{'*' if x in unseen else ''} | " + " | ".join(cells) + " |")
+    averages = tables.averages
+    cells = [score(averages.get(name)) for name in ("mono", "cross", "multi")]
+    cells.append(score(averages.get("bias"), rank=True))
+    rows.append("| **average** | " + " | ".join(cells) + " |")
+    if unseen & set(tables.languages):
+        rows.append("")
+        rows.append("\\* not seen in training")
+    return "\n".join(rows)
+
+
 def heatmap_png(
     tables: LanguageTables, path: str | Path, unseen_languages: Iterable[str] = ()
 ) -> Path:

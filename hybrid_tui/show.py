@@ -26,17 +26,6 @@ def _tracker(uri: str):
     return Tracker(uri)
 
 
-def unseen_languages(detail) -> tuple[str, ...]:
-    """Evaluation languages the run never trained on (marked in tables)."""
-    trained = detail.tags.get("hybrid_tui.train_languages", "")
-    if not trained:
-        return ()
-    trained_set = set(trained.split(","))
-    from hybrid_tui.languages import XQUAD_R_LANGUAGES
-
-    return tuple(lang for lang in XQUAD_R_LANGUAGES if lang not in trained_set)
-
-
 def list_runs(uri: str, experiment: str | None, json_output: bool) -> None:
     from rich.table import Table
 
@@ -106,8 +95,10 @@ def _percent(value) -> str:
     return "" if value is None else f"{100 * value:.1f}"
 
 
-def print_tables(metrics: dict[str, float], unseen=()) -> None:
+def print_tables(metrics: dict[str, float], trained: list[str] | tuple[str, ...] = ()) -> None:
+    """Every eval set's tables; languages outside `trained` (when known) are marked unseen."""
     from hybrid_tui import report
+    from hybrid_tui.languages import unseen_languages
 
     console = _console()
     datasets = report.datasets_in(metrics)
@@ -115,8 +106,34 @@ def print_tables(metrics: dict[str, float], unseen=()) -> None:
         console.print("no evaluation metrics")
     for dataset in datasets:
         tables = report.LanguageTables.from_metrics(metrics, dataset)
+        unseen = unseen_languages(trained, tables.languages)
         for renderable in report.render(tables, unseen_languages=unseen):
             console.print(renderable)
+
+
+def print_eval_result(result: dict) -> None:
+    """What `hybrid-tui eval` prints: the setup line, questions per language, then the tables."""
+    c = result["conventions"]
+    questions = ", ".join(f"{lang} {n}" for lang, n in result["questions"].items())
+    sample = (
+        f"a sample of {result['max_questions']} ids (seed {result['question_seed']})"
+        if result["max_questions"]
+        else "all questions"
+    )
+    console = _console()
+    console.print(
+        f"{result['model']} on {result['dataset']}: {sample}; questions per language: {questions}",
+        markup=False,
+        highlight=False,
+    )
+    console.print(
+        f"conventions: {c['pooling']} pooling, prefixes {c['query_prefix']!r} / "
+        f"{c['passage_prefix']!r}, max lengths {c['max_query_length']}/{c['max_passage_length']}"
+        f"{'' if c['normalize'] else ', not normalised'}",
+        markup=False,
+        highlight=False,
+    )
+    print_tables(result["metrics"])
 
 
 def show_run(uri: str, run_id: str, json_output: bool) -> None:
@@ -143,8 +160,9 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
     console.print(
         f"[bold]{detail.name}[/] ({detail.run_id}) {detail.status}: {detail.model}, {detail.mix}"
     )
-    unseen = unseen_languages(detail)
-    print_tables(detail.metrics, unseen)
+    from hybrid_tui.languages import trained_languages
+
+    print_tables(detail.metrics, trained_languages(detail.tags))
 
 
 def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
@@ -158,6 +176,8 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
     datasets = report.datasets_in(base.metrics)
     if not datasets:
         raise HybridTuiError(f"run {base.run_id} has no evaluation metrics to compare against")
+    from hybrid_tui.languages import trained_languages, unseen_languages
+
     payload: dict = {"base": base.run_id, "deltas": {}}
     console = _console()
     for other in details[1:]:
@@ -173,7 +193,8 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
                 f"[bold]{other.name}[/] ({other.run_id[:12]}) − {base.name} "
                 f"({base.run_id[:12]}), {dataset}"
             )
-            for renderable in report.render(delta, unseen_languages=unseen_languages(other)):
+            unseen = unseen_languages(trained_languages(other.tags), delta.languages)
+            for renderable in report.render(delta, unseen_languages=unseen):
                 console.print(renderable)
     if json_output:
         _print_json(payload)

@@ -122,28 +122,18 @@ def _study_runs(tracker, study: str) -> list:
 
 def _evaluate_untrained(base: Recipe, study: str, tracker, data_root: str | None) -> None:
     """The starting point every method is measured against, logged as a run of the study."""
+    from hybrid_tui.devices import pick_device
     from hybrid_tui.encoder import BiEncoder
-    from hybrid_tui.evaluate import evaluate_retrieval
+    from hybrid_tui.evaluate import evaluate_model, load_eval_sets
     from hybrid_tui.progress import rich_progress
-    from hybrid_tui.training_parts import load_eval_sets, pick_device
 
     print(f"evaluating the untrained {base.model.spec}", flush=True)
     with rich_progress(transient=True) as progress:
-        eval_sets = load_eval_sets(base, data_root, progress=progress)
+        eval_sets = load_eval_sets(base.eval, data_root, progress=progress)
         encoder = BiEncoder.load(
             base.model, device=pick_device(base.train.device), progress=progress
         )
-        encoder.eval()
-        metrics: dict[str, float] = {}
-        for rset in eval_sets:
-            metrics |= evaluate_retrieval(
-                encoder,
-                rset,
-                base.eval.settings,
-                map_cutoff=base.eval.map_cutoff,
-                batch_size=base.eval.batch_size,
-                progress=progress,
-            )
+        metrics = evaluate_model(encoder, eval_sets, base.eval, progress=progress)
     tags = {
         "hybrid_tui.study": study,
         "hybrid_tui.study_method": UNTRAINED,
@@ -347,14 +337,19 @@ def setup_text(base: Recipe) -> str:
     """What every run of the study shares, so the table can be read (and rerun) without the store."""
     m, d, t, e = base.model, base.data, base.train, base.eval
     frozen = ", token embeddings frozen" if m.freeze_embeddings else ""
-    questions = f"the first {e.max_questions}" if e.max_questions else "all"
+    lengths = f"{m.max_query_length or 'model default'}/{m.max_passage_length or 'model default'}"
+    questions = (
+        f"a seeded sample (seed {e.question_seed}) of {e.max_questions} question ids"
+        if e.max_questions
+        else "all questions"
+    )
     return (
         f"Every run: `{m.spec}`, {t.steps} steps × batch {t.batch_size} on {d.dataset} "
         f"({d.split} split, {', '.join(d.languages) or 'all languages'}), lr {t.lr:g} "
         f"({t.lr_schedule}, {t.warmup_steps} warm-up steps), temperature {t.temperature:g}, "
-        f"max lengths {m.max_query_length}/{m.max_passage_length}{frozen}; only the sampler mix "
+        f"max lengths {lengths}{frozen}; only the sampler mix "
         f"and the seed change. Evaluation: zero-shot on {', '.join(e.datasets)}, {questions} "
-        f"questions per language, settings {', '.join(e.settings)}."
+        f"(each in every language it exists in), settings {', '.join(e.settings)}."
     )
 
 

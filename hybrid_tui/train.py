@@ -30,22 +30,24 @@ class TrainingInputs:
     eval_sets: list
     model_source: str
     data_root: str | None
+    conventions: object = None  # models.Conventions: what the run embeds with (recorded)
 
 
 def prepare_inputs(recipe: Recipe, data_root: str | None, progress=None) -> TrainingInputs:
     """Load data, eval sets and the model source; raise `HybridTuiError` on any bad input."""
     from hybrid_tui.data.pairs import load_training_pairs
-    from hybrid_tui.models import check_model_folder, resolve_model
+    from hybrid_tui.evaluate import load_eval_sets
+    from hybrid_tui.models import check_model_folder, resolve_conventions, resolve_model
     from hybrid_tui.sampling import BatchSampler
-    from hybrid_tui.training_parts import load_eval_sets
 
     pairs = load_training_pairs(recipe.data, data_root, progress=progress)
-    eval_sets = load_eval_sets(recipe, data_root, progress=progress)
+    eval_sets = load_eval_sets(recipe.eval, data_root, progress=progress)
     resolved = resolve_model(recipe.model.spec, progress=progress)
     check_model_folder(resolved, recipe.model.spec)
+    conventions = resolve_conventions(resolved.conventions, recipe.model)
     # data that cannot fill the mix's batches (e.g. no id in two languages for cross) is bad input
     BatchSampler(pairs, recipe.train.batch_size, recipe.sampler, recipe.train.seed)
-    return TrainingInputs(recipe, pairs, eval_sets, resolved.source, data_root)
+    return TrainingInputs(recipe, pairs, eval_sets, resolved.source, data_root, conventions)
 
 
 def run_training(
@@ -126,8 +128,8 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
                 parts.barrier()
             advance(step, loss)
     if setup.is_main:
-        parts.evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
-        parts.save_final_model(setup, files, tracker, run_id)
+        metrics = parts.evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
+        parts.save_final_model(setup, files, tracker, run_id, metrics)
         parts.discard_checkpoint(files)
     parts.barrier()
     return "FINISHED"

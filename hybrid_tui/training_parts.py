@@ -19,9 +19,11 @@ import torch
 import torch.distributed as dist
 
 from hybrid_tui.atomic_files import atomic_write_text
+from hybrid_tui.devices import describe_device, pick_device, pick_precision
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.evaluate import question_counts
 from hybrid_tui.jobs import process_start_ticks
-from hybrid_tui.languages import EVAL_DATASETS
+from hybrid_tui.languages import unseen_languages
 from hybrid_tui.loss import gather_with_grad, info_nce
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.run_files import RunFiles
@@ -30,31 +32,6 @@ ERROR_ARTIFACT = "error.txt"
 
 
 # ---------------------------------------------------------------- before the run exists
-
-
-def load_eval_sets(recipe: Recipe, data_root: str | None, progress=None) -> list:
-    """The evaluation sets of the recipe, restricted to its languages (all of a dataset's if none)."""
-    from hybrid_tui.data.lareqa import load_retrieval_set
-
-    sets = []
-    for dataset in recipe.eval.datasets:
-        available = EVAL_DATASETS[dataset][2]
-        chosen = [lang for lang in recipe.eval.languages if lang in available]
-        if recipe.eval.languages and len(chosen) < 2 and "multi" in recipe.eval.settings:
-            raise HybridTuiError(
-                f"eval.languages keeps {len(chosen)} language(s) of {dataset}; "
-                "list at least two, or leave it empty for all"
-            )
-        sets.append(
-            load_retrieval_set(
-                dataset,
-                data_root,
-                languages=chosen or None,
-                max_questions=recipe.eval.max_questions,
-                progress=progress,
-            )
-        )
-    return sets
 
 
 def check_resumable(tracker, files: RunFiles) -> None:
@@ -86,6 +63,9 @@ def start_tracked_run(tracker, inputs) -> str:
     params = recipe.flat_params()
     params["data.resolved_languages"] = ",".join(inputs.pairs.languages)
     params["data.items"] = str(len(inputs.pairs.items))
+    params |= inputs.conventions.as_params()
+    for dataset, counts in question_counts(inputs.eval_sets).items():
+        params[f"eval.questions.{dataset}"] = ",".join(f"{k}={n}" for k, n in counts.items())
     tracker.log_params(run_id, params)
     tracker.log_text(run_id, recipe.to_toml(), "recipe.toml")
     return run_id
@@ -178,38 +158,7 @@ class NoTracking:
         return lambda *args, **kwargs: None
 
 
-# ---------------------------------------------------------------- devices and versions
-
-
-def pick_device(requested: str) -> str:
-    if requested == "cuda" and "LOCAL_RANK" in os.environ:
-        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
-    if requested != "auto":
-        if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise HybridTuiError(
-                f"train.device is {requested!r} but no CUDA GPU is visible; use cpu"
-            )
-        return requested
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    return "cpu"
-
-
-def describe_device(device: str) -> str:
-    if device.startswith("cuda"):
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
-def pick_precision(requested: str, device: str) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32. bf16/fp16 only make sense on a GPU."""
-    if requested == "fp32" or not device.startswith("cuda"):
-        return None
-    if requested == "fp16":
-        return torch.float16
-    if requested == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+# ---------------------------------------------------------------- versions
 
 
 def code_version() -> str:
@@ -530,26 +479,19 @@ def _write_errors_explained(folder: Path, hint: str) -> Iterator[None]:
 
 def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, final: bool) -> dict:
     """Zero-shot evaluation on every eval set; metrics to MLflow and events, tables as artifacts."""
-    from hybrid_tui.evaluate import evaluate_retrieval
+    from hybrid_tui.evaluate import evaluate_model
 
-    recipe = setup.recipe
-    setup.encoder.eval()
-    metrics: dict[str, float] = {}
+    for rset in setup.eval_sets:
+        events.write("log", message=f"evaluating {rset.name} at step {step}")
     try:
-        for rset in setup.eval_sets:
-            events.write("log", message=f"evaluating {rset.name} at step {step}")
-            metrics.update(
-                evaluate_retrieval(
-                    setup.encoder,
-                    rset,
-                    recipe.eval.settings,
-                    map_cutoff=recipe.eval.map_cutoff,
-                    batch_size=recipe.eval.batch_size,
-                    progress=lambda desc, done, total: events.write(
-                        "progress", description=desc, done=done, total=total
-                    ),
-                )
-            )
+        metrics = evaluate_model(
+            setup.encoder,
+            setup.eval_sets,
+            setup.recipe.eval,
+            progress=lambda desc, done, total: events.write(
+                "progress", description=desc, done=done, total=total
+            ),
+        )
     finally:
         setup.encoder.train()
     tracker.log_metrics(run_id, metrics, step)
@@ -560,7 +502,8 @@ def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, fina
 
 
 def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, float]) -> None:
-    """Per-language tables (CSV, JSON) and the cross-lingual heatmap (PNG) of each eval set."""
+    """Per-language tables (CSV, JSON) and the cross-lingual heatmap (PNG) of each eval set,
+    languages never trained on marked."""
     import tempfile
 
     from hybrid_tui import report
@@ -568,18 +511,33 @@ def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         for rset in setup.eval_sets:
             tables = report.LanguageTables.from_metrics(metrics, rset.name)
+            unseen = unseen_languages(setup.train_languages, rset.languages)
             stem = Path(tmp) / rset.name
             (stem.with_suffix(".csv")).write_text(report.to_csv(tables), encoding="utf-8")
             (stem.with_suffix(".json")).write_text(json.dumps(report.to_json(tables), indent=1))
-            report.heatmap_png(tables, stem.with_suffix(".png"))
+            report.heatmap_png(tables, stem.with_suffix(".png"), unseen_languages=unseen)
             for suffix in (".csv", ".json", ".png"):
                 tracker.log_artifact(run_id, stem.with_suffix(suffix), "tables")
 
 
-def save_final_model(setup: Setup, files: RunFiles, tracker, run_id: str) -> None:
-    """The trained encoder, loadable by transformers and sentence-transformers."""
+def save_final_model(
+    setup: Setup, files: RunFiles, tracker, run_id: str, metrics: dict[str, float]
+) -> None:
+    """The trained encoder, loadable by transformers and sentence-transformers, with its card."""
+    from hybrid_tui.models.card import model_card
+
+    card = model_card(
+        setup.recipe,
+        setup.encoder.conventions,
+        base_source=setup.encoder.source,
+        train_languages=setup.train_languages,
+        metrics=metrics,
+        eval_sets=setup.eval_sets,
+        run_id=run_id,
+        steps=setup.recipe.train.steps,
+    )
     with _write_errors_explained(files.model, "or set HYBRID_TUI_HOME to another disk"):
-        setup.encoder.save(files.model)
+        setup.encoder.save(files.model, model_card=card)
     tracker.set_tags(run_id, {"hybrid_tui.model_dir": str(files.model)})
 
 

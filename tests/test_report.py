@@ -254,3 +254,20 @@ def test_import_stays_light() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unseen_marks_follow_the_runs_own_training_and_eval_languages(capsys) -> None:
+    from hybrid_tui.languages import unseen_languages
+    from hybrid_tui.show import print_tables
+
+    mlqa_trained = ["ar", "de", "en", "es", "hi", "vi", "zh"]
+    assert unseen_languages(mlqa_trained, XQUAD_R_LANGUAGES) == ("el", "ru", "th", "tr")
+    assert unseen_languages(["en", "de"], MLQA_R_LANGUAGES) == ("ar", "es", "hi", "vi", "zh")
+    assert unseen_languages([], XQUAD_R_LANGUAGES) == ()  # unknown: nothing marked
+    # An evaluation folder in languages XQuAD-R does not have is marked from its own list.
+    metrics = _evaluated("custom", ["en", "ja", "sw"])
+    print_tables(metrics, trained=["en"])
+    out = capsys.readouterr().out
+    assert "ja*" in out and "sw*" in out and "en*" not in out
+    markdown = report.to_markdown(report.LanguageTables.from_metrics(metrics, "custom"), ["ja"])
+    assert "| ja* |" in markdown and "| en |" in markdown and "not seen in training" in markdown

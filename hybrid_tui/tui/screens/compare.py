@@ -46,7 +46,7 @@ class CompareScreen(Screen):
 
     def on_run_details_loaded(self, message: RunDetailsLoaded) -> None:
         from hybrid_tui import report
-        from hybrid_tui.show import unseen_languages
+        from hybrid_tui.languages import trained_languages, unseen_languages
 
         self.details = details = message.details
         base, others = details[0], details[1:]
@@ -70,7 +70,7 @@ class CompareScreen(Screen):
                     views.append(
                         LanguageTablesView(
                             delta,
-                            unseen_languages(other),
+                            unseen_languages(trained_languages(other.tags), delta.languages),
                             title=f"{other.name} − {base.name}, {dataset_label(delta.dataset)}",
                         )
                     )

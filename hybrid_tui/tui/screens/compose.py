@@ -8,8 +8,6 @@ the trainer.
 from __future__ import annotations
 
 import copy
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
+from hybrid_tui.devices import list_gpus
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.messages import GpusFound, MixChanged, RunLaunched
 from hybrid_tui.tui.widgets.mix_editor import MixEditor
@@ -400,20 +399,3 @@ class ComposeScreen(Screen):
         self._launch_done(message.run_id)
         self.notify("trainer started; following it in Live", timeout=4)
         self.app.open_live(message.run_id)
-
-
-def list_gpus() -> list[str]:
-    """`nvidia-smi`'s GPUs as 'name, memory' labels (no torch import); empty without one."""
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip()]

@@ -20,6 +20,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 
+from hybrid_tui.devices import gpu_usage, list_gpus
 from hybrid_tui.tui.messages import CurveHistoryLoaded
 from hybrid_tui.tui.widgets.curve_plot import CurvePlot
 
@@ -283,8 +284,6 @@ class LiveScreen(Screen):
 
     @work(thread=True, group="gpu", exit_on_error=False)
     def _detect_gpu(self) -> None:
-        from hybrid_tui.tui.screens.compose import list_gpus
-
         self._has_gpu = bool(list_gpus())
 
     @work(thread=True, exclusive=True, group="gpu", exit_on_error=False)
@@ -365,34 +364,6 @@ class LiveScreen(Screen):
             return
         message = "trainer stopped" if stopped else "the trainer was not running here"
         self.app.call_from_thread(self.notify, message, timeout=4)
-
-
-def gpu_usage() -> str:
-    """'GPU 87% 12.3/80.0 GiB' per visible GPU, from nvidia-smi ('' when it cannot be read)."""
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            [
-                "nvidia-smi",
-                "--query-gpu=utilization.gpu,memory.used,memory.total",
-                "--format=csv,noheader,nounits",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    parts = []
-    for index, line in enumerate(out.strip().splitlines()):
-        try:
-            util, used, total = (float(x) for x in line.split(","))
-        except ValueError:
-            continue
-        parts.append(f"GPU{index} {util:.0f}% {used / 1024:.1f}/{total / 1024:.0f} GiB")
-    return "  ".join(parts)
 
 
 def _duration(seconds: float) -> str:

@@ -47,7 +47,7 @@ class ResultsScreen(Screen):
 
     def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
         from hybrid_tui import report
-        from hybrid_tui.show import unseen_languages
+        from hybrid_tui.languages import trained_languages, unseen_languages
 
         detail = self.detail = message.detail
         self.query_one("#results-title", Static).update(
@@ -57,13 +57,13 @@ class ResultsScreen(Screen):
         body = self.query_one("#results-body", VerticalScroll)
         try:
             datasets = report.datasets_in(detail.metrics)
-            views = [
-                LanguageTablesView(
-                    report.LanguageTables.from_metrics(detail.metrics, dataset),
-                    unseen_languages(detail),
+            trained = trained_languages(detail.tags)
+            views = []
+            for dataset in datasets:
+                tables = report.LanguageTables.from_metrics(detail.metrics, dataset)
+                views.append(
+                    LanguageTablesView(tables, unseen_languages(trained, tables.languages))
                 )
-                for dataset in datasets
-            ]
         except Exception as err:
             self.app.show_error(err, "building the tables")
             return

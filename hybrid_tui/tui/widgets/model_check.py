@@ -27,7 +27,7 @@ def check_model_spec(spec: str) -> str:
             )
         state = "prepared" if info.prepared else "prepared on first use"
         return f"packaged model ({state}): {info.description}"
-    if models._looks_like_path(spec) or not models._HUB_ID.match(spec):
+    if not models.is_hub_id(spec):
         resolved = models.resolve_model(spec)  # local folder or malformed: fast, never downloads
-        return f"local folder {resolved.path} ({resolved.pooling} pooling)"
+        return f"local folder {resolved.path} ({resolved.conventions.pooling} pooling)"
     return f"Hugging Face hub id: the trainer downloads {spec} (not one of the offline models)"

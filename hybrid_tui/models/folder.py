@@ -2,7 +2,8 @@
 
 Prepared packaged models and saved encoders share it: HF config + safetensors + a fast tokenizer
 (loadable by transformers 4 and 5 without rebuilding it from vocab files), sentence-transformers
-module files (pooling, normalisation, prompts = our prefixes) and `hybrid_tui.json` (conventions).
+module files (pooling, normalisation, prompts = our prefixes, per-task lengths) and
+`hybrid_tui.json` (every convention, the one source `models.conventions` reads back).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-CONVENTIONS_FILE = "hybrid_tui.json"
+from hybrid_tui.models.conventions import CONVENTIONS_FILE, Conventions
+
 SPECIAL_TOKENS = {
     "bos_token": "<s>",
     "eos_token": "</s>",
@@ -41,18 +43,12 @@ def write_tokenizer(tokenizer, folder: Path, original: Path | None = None) -> No
 
 
 def write_sentence_transformers_files(
-    folder: Path,
-    *,
-    dim: int,
-    pooling: str,
-    normalize: bool,
-    query_prefix: str,
-    passage_prefix: str,
-    max_seq_length: int,
-    source: str,
+    folder: Path, *, dim: int, conventions: Conventions, source: str
 ) -> None:
-    """modules.json, pooling, prompts and our conventions, so `SentenceTransformer(folder)` embeds
-    exactly as `BiEncoder` does."""
+    """modules.json, pooling, prompts, per-task lengths and our conventions file, so that
+    `SentenceTransformer(folder).encode_query` / `.encode_document` (sentence-transformers >= 6)
+    embed exactly as `BiEncoder.encode` does."""
+    c = conventions
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {
@@ -62,7 +58,7 @@ def write_sentence_transformers_files(
             "type": "sentence_transformers.models.Pooling",
         },
     ]
-    if normalize:
+    if c.normalize:
         modules.append(
             {
                 "idx": 2,
@@ -75,28 +71,35 @@ def write_sentence_transformers_files(
     (folder / "1_Pooling").mkdir(exist_ok=True)
     pooling_config = {
         "word_embedding_dimension": dim,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
+        "pooling_mode_cls_token": c.pooling == "cls",
+        "pooling_mode_mean_tokens": c.pooling == "mean",
         "pooling_mode_max_tokens": False,
         "pooling_mode_mean_sqrt_len_tokens": False,
         "include_prompt": True,
     }
+    # encode_query uses the "query" prompt and encode_document the first of "document",
+    # "passage", "corpus"; sentence-transformers 6 fills a missing "document" with "", so both
+    # names carry the passage prefix. query_length / document_length cut each side where
+    # BiEncoder does (older sentence-transformers cut both at max_seq_length).
     files = {
         "modules.json": modules,
         "1_Pooling/config.json": pooling_config,
-        "sentence_bert_config.json": {"max_seq_length": max_seq_length, "do_lower_case": False},
+        "sentence_bert_config.json": {
+            "max_seq_length": max(c.max_query_length, c.max_passage_length),
+            "query_length": c.max_query_length,
+            "document_length": c.max_passage_length,
+            "do_lower_case": False,
+        },
         "config_sentence_transformers.json": {
-            "prompts": {"query": query_prefix, "passage": passage_prefix},
+            "prompts": {
+                "query": c.query_prefix,
+                "document": c.passage_prefix,
+                "passage": c.passage_prefix,
+            },
             "default_prompt_name": None,
-            "similarity_fn_name": "cosine",
+            "similarity_fn_name": "cosine" if c.normalize else "dot",
         },
-        CONVENTIONS_FILE: {
-            "pooling": pooling,
-            "normalize": normalize,
-            "query_prefix": query_prefix,
-            "passage_prefix": passage_prefix,
-            "source": source,
-        },
+        CONVENTIONS_FILE: {**c.as_dict(), "source": source},
     }
     for name, content in files.items():
         (folder / name).write_text(json.dumps(content, indent=2), encoding="utf-8")
