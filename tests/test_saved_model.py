@@ -125,11 +125,20 @@ def test_sentence_transformers_embeds_as_the_project_does(trained: dict) -> None
     assert max(tokens) == 32  # truncation is exercised
     queries = ours.encode(texts["query"], "query")
     passages = ours.encode(texts["passage"], "passage")
+    short = [t for t, n in zip(texts["query"], tokens, strict=True) if n < 32]
     for name, (mine, st) in {
         "encode_query": (queries, theirs.encode_query(texts["query"])),
         "encode_document": (passages, theirs.encode_document(texts["passage"])),
-        "prompt_name=query": (queries, theirs.encode(texts["query"], prompt_name="query")),
         "prompt_name=passage": (passages, theirs.encode(texts["passage"], prompt_name="passage")),
+        "prompt_name=query, task=query": (
+            queries,
+            theirs.encode(texts["query"], prompt_name="query", task="query"),
+        ),
+        # without the task, both sides are cut at max_seq_length (the passage limit)
+        "prompt_name=query, short": (
+            ours.encode(short, "query"),
+            theirs.encode(short, prompt_name="query"),
+        ),
     }.items():
         assert _cosines(mine, st).min() >= 0.99999, name
     # A plain encode adds no prefix: the model card has to say so.
