@@ -111,7 +111,7 @@ def train(
         typer.echo(job.run_id)
         typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
         return
-    from hybrid_tui.train import main_entry
+    from hybrid_tui.training.loop import main_entry
 
     code = main_entry(recipe, _data_root(data_dir), resume, announce)
     if code:
@@ -193,7 +193,7 @@ def eval_command(
     if json_output:
         _print_json(result)
         return
-    from hybrid_tui.show import print_eval_result
+    from hybrid_tui.cli_output import print_eval_result
 
     print_eval_result(result)
 
@@ -205,7 +205,7 @@ def runs(
     json_output: JsonFlag = False,
 ) -> None:
     """List tracked runs (runs whose trainer died are marked FAILED first)."""
-    from hybrid_tui.show import list_runs
+    from hybrid_tui.cli_output import list_runs
 
     list_runs(_tracking_uri(tracking_uri), experiment, json_output)
 
@@ -217,7 +217,7 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """Per-language tables of one run: mono row, cross matrix, multilingual row, bias."""
-    from hybrid_tui.show import show_run
+    from hybrid_tui.cli_output import show_run
 
     show_run(_tracking_uri(tracking_uri), run_id, json_output)
 
@@ -229,7 +229,7 @@ def compare(
     json_output: JsonFlag = False,
 ) -> None:
     """The same tables as deltas against the first run."""
-    from hybrid_tui.show import compare_runs
+    from hybrid_tui.cli_output import compare_runs
 
     compare_runs(_tracking_uri(tracking_uri), run_ids, json_output)
 
@@ -253,7 +253,7 @@ def ui(
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Open the real MLflow UI on this tracking store (lean: one worker, no job runner)."""
-    from hybrid_tui.show import serve_mlflow_ui
+    from hybrid_tui.mlflow_ui import serve_mlflow_ui
 
     serve_mlflow_ui(_tracking_uri(tracking_uri), host, port)
 
@@ -318,7 +318,7 @@ def study(
 @models_app.command("list")
 def models_list(json_output: JsonFlag = False) -> None:
     """Offline models that ship in PyPI packages (and whether they are prepared)."""
-    from hybrid_tui.show import print_models
+    from hybrid_tui.cli_output import print_models
 
     print_models(json_output)
 

@@ -98,7 +98,7 @@ def run_demo(
     run_id = announce.read_text().strip()
     announce.unlink(missing_ok=True)
 
-    from hybrid_tui.show import show_run
+    from hybrid_tui.cli_output import show_run
 
     show_run(recipe.tracking.resolved_uri(), run_id, json_output=False)
     console.print(

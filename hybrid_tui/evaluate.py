@@ -9,7 +9,7 @@ candidates ranked before it are counted per language block. Its rank in the mult
 ranking is ever sorted: exact ranks over XQuAD-R's ~13k sentences take seconds, while faiss would
 need a full top-N search (or an approximate cutoff) to place every relevant item exactly.
 
-Metric keys (see docs/ARCHITECTURE.md): `eval/<ds>/mono/<X>/{map,recall_1}`,
+Metric keys (built by `metric_keys.eval_key`): `eval/<ds>/mono/<X>/{map,recall_1}`,
 `eval/<ds>/cross/<X>-<Y>/{map,recall_1}`, `eval/<ds>/multi/<X>/{map,recall_10}`,
 `eval/<ds>/{mono,cross,multi}/avg/...` (macro averages over languages or pairs),
 `eval/<ds>/bias/<X>/rank_distance`, `eval/<ds>/bias/avg/rank_distance` and
@@ -26,7 +26,7 @@ import numpy as np
 
 from hybrid_tui import metrics
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.languages import metric_dataset_name
+from hybrid_tui.metric_keys import AVERAGE, eval_key
 from hybrid_tui.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -129,11 +129,12 @@ def _single_item_metrics(ranks: np.ndarray, map_cutoff: int | None) -> dict[str,
     return {"map": float(ap.mean()), "recall_1": float(metrics.recall_at_k(ranks, 1).mean())}
 
 
-def _averages(prefix: str, per_key: list[dict[str, float]]) -> dict[str, float]:
+def _averages(dataset: str, setting: str, per_key: list[dict[str, float]]) -> dict[str, float]:
     if not per_key:
         return {}
     return {
-        f"{prefix}/avg/{name}": float(np.mean([m[name] for m in per_key])) for name in per_key[0]
+        eval_key(dataset, setting, AVERAGE, name): float(np.mean([m[name] for m in per_key]))
+        for name in per_key[0]
     }
 
 
@@ -154,7 +155,7 @@ def evaluate_embeddings(
     """
     chosen = _check_settings(settings)
     langs = list(rset.languages)
-    ds = f"eval/{metric_dataset_name(rset.name)}"
+    ds = rset.name
     q_emb = {x: _as_matrix(question_emb[x]) for x in langs}
     dim = max(m.shape[1] for m in q_emb.values())
     c_emb = [_as_matrix(candidate_emb[y], dim) for y in langs]
@@ -183,8 +184,10 @@ def evaluate_embeddings(
             if (j == i and "mono" in chosen) or (j != i and "cross" in chosen):
                 found = _single_item_metrics(pool_ranks[:, j], map_cutoff)
                 if found is not None:
-                    key = f"{ds}/mono/{x}" if j == i else f"{ds}/cross/{x}-{y}"
-                    out.update({f"{key}/{name}": value for name, value in found.items()})
+                    setting, who = ("mono", x) if j == i else ("cross", (x, y))
+                    out.update(
+                        {eval_key(ds, setting, who, name): value for name, value in found.items()}
+                    )
                     (mono if j == i else cross).append(found)
         if "multi" in chosen:
             queries = pooled[(pooled > 0).any(axis=1)]
@@ -196,21 +199,23 @@ def evaluate_embeddings(
                 ),
                 "recall_10": float(metrics.recall_at_k(queries, 10).mean()),
             }
-            out.update({f"{ds}/multi/{x}/{name}": value for name, value in found.items()})
+            out.update({eval_key(ds, "multi", x, name): value for name, value in found.items()})
             multi.append(found)
             distances = metrics.rank_distance(queries)
             if np.isfinite(distances).any():
                 bias.append(float(np.nanmean(distances)))
-                out[f"{ds}/bias/{x}/rank_distance"] = bias[-1]
+                out[eval_key(ds, "bias", x, "rank_distance")] = bias[-1]
             for j, y in enumerate(langs):
                 column = queries[:, j]
                 if (column > 0).any():
-                    out[f"{ds}/bias/{x}-{y}/mean_rank"] = float(column[column > 0].mean())
-    out.update(_averages(f"{ds}/mono", mono))
-    out.update(_averages(f"{ds}/cross", cross))
-    out.update(_averages(f"{ds}/multi", multi))
+                    out[eval_key(ds, "bias", (x, y), "mean_rank")] = float(
+                        column[column > 0].mean()
+                    )
+    out.update(_averages(ds, "mono", mono))
+    out.update(_averages(ds, "cross", cross))
+    out.update(_averages(ds, "multi", multi))
     if bias:
-        out[f"{ds}/bias/avg/rank_distance"] = float(np.mean(bias))
+        out[eval_key(ds, "bias", AVERAGE, "rank_distance")] = float(np.mean(bias))
     return out
 
 

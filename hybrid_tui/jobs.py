@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.run_files import RunFiles, state_dir
+from hybrid_tui.run_files import RunFiles, process_start_ticks, state_dir
 
 LAUNCH_TIMEOUT_S = 600.0
 
@@ -108,15 +108,6 @@ def is_alive(job: Job) -> bool:
     if ticks is not None and job.start_ticks is not None and ticks != job.start_ticks:
         return False
     return not _is_zombie(job.pid)
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """Start time of a process in clock ticks (Linux), to tell a live pid from a reused one."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def _is_zombie(pid: int) -> bool:

@@ -50,3 +50,13 @@ class RunFiles:
     @property
     def recipe(self) -> Path:
         return self.root / "recipe.toml"
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of a process in clock ticks (Linux), kept in the job record to tell a live
+    trainer from a process that reused its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])

@@ -511,7 +511,7 @@ def _parts(width: int):
 
 
 def test_checkpoint_from_another_model(tmp_path: Path) -> None:
-    from hybrid_tui.checkpoint import load_checkpoint, save_checkpoint
+    from hybrid_tui.training.checkpoint import load_checkpoint, save_checkpoint
 
     save_checkpoint(tmp_path / "ckpt", *_parts(8), 3, {})
     with pytest.raises(HybridTuiError) as err:
@@ -520,7 +520,7 @@ def test_checkpoint_from_another_model(tmp_path: Path) -> None:
 
 
 def test_checkpoint_with_unreadable_state(tmp_path: Path) -> None:
-    from hybrid_tui.checkpoint import load_checkpoint, save_checkpoint
+    from hybrid_tui.training.checkpoint import load_checkpoint, save_checkpoint
 
     save_checkpoint(tmp_path / "ckpt", *_parts(8), 3, {})
     (tmp_path / "ckpt" / "state.json").write_text('{"step": 3,', encoding="utf-8")
@@ -530,7 +530,7 @@ def test_checkpoint_with_unreadable_state(tmp_path: Path) -> None:
 
 
 def test_checkpoint_without_training_state(tmp_path: Path) -> None:
-    from hybrid_tui.checkpoint import load_checkpoint, save_checkpoint
+    from hybrid_tui.training.checkpoint import load_checkpoint, save_checkpoint
 
     save_checkpoint(tmp_path / "ckpt", *_parts(8), 3, {})
     (tmp_path / "ckpt" / "training_state.pt").unlink()
@@ -544,8 +544,8 @@ _DISK_FULL = textwrap.dedent(
     import json, resource, signal, sys
     from pathlib import Path
     import torch
-    from hybrid_tui.checkpoint import save_checkpoint
-    from hybrid_tui.training_parts import _write_errors_explained
+    from hybrid_tui.training.checkpoint import save_checkpoint
+    from hybrid_tui.training.saving import write_errors_explained
 
     folder = Path(sys.argv[1])
     torch.manual_seed(0)
@@ -558,7 +558,7 @@ _DISK_FULL = textwrap.dedent(
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))
     try:
-        with _write_errors_explained(folder, "hint"):
+        with write_errors_explained(folder, "hint"):
             save_checkpoint(folder, model, optimizer, scheduler, 2, {"at": 2})
     except Exception as err:
         print(json.dumps({"type": type(err).__name__, "message": str(err)}))
@@ -587,7 +587,7 @@ def _one_line_error_of(script: str, folder: Path) -> str:
 def test_disk_full_while_checkpointing(tmp_path: Path) -> None:
     """A real failing write (RLIMIT_FSIZE → EFBIG), not a mock: the previous checkpoint stays
     whole and loadable, no staging folder is left, and the error is one line."""
-    from hybrid_tui.checkpoint import load_checkpoint
+    from hybrid_tui.training.checkpoint import load_checkpoint
 
     folder = tmp_path / "run" / "checkpoint"
     message = _one_line_error_of(_DISK_FULL, folder)
@@ -603,7 +603,7 @@ _FINAL_SAVE_DISK_FULL = textwrap.dedent(
     from pathlib import Path
     from hybrid_tui.encoder import BiEncoder
     from hybrid_tui.recipe import ModelConfig
-    from hybrid_tui.training_parts import _write_errors_explained
+    from hybrid_tui.training.saving import write_errors_explained
 
     folder = Path(sys.argv[1])
     encoder = BiEncoder.load(ModelConfig(spec="tiny-random"))
@@ -611,7 +611,7 @@ _FINAL_SAVE_DISK_FULL = textwrap.dedent(
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
     try:
-        with _write_errors_explained(folder, "hint"):
+        with write_errors_explained(folder, "hint"):
             encoder.save(folder)
     except Exception as err:
         print(json.dumps({"type": type(err).__name__, "message": str(err)}))
@@ -770,7 +770,7 @@ def test_cli_unwritable_tracking_dir(run_cli, workdir: Path) -> None:
 @pytest.mark.slow
 def test_cli_resume_with_a_checkpoint_of_another_model(run_cli, workdir: Path) -> None:
     """`train --resume` on a run whose checkpoint came from another model: one line, run FAILED."""
-    from hybrid_tui.checkpoint import save_checkpoint
+    from hybrid_tui.training.checkpoint import save_checkpoint
     from hybrid_tui.run_files import RunFiles
     from hybrid_tui.tracking import Tracker
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hybrid_tui.checkpoint import load_checkpoint, save_checkpoint
+from hybrid_tui.training.checkpoint import load_checkpoint, save_checkpoint
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.training_parts import lr_multiplier
+from hybrid_tui.training.setup import lr_multiplier
 
 
 def _parts(width: int = 8):

@@ -20,10 +20,9 @@ from tests.conftest import REPO
 _RANKS = textwrap.dedent(
     """
     import json, sys
-    from types import SimpleNamespace
     import torch, torch.distributed as dist, torch.multiprocessing as mp
     from hybrid_tui.loss import gather_with_grad, info_nce
-    from hybrid_tui.training_parts import _all_reduce_gradients
+    from hybrid_tui.training.distributed import all_reduce_gradients
 
     def encoder_and_batch():
         torch.manual_seed(0)
@@ -40,7 +39,7 @@ _RANKS = textwrap.dedent(
         q, p = embed(model, queries[mine]), embed(model, passages[mine])
         loss = info_nce(gather_with_grad(q), gather_with_grad(p), 0.05)
         loss.backward()
-        _all_reduce_gradients(SimpleNamespace(world=world, encoder=model))
+        all_reduce_gradients(model, world)
         if rank == 0:
             with open(out, "w") as handle:
                 json.dump({"loss": loss.item(), "grad": model.weight.grad.flatten().tolist()}, handle)

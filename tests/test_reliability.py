@@ -26,7 +26,7 @@ def test_ui_binds_localhost_unless_told() -> None:
     import typer
 
     from hybrid_tui.cli import app
-    from hybrid_tui.show import serve_mlflow_ui
+    from hybrid_tui.mlflow_ui import serve_mlflow_ui
 
     command = typer.main.get_command(app).commands["ui"]
     host = next(param for param in command.params if param.name == "host")
@@ -92,7 +92,7 @@ def test_checkpoint_weights_are_safetensors(tmp_path: Path) -> None:
     import torch
     from safetensors.torch import load_file
 
-    from hybrid_tui.checkpoint import save_checkpoint
+    from hybrid_tui.training.checkpoint import save_checkpoint
 
     model = torch.nn.Linear(4, 4)
     optimizer = torch.optim.AdamW(model.parameters())

@@ -1,9 +1,10 @@
 """The training run, always in its own process: setup, loop, evaluate, checkpoint, report.
 
-Read top to bottom: `run_training` validates every input before an MLflow run exists (bad input
+Read top to bottom: `run_training` checks every input before an MLflow run exists (bad input
 never leaves a run RUNNING), then trains with InfoNCE over in-batch negatives drawn by the sampler
-mix, checkpoints atomically, evaluates, and records everything in MLflow. Details live in
-`training_parts.py`.
+mix, checkpoints atomically, evaluates, and records everything in MLflow. Each detail lives in the
+file named for its job: `inputs`, `setup`, `step`, `distributed`, `run_record`, `saving`,
+`evaluation`, `checkpoint`.
 """
 
 from __future__ import annotations
@@ -13,41 +14,13 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.run_files import RunFiles
-
-
-@dataclass
-class TrainingInputs:
-    """Everything loaded and checked before a run is created."""
-
-    recipe: Recipe
-    pairs: object
-    eval_sets: list
-    model_source: str
-    data_root: str | None
-    conventions: object = None  # models.Conventions: what the run embeds with (recorded)
-
-
-def prepare_inputs(recipe: Recipe, data_root: str | None, progress=None) -> TrainingInputs:
-    """Load data, eval sets and the model source; raise `HybridTuiError` on any bad input."""
-    from hybrid_tui.data.pairs import load_training_pairs
-    from hybrid_tui.evaluate import load_eval_sets
-    from hybrid_tui.models import check_model_folder, resolve_conventions, resolve_model
-    from hybrid_tui.sampling import BatchSampler
-
-    pairs = load_training_pairs(recipe.data, data_root, progress=progress)
-    eval_sets = load_eval_sets(recipe.eval, data_root, progress=progress)
-    resolved = resolve_model(recipe.model.spec, progress=progress)
-    check_model_folder(resolved, recipe.model.spec)
-    conventions = resolve_conventions(resolved.conventions, recipe.model)
-    # data that cannot fill the mix's batches (e.g. no id in two languages for cross) is bad input
-    BatchSampler(pairs, recipe.train.batch_size, recipe.sampler, recipe.train.seed)
-    return TrainingInputs(recipe, pairs, eval_sets, resolved.source, data_root, conventions)
 
 
 def run_training(
@@ -63,35 +36,36 @@ def run_training(
     Raises `HybridTuiError` for bad input (before any run is created) and re-raises anything that
     breaks mid-run after marking the run FAILED with the error as an artifact.
     """
-    from hybrid_tui import training_parts as parts
     from hybrid_tui.events import EventWriter
     from hybrid_tui.tracking import Tracker
+    from hybrid_tui.training import distributed, run_record
+    from hybrid_tui.training.inputs import check_resumable, prepare_inputs
 
     inputs = prepare_inputs(recipe, data_root)
-    is_main = parts.init_distributed(recipe.train.device)
-    tracker = Tracker(recipe.tracking.resolved_uri()) if is_main else parts.NoTracking()
+    is_main = distributed.init_distributed(recipe.train.device)
+    tracker = Tracker(recipe.tracking.resolved_uri()) if is_main else NoTracking()
     run_id = None
     if is_main and resume_run_id:
-        parts.check_resumable(tracker, RunFiles.for_run(resume_run_id))
+        check_resumable(tracker, RunFiles.for_run(resume_run_id))
         run_id = resume_run_id
         tracker.resume_run(run_id)
     elif is_main:
-        run_id = parts.start_tracked_run(tracker, inputs)
-    run_id = parts.broadcast_run_id(run_id)
+        run_id = run_record.start_tracked_run(tracker, inputs)
+    run_id = distributed.broadcast_run_id(run_id)
     files = RunFiles.for_run(run_id)
     if is_main:
-        parts.write_job_record(files, inputs, recipe)
-        parts.adopt_launch_log(files)
+        run_record.write_job_record(files, inputs, recipe)
+        run_record.adopt_launch_log(files)
     events = EventWriter(files.events if is_main else os.devnull)
     stop = _install_stop_handler()
     if announce and is_main:
-        parts.announce_run_id(announce, run_id)
+        run_record.announce_run_id(announce, run_id)
 
     try:
         status = _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress)
     except BaseException as err:
         message = err if isinstance(err, HybridTuiError) else f"{type(err).__name__}: {err}"
-        parts.fail_run(tracker, run_id, events, str(message), traceback.format_exc())
+        run_record.fail_run(tracker, run_id, events, str(message), traceback.format_exc())
         raise
     tracker.end_run(run_id, status)
     events.write("end", status=status)
@@ -100,38 +74,43 @@ def run_training(
 
 def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress) -> str:
     """The loop. Returns the final status: FINISHED, or KILLED when asked to stop."""
-    from hybrid_tui import training_parts as parts
+    from hybrid_tui.training.distributed import barrier
+    from hybrid_tui.training.evaluation import evaluate_and_log
+    from hybrid_tui.training.run_record import StepMeter, step_metrics
+    from hybrid_tui.training.saving import discard_checkpoint, save, save_final_model
+    from hybrid_tui.training.setup import setup_training
+    from hybrid_tui.training.step import train_step
 
     recipe = inputs.recipe
-    setup = parts.setup_training(inputs, files, tracker, run_id)
+    setup = setup_training(inputs, files)
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
-    meter = parts.StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
-    with parts.step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
+    meter = StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
+    with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:
-                parts.save(setup, files, step - 1)
+                save(setup, files, step - 1)
                 events.write("log", message=f"stopped at step {step - 1}; checkpoint saved")
                 return "KILLED"
             batch = setup.sampler.next_batch()
-            loss = parts.train_step(setup, batch)
+            loss = train_step(setup, batch)
             record = meter.record(step, loss, setup.scheduler.get_last_lr()[0], batch.kind)
             events.write("step", **record)
             if step % recipe.train.log_every == 0 or step == steps:
-                tracker.log_metrics(run_id, parts.step_metrics(record, meter), step)
+                tracker.log_metrics(run_id, step_metrics(record, meter), step)
             if recipe.train.checkpoint_every and step % recipe.train.checkpoint_every == 0:
-                parts.save(setup, files, step)
+                save(setup, files, step)
                 tracker.flush()  # a kill -9 now loses no point: the resume starts after `step`
             if recipe.train.eval_every and step % recipe.train.eval_every == 0 and step < steps:
                 if setup.is_main:
-                    parts.evaluate_and_log(setup, tracker, run_id, events, step, final=False)
-                parts.barrier()
+                    evaluate_and_log(setup, tracker, run_id, events, step, final=False)
+                barrier()
             advance(step, loss)
     if setup.is_main:
-        metrics = parts.evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
-        parts.save_final_model(setup, files, tracker, run_id, metrics)
-        parts.discard_checkpoint(files)
-    parts.barrier()
+        metrics = evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
+        save_final_model(setup, files, tracker, run_id, metrics)
+        discard_checkpoint(files)
+    barrier()
     return "FINISHED"
 
 
@@ -176,7 +155,7 @@ def main_entry(
     except HybridTuiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
-    from hybrid_tui.training_parts import rank_and_world
+    from hybrid_tui.training.distributed import rank_and_world
 
     if rank_and_world()[0] == 0:  # one line per job, not per torchrun rank
         verb = "finished in" if status == "FINISHED" else f"ended {status} after"
@@ -205,3 +184,33 @@ def _job_data_root(run_id: str) -> str | None:
     if job.is_file():
         return json.loads(job.read_text(encoding="utf-8")).get("data_root")
     return os.environ.get("HYBRID_TUI_DATA")
+
+
+class NoTracking:
+    """What non-main ranks track with: nothing (rank 0 records the run)."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
+@contextmanager
+def step_progress(enabled: bool, total: int, start: int, quiet: bool = False) -> Iterator:
+    """A rich progress bar over steps in a terminal; a log line every 10% otherwise; nothing when
+    `quiet` (the other ranks of a torchrun job: rank 0 reports)."""
+    if quiet:
+        yield lambda step, loss: None
+        return
+    if not enabled:
+        every = max(1, total // 10)
+
+        def log_line(step: int, loss: float) -> None:
+            if step % every == 0 or step == total:
+                print(f"step {step}/{total} loss {loss:.4f}", flush=True)
+
+        yield log_line
+        return
+    from hybrid_tui.progress import rich_progress
+
+    with rich_progress() as progress:
+        progress("training", start, total)
+        yield lambda step, loss: progress("training", step, total)

@@ -1,0 +1,99 @@
+"""The metric-key scheme, built and parsed in one place.
+
+Evaluation keys are `eval/<dataset>/<setting>/<langs>/<metric>`: `<dataset>` is the metric-key
+name of an eval set (`xquad_r`), `<setting>` one of mono, cross, multi, bias, `<langs>` a query
+language (`de`), an ordered pair (`de-zh`: query de, pool zh) or `avg`, and `<metric>` map,
+recall_1, recall_10, rank_distance or mean_rank. Training keys are `train/loss`, `train/lr`,
+`train/pairs_per_s` and `train/batch_kind/<kind>`. Stdlib only: the CLI and the TUI parse keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from hybrid_tui.languages import EVAL_DATASETS, metric_dataset_name
+
+SETTINGS = ("mono", "cross", "multi", "bias")
+AVERAGE = "avg"
+TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S = "train/loss", "train/lr", "train/pairs_per_s"
+# The four figures a run is summed up by: (setting, metric) of the macro averages.
+HEADLINE = {
+    "mono": ("mono", "map"),
+    "cross": ("cross", "map"),
+    "multi": ("multi", "map"),
+    "bias": ("bias", "rank_distance"),
+}
+PREFERRED_DATASET = "xquad_r"
+
+
+@dataclass(frozen=True)
+class EvalKey:
+    """One evaluation key, taken apart. `query`/`pool` are set for a language (`pool` is None)
+    or a pair; both None for the `avg` macro average."""
+
+    dataset: str
+    setting: str
+    query: str | None
+    pool: str | None
+    metric: str
+
+    @property
+    def is_average(self) -> bool:
+        return self.query is None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(lang for lang in (self.query, self.pool) if lang)
+
+
+def eval_key(dataset: str, setting: str, langs: str | tuple[str, str], metric: str) -> str:
+    """`eval_key("xquad-r", "cross", ("de", "zh"), "map")` -> `eval/xquad_r/cross/de-zh/map`."""
+    who = "-".join(langs) if isinstance(langs, tuple) else langs
+    return f"eval/{metric_dataset_name(dataset)}/{setting}/{who}/{metric}"
+
+
+def eval_prefix(dataset: str) -> str:
+    """`eval/xquad_r` for `xquad-r` or `xquad_r`: what every key of that eval set starts with."""
+    return f"eval/{metric_dataset_name(dataset)}"
+
+
+def parse_eval_key(key: str) -> EvalKey | None:
+    """The parts of an evaluation key; None for anything else (training keys, malformed)."""
+    parts = key.split("/")
+    if len(parts) != 5 or parts[0] != "eval" or parts[2] not in SETTINGS:
+        return None
+    _, dataset, setting, who, metric = parts
+    if who == AVERAGE:
+        return EvalKey(dataset, setting, None, None, metric)
+    query, sep, pool = who.partition("-")
+    if not query or (sep and not pool):
+        return None
+    return EvalKey(dataset, setting, query, pool or None, metric)
+
+
+def datasets_in(metrics: Iterable[str]) -> list[str]:
+    """Metric-key names of the eval sets present: the known ones first, in their order."""
+    found = {parsed.dataset for key in metrics if (parsed := parse_eval_key(key))}
+    known = [metric for metric, _, _ in EVAL_DATASETS.values() if metric in found]
+    return known + sorted(found.difference(known))
+
+
+def headline(metrics: Mapping[str, float], dataset: str | None = None) -> dict[str, float]:
+    """`{"mono", "cross", "multi", "bias"}`: the macro averages of `dataset`, by default XQuAD-R
+    when present, else the first eval set; keys whose metric is missing are left out."""
+    if dataset is None:
+        present = datasets_in(metrics)
+        if not present:
+            return {}
+        dataset = PREFERRED_DATASET if PREFERRED_DATASET in present else present[0]
+    found = {
+        name: metrics.get(eval_key(dataset, setting, AVERAGE, metric))
+        for name, (setting, metric) in HEADLINE.items()
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def batch_kind_key(kind: str) -> str:
+    """`train/batch_kind/mono`: how many batches of a kind the run has drawn so far."""
+    return f"train/batch_kind/{kind}"

@@ -1,0 +1,53 @@
+"""Zero-shot evaluation during and after training: metrics to MLflow and the live events, and
+the per-language tables of the final evaluation as artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hybrid_tui.languages import unseen_languages
+from hybrid_tui.training.setup import Setup
+
+
+def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, final: bool) -> dict:
+    """Zero-shot evaluation on every eval set; metrics to MLflow and events, tables as artifacts."""
+    from hybrid_tui.evaluate import evaluate_model
+
+    for rset in setup.eval_sets:
+        events.write("log", message=f"evaluating {rset.name} at step {step}")
+    try:
+        metrics = evaluate_model(
+            setup.encoder,
+            setup.eval_sets,
+            setup.recipe.eval,
+            progress=lambda desc, done, total: events.write(
+                "progress", description=desc, done=done, total=total
+            ),
+        )
+    finally:
+        setup.encoder.train()
+    tracker.log_metrics(run_id, metrics, step)
+    events.write("eval", step=step, metrics=metrics)
+    if final:
+        log_report_artifacts(setup, tracker, run_id, metrics)
+    return metrics
+
+
+def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, float]) -> None:
+    """Per-language tables (CSV, JSON) and the cross-lingual heatmap (PNG) of each eval set,
+    languages never trained on marked."""
+    import tempfile
+
+    from hybrid_tui import report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for rset in setup.eval_sets:
+            tables = report.LanguageTables.from_metrics(metrics, rset.name)
+            unseen = unseen_languages(setup.train_languages, rset.languages)
+            stem = Path(tmp) / rset.name
+            (stem.with_suffix(".csv")).write_text(report.to_csv(tables), encoding="utf-8")
+            (stem.with_suffix(".json")).write_text(json.dumps(report.to_json(tables), indent=1))
+            report.heatmap_png(tables, stem.with_suffix(".png"), unseen_languages=unseen)
+            for suffix in (".csv", ".json", ".png"):
+                tracker.log_artifact(run_id, stem.with_suffix(suffix), "tables")

@@ -1,0 +1,145 @@
+"""What a run leaves behind besides its weights: the MLflow run with its params and tags, the
+job record and log that `jobs` finds it by, the step metrics, and a FAILED mark with the error."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from hybrid_tui.atomic_files import atomic_write_text
+from hybrid_tui.devices import describe_device, pick_device
+from hybrid_tui.evaluate import question_counts
+from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S, batch_kind_key
+from hybrid_tui.recipe import Recipe
+from hybrid_tui.run_files import RunFiles, process_start_ticks
+
+ERROR_ARTIFACT = "error.txt"
+
+
+def start_tracked_run(tracker, inputs) -> str:
+    """Create the MLflow run and record the recipe, code version, model source, device and seed."""
+    recipe = inputs.recipe
+    tags = {
+        "hybrid_tui.recipe_name": recipe.name,
+        "hybrid_tui.code_version": code_version(),
+        "hybrid_tui.model_source": inputs.model_source,
+        "hybrid_tui.device": describe_device(pick_device(recipe.train.device)),
+        "hybrid_tui.mix": recipe.sampler.describe(),
+        "hybrid_tui.train_languages": ",".join(inputs.pairs.languages),
+        **recipe.tracking.tags,
+    }
+    run_id = tracker.start_run(
+        recipe.tracking.experiment, recipe.tracking.run_name or recipe.name, tags
+    )
+    params = recipe.flat_params()
+    params["data.resolved_languages"] = ",".join(inputs.pairs.languages)
+    params["data.items"] = str(len(inputs.pairs.items))
+    params |= inputs.conventions.as_params()
+    for dataset, counts in question_counts(inputs.eval_sets).items():
+        params[f"eval.questions.{dataset}"] = ",".join(f"{k}={n}" for k, n in counts.items())
+    tracker.log_params(run_id, params)
+    tracker.log_text(run_id, recipe.to_toml(), "recipe.toml")
+    return run_id
+
+
+def write_job_record(files: RunFiles, inputs, recipe: Recipe) -> None:
+    """What `jobs` needs to find this process again, and what `--resume` needs to restart it."""
+    files.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(files.recipe, recipe.to_toml())
+    record = {
+        "run_id": files.run_id,
+        "pid": os.getpid(),
+        "start_ticks": process_start_ticks(os.getpid()),
+        "started": time.time(),
+        "data_root": inputs.data_root,
+        "log": str(files.log),
+        "tracking_uri": recipe.tracking.resolved_uri(),
+    }
+    atomic_write_text(files.job, json.dumps(record, indent=1))
+
+
+def adopt_launch_log(files: RunFiles) -> None:
+    """A detached trainer writes to a launch log; move it beside the run's other files."""
+    launch_log = os.environ.pop("HYBRID_TUI_LOG_FILE", None)
+    if launch_log and Path(launch_log).exists():
+        if files.log.exists():  # a resumed run: keep the earlier attempt's log as trainer.log.N
+            attempt = 1
+            while files.log.with_name(f"{files.log.name}.{attempt}").exists():
+                attempt += 1
+            os.replace(files.log, files.log.with_name(f"{files.log.name}.{attempt}"))
+        os.replace(launch_log, files.log)  # our stdout keeps writing to it: same inode
+
+
+def announce_run_id(path: Path, run_id: str) -> None:
+    atomic_write_text(path, run_id)
+
+
+def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
+    """Mark the run FAILED with the error as an artifact; never raise from here."""
+    with contextlib.suppress(Exception):
+        events.write("end", status="FAILED", error=message)
+    with contextlib.suppress(Exception):
+        tracker.log_text(run_id, f"{message}\n\n{trace}", ERROR_ARTIFACT)
+    with contextlib.suppress(Exception):
+        tracker.end_run(run_id, "FAILED")
+
+
+def code_version() -> str:
+    from hybrid_tui import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", ""
+    return f"{__version__}+{commit}{'.dirty' if dirty else ''}" if commit else __version__
+
+
+class StepMeter:
+    """Throughput for the step metrics; batch-kind counts come from the sampler (they survive a
+    resume with its state)."""
+
+    def __init__(self, batch_size: int, kinds: Counter[str]) -> None:
+        self.batch_size = batch_size
+        self.last = time.perf_counter()
+        self.kinds = kinds
+
+    def record(self, step: int, loss: float, lr: float, kind: str) -> dict:
+        now = time.perf_counter()
+        pairs_per_s = self.batch_size / max(now - self.last, 1e-9)
+        self.last = now
+        return {
+            "step": step,
+            "loss": loss,
+            "lr": lr,
+            "pairs_per_s": pairs_per_s,
+            "batch_kind": kind,
+        }
+
+
+def step_metrics(record: dict, meter: StepMeter) -> dict[str, float]:
+    metrics = {
+        TRAIN_LOSS: record["loss"],
+        TRAIN_LR: record["lr"],
+        TRAIN_PAIRS_PER_S: record["pairs_per_s"],
+    }
+    metrics.update({batch_kind_key(kind): n for kind, n in meter.kinds.items()})
+    return metrics
