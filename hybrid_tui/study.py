@@ -20,6 +20,7 @@ from pathlib import Path
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import metric_dataset_name
+from hybrid_tui.metric_keys import parse_eval_key
 from hybrid_tui.recipe import Recipe, save_recipe
 from hybrid_tui.run_files import state_dir
 
@@ -199,16 +200,13 @@ def headline_figures(metrics: dict[str, float], dataset: str, seen: set[str]) ->
         groups.setdefault(f"{name}/{split}", []).append(value)
 
     for key, value in metrics.items():
-        parts = key.split("/")
-        if len(parts) != 5 or parts[0] != "eval" or parts[1] != ds or parts[3] == "avg":
+        parsed = parse_eval_key(key)
+        if parsed is None or parsed.dataset != ds or parsed.is_average:
             continue
-        setting, langs, metric = parts[2], parts[3], parts[4]
-        if setting in ("mono", "multi") and metric == "map":
-            put(setting, value, [langs])
-        elif setting == "cross" and metric == "map":
-            put("cross", value, langs.split("-"))
-        elif setting == "bias" and metric == "rank_distance" and "-" not in langs:
-            put("bias", value, [langs])
+        if parsed.metric == "map" and (parsed.setting == "cross") == (parsed.pool is not None):
+            put(parsed.setting, value, list(parsed.languages))
+        elif parsed.setting == "bias" and parsed.metric == "rank_distance":
+            put("bias", value, list(parsed.languages))
     return {name: statistics.fmean(values) for name, values in groups.items()}
 
 
@@ -222,12 +220,11 @@ def summarize(tracker, study: str, dataset: str = "xquad-r") -> StudySummary:
     )
     evaluated = sorted(
         {
-            k.split("/")[3]
+            parsed.query
             for d in details
             for k in d.metrics
-            if k.startswith("eval/") and "/mono/" in k
+            if (parsed := parse_eval_key(k)) and parsed.setting == "mono" and parsed.query
         }
-        - {"avg"}
     )
     methods: dict[str, MethodResult] = {}
     sweep: dict[float, dict[str, float]] = {}

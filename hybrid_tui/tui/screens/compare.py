@@ -8,13 +8,13 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.messages import RunDetailsLoaded
-from hybrid_tui.tui.widgets.language_tables import LanguageTablesView, dataset_label
+from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
 
 
 class CompareScreen(Screen):
@@ -28,7 +28,7 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading runs…", id="compare-title")
-        yield VerticalScroll(id="compare-body")
+        yield ScrollableContainer(id="compare-body")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -71,10 +71,10 @@ class CompareScreen(Screen):
                         LanguageTablesView(
                             delta,
                             unseen_languages(trained_languages(other.tags), delta.languages),
-                            title=f"{other.name} − {base.name}, {dataset_label(delta.dataset)}",
+                            title=f"{other.name} − {base.name}",
                         )
                     )
         except Exception as err:
             self.app.show_error(err, "comparing")
             views.append(Static(str(err), classes="tables-caption"))
-        self.query_one("#compare-body", VerticalScroll).mount_all(views)
+        self.query_one("#compare-body", ScrollableContainer).mount_all(views)

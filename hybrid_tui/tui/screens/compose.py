@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,75 @@ def _parse(text: str, kind: type, field: str) -> Any:
         raise HybridTuiError(f"{field}: {text!r} is not a number") from None
 
 
+@dataclass(frozen=True)
+class FormField:
+    """One form widget and the recipe field it edits: the table that fills the form from a
+    recipe and reads a recipe back from it. `kind`: text, int, float, optional_int, languages,
+    or choice (a Select)."""
+
+    widget: str
+    path: tuple[str, ...]
+    kind: str = "text"
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+    def shown(self, value: Any) -> Any:
+        """The widget's value for a recipe value."""
+        if self.kind == "choice":
+            return value
+        if self.kind == "languages":
+            return ",".join(value or [])
+        if value is None:
+            return ""
+        return f"{value:g}" if self.kind == "float" else str(value)
+
+    def read(self, raw: Any) -> Any:
+        """The recipe value for the widget's value (None: leave the field out)."""
+        if self.kind == "choice":
+            return raw
+        text = str(raw).strip()
+        if self.kind == "languages":
+            return [lang.strip() for lang in text.split(",") if lang.strip()]
+        if self.kind == "optional_int":
+            return _parse(text, int, self.name) if text else None
+        if self.kind in ("int", "float"):
+            return _parse(text, int if self.kind == "int" else float, self.name)
+        return text
+
+
+FIELDS = (
+    FormField("#name", ("name",)),
+    FormField("#model-spec", ("model", "spec")),
+    FormField("#data-source", ("data", "source"), "choice"),
+    FormField("#data-dataset", ("data", "dataset")),
+    FormField("#data-languages", ("data", "languages"), "languages"),
+    FormField("#data-max-items", ("data", "max_items"), "optional_int"),
+    FormField("#batch-size", ("train", "batch_size"), "int"),
+    FormField("#steps", ("train", "steps"), "int"),
+    FormField("#lr", ("train", "lr"), "float"),
+    FormField("#seed", ("train", "seed"), "int"),
+    FormField("#device", ("train", "device"), "choice"),
+)
+
+
+def _get(data: dict, path: tuple[str, ...]) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _put(data: dict, path: tuple[str, ...], value: Any) -> None:
+    *parents, last = path
+    for key in parents:
+        data = data.setdefault(key, {})
+    if value is None:
+        data.pop(last, None)
+    else:
+        data[last] = value
+
+
 def recipe_files() -> list[Path]:
     if not RECIPES_DIR.is_dir():
         return []
@@ -78,11 +148,10 @@ class ComposeScreen(Screen):
                 "load recipe",
                 Select(files, prompt="recipes/*.toml", id="recipe-file", compact=True),
             )
-            yield _row("name", Input(base["name"], id="name", compact=True))
+            yield _row("name", Input(id="name", compact=True))
             yield _row(
                 "model",
                 Input(
-                    base["model"]["spec"],
                     placeholder="packaged name, hub id or folder",
                     id="model-spec",
                     compact=True,
@@ -95,18 +164,15 @@ class ComposeScreen(Screen):
                 {kind: base["sampler"][kind] for kind in ("mono", "cross", "multi")},
                 id="mix",
             )
-            data = base["data"]
             yield _row(
                 "data",
                 Select(
                     [(name, name) for name in DATA_SOURCES],
-                    value=data["source"],
                     allow_blank=False,
                     id="data-source",
                     compact=True,
                 ),
                 Input(
-                    data["dataset"],
                     placeholder="dataset / file / hub id",
                     id="data-dataset",
                     compact=True,
@@ -115,7 +181,6 @@ class ComposeScreen(Screen):
             yield _row(
                 "languages",
                 Input(
-                    ",".join(data.get("languages", [])),
                     placeholder="all (or e.g. ar,de,en)",
                     id="data-languages",
                     compact=True,
@@ -124,28 +189,25 @@ class ComposeScreen(Screen):
             yield _row(
                 "max items",
                 Input(
-                    str(data.get("max_items", "")),
                     placeholder="all",
                     id="data-max-items",
                     compact=True,
                 ),
             )
-            train = base["train"]
             yield _row(
                 "batch / steps",
-                Input(str(train["batch_size"]), id="batch-size", compact=True),
-                Input(str(train["steps"]), id="steps", compact=True),
+                Input(id="batch-size", compact=True),
+                Input(id="steps", compact=True),
             )
             yield _row(
                 "lr / seed",
-                Input(f"{train['lr']:g}", id="lr", compact=True),
-                Input(str(train["seed"]), id="seed", compact=True),
+                Input(id="lr", compact=True),
+                Input(id="seed", compact=True),
             )
             yield _row(
                 "device",
                 Select(
                     [(name, name) for name in DEVICES],
-                    value=train["device"] if train["device"] in DEVICES else "auto",
                     allow_blank=False,
                     id="device",
                     compact=True,
@@ -170,6 +232,7 @@ class ComposeScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._show_recipe(self.base)
         self._fill_save_path()
         self._find_models()
         self._find_gpus()
@@ -281,53 +344,28 @@ class ComposeScreen(Screen):
             return
         self.base = recipe.model_dump(mode="json", exclude_none=True)
         self.loaded_from = path
-        base = self.base
-        self.query_one("#name", Input).value = base["name"]
-        self.query_one("#model-spec", Input).value = base["model"]["spec"]
-        self.query_one(MixEditor).set_weights(base["sampler"])
-        data, train = base["data"], base["train"]
-        self.query_one("#data-source", Select).value = data["source"]
-        self.query_one("#data-dataset", Input).value = data["dataset"]
-        self.query_one("#data-languages", Input).value = ",".join(data.get("languages", []))
-        self.query_one("#data-max-items", Input).value = str(data.get("max_items", ""))
-        self.query_one("#batch-size", Input).value = str(train["batch_size"])
-        self.query_one("#steps", Input).value = str(train["steps"])
-        self.query_one("#lr", Input).value = f"{train['lr']:g}"
-        self.query_one("#seed", Input).value = str(train["seed"])
-        device = self.query_one("#device", Select)
-        if train["device"] not in {value for _, value in self.device_options}:
-            self.device_options.append((train["device"], train["device"]))
-            device.set_options(self.device_options)
-        device.value = train["device"]
+        self._show_recipe(self.base)
         self.query_one("#save-path", Input).value = str(path)
         self.notify(f"loaded {path}", timeout=3)
+
+    def _show_recipe(self, recipe: dict) -> None:
+        """Fill every field from a recipe dict (the mix editor takes the sampler weights)."""
+        device = recipe["train"]["device"]
+        if device not in {value for _, value in self.device_options}:
+            self.device_options.append((device, device))
+            self.query_one("#device", Select).set_options(self.device_options)
+        for field in FIELDS:
+            self.query_one(field.widget).value = field.shown(_get(recipe, field.path))
+        self.query_one(MixEditor).set_weights(recipe["sampler"])
 
     def form_recipe(self):
         """The recipe the form describes; raises `HybridTuiError` naming the field to fix."""
         from hybrid_tui.recipe import recipe_from_dict
 
-        def value(selector: str) -> str:
-            return self.query_one(selector, Input).value.strip()
-
         data = copy.deepcopy(self.base)
-        data["name"] = value("#name")
-        data["model"]["spec"] = value("#model-spec")
+        for field in FIELDS:
+            _put(data, field.path, field.read(self.query_one(field.widget).value))
         data["sampler"].update(self.query_one(MixEditor).weights())
-        data["data"]["source"] = self.query_one("#data-source", Select).value
-        data["data"]["dataset"] = value("#data-dataset")
-        data["data"]["languages"] = [
-            lang.strip() for lang in value("#data-languages").split(",") if lang.strip()
-        ]
-        max_items = value("#data-max-items")
-        data["data"].pop("max_items", None)
-        if max_items:
-            data["data"]["max_items"] = _parse(max_items, int, "data.max_items")
-        train = data["train"]
-        train["batch_size"] = _parse(value("#batch-size"), int, "train.batch_size")
-        train["steps"] = _parse(value("#steps"), int, "train.steps")
-        train["lr"] = _parse(value("#lr"), float, "train.lr")
-        train["seed"] = _parse(value("#seed"), int, "train.seed")
-        train["device"] = self.query_one("#device", Select).value
         return recipe_from_dict(data, source="compose")
 
     def action_save(self) -> None:

@@ -21,6 +21,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 
 from hybrid_tui.devices import gpu_usage, list_gpus
+from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
+from hybrid_tui.report.format import score_text
 from hybrid_tui.tui.messages import CurveHistoryLoaded
 from hybrid_tui.tui.widgets.curve_plot import CurvePlot
 
@@ -165,9 +167,11 @@ class LiveScreen(Screen):
             elif kind == "eval":
                 metrics = event.get("metrics") or {}
                 shown = [
-                    f"{key.split('/')[-3]} {value:.3f}"
+                    f"{parsed.setting} {score_text(value, False)}"
                     for key, value in metrics.items()
-                    if key.endswith("/avg/map")
+                    if (parsed := parse_eval_key(key))
+                    and parsed.is_average
+                    and parsed.metric == "map"
                 ]
                 self._log_line(
                     f"eval at step {event.get('step')}: "
@@ -252,8 +256,8 @@ class LiveScreen(Screen):
     def _load_history(self, run_id: str, after_step: int) -> None:
         try:
             tracker = self.app.tracker()
-            loss = tracker.metric_history(run_id, "train/loss", after_step=after_step)
-            lr = tracker.metric_history(run_id, "train/lr", after_step=after_step)
+            loss = tracker.metric_history(run_id, TRAIN_LOSS, after_step=after_step)
+            lr = tracker.metric_history(run_id, TRAIN_LR, after_step=after_step)
             detail = tracker.get_run(run_id) if after_step < 0 or not loss else None
         except Exception as err:
             self.app.show_error(err, "reading the run's curve")

@@ -8,7 +8,7 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -30,7 +30,7 @@ class ResultsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading results…", id="results-title")
-        yield VerticalScroll(id="results-body")
+        yield ScrollableContainer(id="results-body")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -54,7 +54,7 @@ class ResultsScreen(Screen):
             f"[b]{detail.name}[/b]  {detail.status}  ·  {detail.model}  ·  {detail.mix}"
             + (f"  ·  {detail.steps} steps" if detail.steps else "")
         )
-        body = self.query_one("#results-body", VerticalScroll)
+        body = self.query_one("#results-body", ScrollableContainer)
         try:
             datasets = report.datasets_in(detail.metrics)
             trained = trained_languages(detail.tags)
