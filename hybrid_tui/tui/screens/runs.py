@@ -64,8 +64,11 @@ def started_label(start_time: int | None) -> str:
     return dt.datetime.fromtimestamp(start_time / 1000).strftime("%Y-%m-%d %H:%M")
 
 
-def _number(value: float | None, digits: int = 3) -> Text:
-    return Text("" if value is None else f"{value:.{digits}f}", justify="right")
+def _number(value: float | None, rank: bool = False) -> Text:
+    """A headline figure in the unit every table uses (mAP × 100, ranks in positions)."""
+    from hybrid_tui.report.format import score_text
+
+    return Text("" if value is None else score_text(value, False, rank=rank), justify="right")
 
 
 class RunsScreen(Screen):
@@ -167,7 +170,7 @@ class RunsScreen(Screen):
                 run.mix or "",
                 Text("" if run.steps is None else str(run.steps), justify="right"),
                 *(_number(headline.get(key)) for key in ("mono", "cross", "multi")),
-                _number(headline.get("bias"), 1),
+                _number(headline.get("bias"), rank=True),
                 started_label(run.start_time),
                 key=run.run_id,
             )
