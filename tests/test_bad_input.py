@@ -770,9 +770,9 @@ def test_cli_unwritable_tracking_dir(run_cli, workdir: Path) -> None:
 @pytest.mark.slow
 def test_cli_resume_with_a_checkpoint_of_another_model(run_cli, workdir: Path) -> None:
     """`train --resume` on a run whose checkpoint came from another model: one line, run FAILED."""
-    from hybrid_tui.training.checkpoint import save_checkpoint
     from hybrid_tui.run_files import RunFiles
     from hybrid_tui.tracking import Tracker
+    from hybrid_tui.training.checkpoint import save_checkpoint
 
     recipe = _jsonl_recipe(workdir, _good_jsonl(workdir))
     tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hybrid_tui.training.checkpoint import load_checkpoint, save_checkpoint
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.training.checkpoint import load_checkpoint, save_checkpoint
 from hybrid_tui.training.setup import lr_multiplier
 
 

@@ -258,8 +258,8 @@ def test_import_stays_light() -> None:
 
 
 def test_unseen_marks_follow_the_runs_own_training_and_eval_languages(capsys) -> None:
-    from hybrid_tui.languages import unseen_languages
     from hybrid_tui.cli_output import print_tables
+    from hybrid_tui.languages import unseen_languages
 
     mlqa_trained = ["ar", "de", "en", "es", "hi", "vi", "zh"]
     assert unseen_languages(mlqa_trained, XQUAD_R_LANGUAGES) == ("el", "ru", "th", "tr")
