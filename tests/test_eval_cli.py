@@ -82,11 +82,13 @@ def _plain_transformers_embeddings(folder: Path, texts: list[str], prefix: str, 
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
-    out = []
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    by_length = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding, faster
     with torch.inference_mode():
         for start in range(0, len(texts), 32):
+            chunk = by_length[start : start + 32]
             batch = tokenizer(
-                [prefix + text for text in texts[start : start + 32]],
+                [prefix + texts[i] for i in chunk],
                 padding=True,
                 truncation=True,
                 max_length=max_length,
@@ -95,8 +97,8 @@ def _plain_transformers_embeddings(folder: Path, texts: list[str], prefix: str, 
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    return np.concatenate(out)
+            out[chunk] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    return out
 
 
 def test_zh_and_en_over_all_questions_match_half_open_spans(run_cli, data_root: Path) -> None:
