@@ -90,27 +90,21 @@ def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
 
 
 def code_version() -> str:
+    """`0.1.0+abc1234` (`.dirty` with uncommitted changes): what a run records it ran."""
     from hybrid_tui import __version__
 
-    here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "", ""
     return f"{__version__}+{commit}{'.dirty' if dirty else ''}" if commit else __version__
+
+
+def _git(*args: str) -> str:
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
+    return done.stdout.strip()
 
 
 class StepMeter:
