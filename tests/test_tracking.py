@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_tui import tracking
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.tracking import RunDetail, RunSummary, Tracker, headline
+from hybrid_tui.tracking import RunDetail, RunSummary, Tracker, headline, write_buffer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,15 +89,16 @@ def test_a_finished_run_lists_with_its_model_mix_steps_and_headline(tracker: Tra
     assert detail.tags["hybrid_tui.mix"] == "mono 0.5 · cross 0.5"
 
 
-def test_the_fast_run_list_matches_mlflows_search(tracker: Tracker, monkeypatch) -> None:
+def test_the_fast_run_list_matches_mlflows_search(tracker: Tracker) -> None:
     _trained_run(tracker, "compare-a", experiment="other-experiment", steps=3)
     fast = tracker.list_runs()
     fast_other = tracker.list_runs(experiment="other-experiment")
-    monkeypatch.setattr(tracker, "_read_sqlite", lambda *args: None)  # as for a non-sqlite store
-    assert tracker.list_runs() == fast
-    assert tracker.list_runs(experiment="other-experiment") == fast_other
+    client_only = Tracker(tracker.uri, direct_reads=False)  # as for a non-sqlite store
+    assert client_only.list_runs() == fast
+    assert client_only.list_runs(experiment="other-experiment") == fast_other
     assert [run.name for run in fast_other] == ["compare-a"]
     assert tracker.list_runs(experiment="no-such-experiment") == []
+    assert client_only.list_runs(experiment="no-such-experiment") == []
 
 
 def test_list_runs_is_newest_first_and_filters_by_status(tracker: Tracker) -> None:
@@ -135,8 +135,7 @@ def test_metric_history_returns_only_newer_steps_and_agrees_with_mlflow(tracker:
     assert tracker.metric_history(run_id, "no/such/key") == []
 
     # the client path (stores that are not sqlite files) gives the same answers
-    client_only = Tracker(tracker.uri)
-    client_only._read_sqlite = lambda *args: None
+    client_only = Tracker(tracker.uri, direct_reads=False)
     assert client_only.metric_history(run_id, "train/loss", after_step=140) == newer
 
 
@@ -153,7 +152,7 @@ def test_the_latest_value_of_a_repeated_step_wins_and_nan_survives(tracker: Trac
 
 
 def test_metrics_are_buffered_until_flush_or_end(tracker: Tracker, monkeypatch) -> None:
-    monkeypatch.setattr(tracking, "FLUSH_EVERY_S", 60.0)
+    monkeypatch.setattr(write_buffer, "FLUSH_EVERY_S", 60.0)
     run_id = tracker.start_run("hybrid-tui", "buffered", {})
     tracker.flush()  # the last flush is now: nothing is due for a minute
     tracker.log_metrics(run_id, {"train/loss": 1.0}, 1)
@@ -172,7 +171,7 @@ def test_metrics_are_buffered_until_flush_or_end(tracker: Tracker, monkeypatch) 
 
 
 def test_a_burst_of_metrics_is_written_within_about_a_second(tracker: Tracker, monkeypatch) -> None:
-    monkeypatch.setattr(tracking, "FLUSH_EVERY_S", 0.2)
+    monkeypatch.setattr(write_buffer, "FLUSH_EVERY_S", 0.2)
     run_id = tracker.start_run("hybrid-tui", "timer", {})
     tracker.flush()
     tracker.log_metrics(run_id, {"eval/xquad_r/mono/avg/map": 0.4}, 10)
