@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import sqlite3
 import subprocess
@@ -13,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.tracking import RunDetail, RunSummary, Tracker, headline, write_buffer
+from hybrid_tui.tracking import (
+    RUN_WRITES,
+    NullTracker,
+    RunDetail,
+    RunSummary,
+    Tracker,
+    headline,
+    write_buffer,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -302,3 +311,30 @@ def test_headline_takes_the_first_dataset_present() -> None:
     assert only_mlqa == {"mono": 0.1, "cross": 0.2, "multi": 0.3, "bias": 4.0}
     partial = headline({"eval/xquad_r/mono/avg/map": 0.5, "eval/mlqa_r/cross/avg/map": 0.2})
     assert partial == {"mono": 0.5}
+
+
+def _public_methods(cls: type) -> set[str]:
+    return {name for name, value in vars(cls).items() if callable(value) and name[0] != "_"}
+
+
+def test_the_null_tracker_has_exactly_the_trackers_write_methods() -> None:
+    assert _public_methods(NullTracker) == set(RUN_WRITES)
+    # every public Tracker method is either a run write (NullTracker needs it) or one of these
+    others = {"list_runs", "get_run", "metric_history", "delete_run"}
+    assert _public_methods(Tracker) == set(RUN_WRITES) | others
+    for name in RUN_WRITES:
+        ours = inspect.signature(getattr(NullTracker, name)).parameters
+        theirs = inspect.signature(getattr(Tracker, name)).parameters
+        assert list(ours.values()) == list(theirs.values()), name
+
+
+def test_the_null_tracker_does_nothing_but_a_typo_raises() -> None:
+    null = NullTracker()
+    assert null.start_run("hybrid-tui", "rank-1", {"a": "b"}) is None
+    null.log_params("run", {"a": 1})
+    null.log_metrics("run", {"train/loss": 1.0}, step=1)
+    null.end_run("run", "FINISHED")
+    with pytest.raises(AttributeError):
+        null.log_metric("run", {"train/loss": 1.0}, 1)  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        null.log_metrics("run", {"train/loss": 1.0})  # type: ignore[call-arg]

@@ -6,11 +6,13 @@
 - `write_buffer`: metric points written in batches about once a second;
 - `sqlite_reads`: runs, one run and metric histories read straight from a sqlite file;
 - `client_reads`: the same reads through MLflow's client, for other stores;
-- `records`: what reads return (`RunSummary`, `RunDetail`) and `headline()`.
+- `records`: what reads return (`RunSummary`, `RunDetail`) and `headline()`;
+- `null_tracker`: `NullTracker`, the write methods as no-ops, for non-main torchrun ranks.
 """
 
 from __future__ import annotations
 
+from hybrid_tui.tracking.null_tracker import NullTracker
 from hybrid_tui.tracking.records import (
     HEADLINE_KEYS,
     PREFERRED_DATASET,
@@ -19,12 +21,14 @@ from hybrid_tui.tracking.records import (
     headline,
 )
 from hybrid_tui.tracking.store import sqlite_path
-from hybrid_tui.tracking.tracker import DEFAULT_EXPERIMENT, END_STATUSES, Tracker
+from hybrid_tui.tracking.tracker import DEFAULT_EXPERIMENT, END_STATUSES, RUN_WRITES, Tracker
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "END_STATUSES",
     "HEADLINE_KEYS",
+    "RUN_WRITES",
+    "NullTracker",
     "PREFERRED_DATASET",
     "RunDetail",
     "RunSummary",

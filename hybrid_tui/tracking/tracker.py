@@ -20,6 +20,18 @@ from hybrid_tui.tracking.write_buffer import FLUSH_AT_POINTS, MetricBuffer, Poin
 
 DEFAULT_EXPERIMENT = "hybrid-tui"
 END_STATUSES = ("FINISHED", "FAILED", "KILLED")
+RUN_WRITES = (
+    "start_run",
+    "resume_run",
+    "end_run",
+    "log_params",
+    "set_tags",
+    "log_metrics",
+    "flush",
+    "log_text",
+    "log_artifact",
+)
+"""The methods a trainer records a run with (`NullTracker` has exactly these, as no-ops)."""
 _BATCH_PARAMS_TAGS = 100  # MLflow's limit of params (or tags) per log_batch
 _PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length
 _TAG_VALUE_MAX = 8000
