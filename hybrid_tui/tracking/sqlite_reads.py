@@ -5,8 +5,9 @@ alone costs ~2 s; these queries answer the run list, one run and "steps after N"
 milliseconds. They follow MLflow's schema: `runs` (deleted runs have `lifecycle_stage =
 'deleted'`), `experiments`, `params`, `tags`, `metrics` (every point) and `latest_metrics` (the
 value at each key's largest step, as MLflow's `get_run` reports it); a NaN is stored as 0 with
-`is_nan` set. A missing file reads as an empty store (nothing is created). A file these queries
-cannot read (no MLflow tables yet, another schema, a lock) raises `Unreadable`: ask MLflow's client.
+`is_nan` set. A missing file, or one without MLflow's tables yet, reads as an empty store (a read
+never creates them). A file these queries cannot read (another schema, a lock, not a database)
+raises `Unreadable`: then MLflow's client is asked.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hybrid_tui.tracking.records import (
 
 _NOT_DELETED = "lifecycle_stage != 'deleted'"
 _VALUE = "CASE WHEN is_nan THEN NULL ELSE value END"
+_HAS_RUNS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
 
 
 class Unreadable(Exception):
@@ -145,7 +147,10 @@ class SqliteReads:
             raise Unreadable(str(err)) from None
         try:
             connection.execute("BEGIN")
-            yield lambda query, args: connection.execute(query, args).fetchall()
+            if not connection.execute(_HAS_RUNS).fetchone():
+                yield lambda query, args: []  # MLflow has not set the store up yet: no runs
+            else:
+                yield lambda query, args: connection.execute(query, args).fetchall()
         except sqlite3.Error as err:
             raise Unreadable(str(err)) from None
         finally:

@@ -35,10 +35,14 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def check_sqlite_store(db: Path) -> None:
-    """Create a missing store; refuse one MLflow could not open (it would retry for minutes)."""
+    """Refuse a store MLflow could not open (it would retry for minutes), before anything runs.
+
+    A missing store is not created here (a read of it creates nothing): its folder is made, so a
+    place that cannot hold it fails now, and the first write creates the file.
+    """
     try:
         if not db.exists():
-            create_sqlite_store(db)
+            db.parent.mkdir(parents=True, exist_ok=True)
         elif db.is_dir():
             raise HybridTuiError(f"the tracking store {db} is a folder; {_FIX}")
         else:
@@ -61,10 +65,13 @@ def create_sqlite_store(db: Path) -> None:
         connection.close()
 
 
-def open_client(uri: str) -> Any:
-    """MLflow's client on `uri` (it creates MLflow's tables in a new sqlite store)."""
+def open_client(uri: str, db: Path | None) -> Any:
+    """MLflow's client on `uri`; a missing sqlite store `db` is created first (WAL), and MLflow
+    creates its tables in it."""
     from mlflow.tracking import MlflowClient
 
+    if db is not None and not db.exists():
+        create_sqlite_store(db)
     with _quiet_store_setup():
         return MlflowClient(tracking_uri=uri)
 

@@ -1,12 +1,14 @@
 """`Tracker`: the one face of the tracking store for the trainer, the CLI and the TUI.
 
 It wraps one `MlflowClient` (no global MLflow state, so several trackers can live in one process),
-holds metric points in a `MetricBuffer` (written about once a second), and reads a sqlite store
-straight from its file (`SqliteReads`), other stores through the client (`ClientReads`).
+made on the first write (or the first read of a store that is not a sqlite file): reads of a sqlite
+store come straight from its file (`SqliteReads`) and never import mlflow, which alone costs ~2 s.
+Metric points wait in a `MetricBuffer` and are written about once a second.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from hybrid_tui.tracking import store
 from hybrid_tui.tracking.client_reads import ClientReads
 from hybrid_tui.tracking.records import RunDetail, RunSummary
 from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
-from hybrid_tui.tracking.store import known_run, retrying
+from hybrid_tui.tracking.store import RUN_ID, known_run, retrying, unknown_run
 from hybrid_tui.tracking.write_buffer import FLUSH_AT_POINTS, MetricBuffer, Point
 
 DEFAULT_EXPERIMENT = "hybrid-tui"
@@ -50,11 +52,25 @@ class Tracker:
         self._db: Path | None = db.resolve() if db is not None else None
         if self._db is not None:
             store.check_sqlite_store(self._db)
-        self.client = store.open_client(uri)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         self._reads = SqliteReads(self._db) if self._db is not None and direct_reads else None
         self._client_reads = ClientReads(lambda: self.client, uri)
         self._metrics = MetricBuffer(self._write_points, uri)
         self._known_runs: set[str] = set()
+
+    @property
+    def client(self) -> Any:
+        """The `MlflowClient`, made (and a missing sqlite store created) on first use."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = store.open_client(self.uri, self._db)
+            return self._client
+
+    def create_store(self) -> None:
+        """Create a missing store now (WAL, MLflow's tables): before several trainers start on it
+        at once, so they do not race to create its tables."""
+        _ = self.client
 
     # ------------------------------------------------------------------ runs
 
@@ -77,7 +93,7 @@ class Tracker:
 
     def resume_run(self, run_id: str) -> None:
         """Mark an ended run RUNNING again (the trainer picks it up from its checkpoint)."""
-        self._client_reads.mlflow_run(run_id)
+        self._require_run(run_id)
         retrying(lambda: self.client.update_run(run_id, status="RUNNING"))
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
@@ -90,7 +106,7 @@ class Tracker:
 
     def delete_run(self, run_id: str) -> None:
         """Remove the run from every list (MLflow keeps it as 'deleted' until garbage-collected)."""
-        self._client_reads.mlflow_run(run_id)
+        self._require_run(run_id)
         self._metrics.drop(run_id)
         retrying(lambda: self.client.delete_run(run_id))
         self._known_runs.discard(run_id)
@@ -146,7 +162,16 @@ class Tracker:
     def get_run(self, run_id: str) -> RunDetail:
         """Params, latest metric values and tags of one run."""
         self._metrics.flush_if_pending(run_id)
-        detail = self._client_reads.run(run_id)
+        detail = None
+        if self._reads is not None and isinstance(run_id, str):
+            try:
+                detail = self._reads.run(run_id)
+                if detail is None:
+                    raise unknown_run(run_id, self.uri)
+            except Unreadable:
+                pass
+        if detail is None:
+            detail = self._client_reads.run(run_id)
         self._known_runs.add(run_id)
         return detail
 
@@ -163,14 +188,29 @@ class Tracker:
                 pass
         if rows is None:
             rows = self._client_reads.history(run_id, key, after_step)
-        elif not rows and run_id not in self._known_runs:
-            self.get_run(run_id)  # an unknown id must say so, not look like "no new steps"
+        if not rows and run_id not in self._known_runs:
+            self._require_run(run_id)  # an unknown id must say so, not look like "no new steps"
         latest: dict[int, float] = {}
         for step, _, value in rows:
             latest[int(step)] = float(value)
         return list(latest.items())
 
     # ------------------------------------------------------------------ internals
+
+    def _require_run(self, run_id: str) -> None:
+        """The one-line `HybridTuiError` unless the store has an undeleted run of exactly this id."""
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+            raise unknown_run(run_id, self.uri)
+        if self._reads is not None:
+            try:
+                if run_id not in self._reads.run_ids(run_id):
+                    raise unknown_run(run_id, self.uri)
+                self._known_runs.add(run_id)
+                return
+            except Unreadable:
+                pass
+        self._client_reads.mlflow_run(run_id)
+        self._known_runs.add(run_id)
 
     def _log_batch(self, run_id: str, field: str, items: list) -> None:
         for start in range(0, len(items), _BATCH_PARAMS_TAGS):
