@@ -1,10 +1,12 @@
-"""The read commands (`runs`, `show`, `compare`) on a sqlite store: what they print, and that they
-never import mlflow (~2 s) unless `runs` finds a dead trainer's run to mark FAILED."""
+"""The read commands (`runs`, `show`, `compare`) on a sqlite store: what they print, that they
+never import mlflow (~2 s) unless `runs` finds a dead trainer's run to mark FAILED, and that they
+and `cancel` take the 8-character ids `runs` prints (any unique prefix of 4 or more)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from hybrid_tui.jobs import process_start_ticks
 from hybrid_tui.run_files import RunFiles
 from hybrid_tui.tracking import Tracker
+from tests.test_sqlite_reads import share_a_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,7 +50,8 @@ def _dead_pid() -> int:
 
 
 def _seed(root: Path) -> dict:
-    """A store with two evaluated runs and one RUNNING run whose trainer (this process) lives."""
+    """A store with two evaluated runs, one RUNNING run whose trainer (this process) lives, and
+    two runs whose ids both start with `beefcafe`."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
     tracker = Tracker(uri)
     ids = {}
@@ -62,6 +66,8 @@ def _seed(root: Path) -> dict:
         ids[name] = run_id
     ids["live"] = tracker.start_run("cli-reads", "live", {})
     _record_trainer(root / "state", ids["live"], os.getpid())
+    twins = [tracker.start_run("cli-reads", f"twin-{i}", {}) for i in range(2)]
+    ids["twin-0"], ids["twin-1"] = share_a_prefix(uri, twins, "beefcafe")
     tracker.flush()
     return {"uri": uri, "ids": ids, "root": root}
 
@@ -88,6 +94,15 @@ def _ok_without_mlflow(done: subprocess.CompletedProcess) -> str:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[-1] == "mlflow not imported", done.stderr
     return done.stdout
+
+
+def _one_error_line(done: subprocess.CompletedProcess) -> str:
+    """Exit code 2 and one `error:` line (beside the line `COMMAND` adds), no traceback."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    *lines, imported = [line for line in done.stderr.splitlines() if line.strip()]
+    assert imported == "mlflow not imported" and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in done.stderr
+    return lines[0]
 
 
 def test_runs_lists_every_run_without_importing_mlflow(store: dict) -> None:
@@ -121,3 +136,45 @@ def test_runs_marks_a_dead_trainers_run_failed(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines()[-1] == "mlflow imported"
     statuses = {run["run_id"]: run["status"] for run in json.loads(done.stdout)}
     assert statuses[dead] == "FAILED" and statuses[seeded["ids"]["live"]] == "RUNNING"
+
+
+def test_show_and_compare_take_the_ids_runs_prints(store: dict) -> None:
+    base, other = store["ids"]["base"], store["ids"]["other"]
+    assert f"({base})" in _ok_without_mlflow(hybrid_tui(store, "show", base[:8]))
+    shown = json.loads(_ok_without_mlflow(hybrid_tui(store, "show", base[:4], "--json")))
+    assert shown["run_id"] == base and shown["params"]["model.spec"] == "tiny-random"
+    compared = hybrid_tui(store, "compare", base[:8], other[:8], "--json")
+    payload = json.loads(_ok_without_mlflow(compared))
+    assert payload["base"] == base and list(payload["deltas"]) == [other]
+
+
+@pytest.mark.parametrize("command", ["show", "compare", "cancel"])
+def test_an_ambiguous_or_unknown_id_is_one_error_line(store: dict, command: str) -> None:
+    before = ["compare", store["ids"]["base"][:8]] if command == "compare" else [command]
+    twins = sorted([store["ids"]["twin-0"], store["ids"]["twin-1"]])
+    ambiguous = _one_error_line(hybrid_tui(store, *before, "beefcafe"))
+    assert ambiguous == (
+        f"error: run id prefix beefcafe is ambiguous: {twins[0][:10]}…, {twins[1][:10]}…; "
+        "give more characters"
+    )
+    unknown = _one_error_line(hybrid_tui(store, *before, "ffff0000"))
+    assert unknown == f"error: no run ffff0000 in {store['uri']}; `hybrid-tui runs` lists them"
+    too_short = _one_error_line(hybrid_tui(store, *before, "abc"))
+    assert too_short.startswith("error: run id abc is too short: give 4 or more characters")
+
+
+def test_cancel_takes_a_prefix_and_stops_that_runs_trainer(tmp_path: Path) -> None:
+    seeded = _seed(tmp_path)
+    run_id = Tracker(seeded["uri"]).start_run("cli-reads", "to-cancel", {})
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        _record_trainer(tmp_path / "state", run_id, trainer.pid)
+        done = hybrid_tui(seeded, "cancel", run_id[:8])
+        assert _ok_without_mlflow(done).strip() == f"cancelled {run_id}"
+        assert trainer.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+    finished = seeded["ids"]["base"]
+    line = _one_error_line(hybrid_tui(seeded, "cancel", finished[:8]))
+    assert line == f"error: run {finished} has no live trainer on this machine"

@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Several runs: finished with eval tables, one with a NaN and a long param, one RUNNING with a
-    step logged out of order, one in a second experiment, and a deleted one."""
+    step logged out of order, one in a second experiment, a deleted one, and two whose ids share
+    their first 8 characters."""
     uri = f"sqlite:///{tmp_path_factory.mktemp('reads') / 'mlflow.db'}"
     tracker = Tracker(uri)
     ids = {}
@@ -44,8 +45,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ids["gone"] = tracker.start_run("reads", "gone", {})
     tracker.end_run(ids["gone"], "KILLED")
     tracker.delete_run(ids["gone"])
+    twins = [tracker.start_run("reads", f"twin-{i}", {}) for i in range(2)]
     tracker.flush()
-    return {"uri": uri, "ids": ids}
+    return {"uri": uri, "ids": ids, "twins": share_a_prefix(uri, twins, "beefcafe")}
 
 
 def _comparable(detail: RunDetail) -> dict:
@@ -149,3 +151,48 @@ def test_a_file_without_mlflows_tables_reads_as_an_empty_store(tmp_path: Path) -
     assert tracker._client is None and sqlite3.connect(db).execute(
         "SELECT count(*) FROM sqlite_master"
     ).fetchone() == (0,)
+
+
+def share_a_prefix(uri: str, run_ids: list[str], prefix: str) -> list[str]:
+    """Give fresh runs (no params or metrics yet) ids that start alike: uuids rarely do."""
+    renamed = [prefix + run_id[len(prefix) :] for run_id in run_ids]
+    with sqlite3.connect(uri.removeprefix("sqlite:///")) as connection:
+        for old, new in zip(run_ids, renamed, strict=True):
+            for table in ("runs", "tags"):
+                connection.execute(
+                    f"UPDATE {table} SET run_uuid = ? WHERE run_uuid = ?", (new, old)
+                )
+    return renamed
+
+
+@pytest.mark.parametrize("direct_reads", [True, False], ids=["file", "client"])
+def test_a_unique_prefix_names_a_run_and_a_shared_one_is_refused(
+    store: dict, direct_reads: bool
+) -> None:
+    tracker = Tracker(store["uri"], direct_reads=direct_reads)
+    alpha = store["ids"]["alpha"]
+    assert tracker.resolve_run_id(alpha) == alpha
+    assert tracker.resolve_run_id(alpha[:8]) == alpha
+    assert tracker.get_run(alpha[:5]).run_id == alpha
+    twin = store["twins"][0]
+    assert tracker.resolve_run_id(twin) == twin  # a whole id is never ambiguous
+    with pytest.raises(HybridTuiError) as ambiguous:
+        tracker.get_run("beefcafe")
+    assert str(ambiguous.value) == (
+        f"run id prefix beefcafe is ambiguous: {sorted(store['twins'])[0][:10]}…, "
+        f"{sorted(store['twins'])[1][:10]}…; give more characters"
+    )
+    with pytest.raises(HybridTuiError, match=r"^run id abc is too short: give 4 or more"):
+        tracker.get_run("abc")
+    for unknown in ("ffff0000", store["ids"]["gone"][:8]):  # a deleted run's prefix too
+        with pytest.raises(HybridTuiError, match=f"^no run {unknown} in .* lists them$"):
+            tracker.resolve_run_id(unknown)
+
+
+def test_delete_run_takes_a_prefix(store: dict) -> None:
+    tracker = Tracker(store["uri"])
+    doomed = tracker.start_run("reads", "doomed", {})
+    tracker.delete_run(doomed[:8])
+    assert doomed not in {run.run_id for run in tracker.list_runs()}
+    with pytest.raises(HybridTuiError, match=f"no run {doomed}"):
+        tracker.get_run(doomed)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking import store
 from hybrid_tui.tracking.client_reads import ClientReads
 from hybrid_tui.tracking.records import RunDetail, RunSummary
@@ -37,6 +38,8 @@ RUN_WRITES = (
 _BATCH_PARAMS_TAGS = 100  # MLflow's limit of params (or tags) per log_batch
 _PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length
 _TAG_VALUE_MAX = 8000
+MIN_RUN_ID_PREFIX = 4
+_AMBIGUOUS_SHOWN = 5
 
 
 class Tracker:
@@ -105,8 +108,9 @@ class Tracker:
             retrying(lambda: self.client.set_terminated(run_id, status))
 
     def delete_run(self, run_id: str) -> None:
-        """Remove the run from every list (MLflow keeps it as 'deleted' until garbage-collected)."""
-        self._require_run(run_id)
+        """Remove the run (a whole id or a unique prefix) from every list; MLflow keeps it as
+        'deleted' until garbage-collected."""
+        run_id = self.resolve_run_id(run_id)
         self._metrics.drop(run_id)
         retrying(lambda: self.client.delete_run(run_id))
         self._known_runs.discard(run_id)
@@ -160,13 +164,15 @@ class Tracker:
         return self._client_reads.runs(experiment, status)
 
     def get_run(self, run_id: str) -> RunDetail:
-        """Params, latest metric values and tags of one run."""
+        """Params, latest metric values and tags of one run: a whole id or a unique prefix (the
+        answer's `run_id` is the whole id)."""
+        run_id = self.resolve_run_id(run_id)
         self._metrics.flush_if_pending(run_id)
         detail = None
-        if self._reads is not None and isinstance(run_id, str):
+        if self._reads is not None:
             try:
                 detail = self._reads.run(run_id)
-                if detail is None:
+                if detail is None:  # deleted since it was resolved
                     raise unknown_run(run_id, self.uri)
             except Unreadable:
                 pass
@@ -174,6 +180,32 @@ class Tracker:
             detail = self._client_reads.run(run_id)
         self._known_runs.add(run_id)
         return detail
+
+    def resolve_run_id(self, text: str) -> str:
+        """The whole id of the undeleted run that `text` names: the id itself, or a prefix of
+        `MIN_RUN_ID_PREFIX` or more characters that only one run's id starts with (`hybrid-tui
+        runs` prints 8). Unknown, ambiguous and too short: the user's one line."""
+        if not isinstance(text, str) or not RUN_ID.fullmatch(text):
+            raise unknown_run(text, self.uri)
+        if len(text) < MIN_RUN_ID_PREFIX:
+            raise HybridTuiError(
+                f"run id {text} is too short: give {MIN_RUN_ID_PREFIX} or more characters of an "
+                "id from `hybrid-tui runs`"
+            )
+        matches = self._run_ids(text)
+        if text in matches:
+            return text
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise unknown_run(text, self.uri)
+        width = max(8, len(text) + 2)
+        shown = [f"{run_id[:width]}…" for run_id in matches[:_AMBIGUOUS_SHOWN]]
+        if len(matches) > _AMBIGUOUS_SHOWN:
+            shown.append(f"and {len(matches) - _AMBIGUOUS_SHOWN} more")
+        raise HybridTuiError(
+            f"run id prefix {text} is ambiguous: {', '.join(shown)}; give more characters"
+        )
 
     def metric_history(
         self, run_id: str, key: str, after_step: int = -1
@@ -201,16 +233,18 @@ class Tracker:
         """The one-line `HybridTuiError` unless the store has an undeleted run of exactly this id."""
         if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
             raise unknown_run(run_id, self.uri)
+        if run_id not in self._run_ids(run_id):
+            raise unknown_run(run_id, self.uri)
+        self._known_runs.add(run_id)
+
+    def _run_ids(self, prefix: str) -> list[str]:
+        """Ids of undeleted runs starting with `prefix`: from the file when it can be read."""
         if self._reads is not None:
             try:
-                if run_id not in self._reads.run_ids(run_id):
-                    raise unknown_run(run_id, self.uri)
-                self._known_runs.add(run_id)
-                return
+                return self._reads.run_ids(prefix)
             except Unreadable:
                 pass
-        self._client_reads.mlflow_run(run_id)
-        self._known_runs.add(run_id)
+        return self._client_reads.run_ids(prefix)
 
     def _log_batch(self, run_id: str, field: str, items: list) -> None:
         for start in range(0, len(items), _BATCH_PARAMS_TAGS):
