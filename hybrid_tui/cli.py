@@ -52,7 +52,7 @@ def _data_root(data_dir: str | None) -> str | None:
 
 
 def _tracking_uri(uri: str | None) -> str:
-    from hybrid_tui.recipe import DEFAULT_TRACKING_URI
+    from hybrid_tui.run_files import DEFAULT_TRACKING_URI
 
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 

@@ -1,4 +1,5 @@
-"""Runs in MLflow: the only package that imports mlflow, and only inside functions.
+"""Runs in MLflow: the only package that imports mlflow, and only inside functions; reads of a
+sqlite store never import it (the CLI's `runs`, `show` and `compare` skip its ~2 s import).
 
 `Tracker` is the face; the modules beside it each do one job:
 - `store`: the sqlite file (checked, created in WAL mode), MLflow's client, the 'database is
@@ -21,15 +22,22 @@ from hybrid_tui.tracking.records import (
     headline,
 )
 from hybrid_tui.tracking.store import sqlite_path
-from hybrid_tui.tracking.tracker import DEFAULT_EXPERIMENT, END_STATUSES, RUN_WRITES, Tracker
+from hybrid_tui.tracking.tracker import (
+    DEFAULT_EXPERIMENT,
+    END_STATUSES,
+    MIN_RUN_ID_PREFIX,
+    RUN_WRITES,
+    Tracker,
+)
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "END_STATUSES",
     "HEADLINE_KEYS",
-    "RUN_WRITES",
+    "MIN_RUN_ID_PREFIX",
     "NullTracker",
     "PREFERRED_DATASET",
+    "RUN_WRITES",
     "RunDetail",
     "RunSummary",
     "Tracker",
