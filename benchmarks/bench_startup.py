@@ -12,6 +12,9 @@
    (what the file system and parsing cost alone). Then the same inside the real app: the Live
    screen following a run whose events file the writer fills, the latency being the moment the
    screen's `step` attribute shows the event (headless `run_test`; terminal paint not included).
+4. Read commands on a sqlite store of a few runs: `hybrid-tui runs`, `show RUN` and `compare A B`,
+   fresh subprocesses, median of N each, against `--help` in the same rounds (the issue's target:
+   0.5 s each; they used to pay MLflow's ~2 s import). Whether each loaded mlflow is reported too.
 """
 
 from __future__ import annotations
@@ -94,6 +97,85 @@ def help_time(n: int) -> None:
             ["python -c pass", f"{p:.3f}", "1.00x", "0"],
         ],
         title=f"1. CLI start-up (median of {n} fresh processes each, alternated)",
+    )
+
+
+READ_TARGET_S = 0.5
+
+LOADS_MLFLOW = r"""
+import sys
+from hybrid_tui import cli
+sys.argv = ["hybrid-tui", *sys.argv[1:]]
+try:
+    cli.main()
+except SystemExit:
+    pass
+print("mlflow" in sys.modules, file=sys.stderr)
+"""
+
+
+def _store_of_a_few_runs(tmp: Path, n_runs: int = 4) -> tuple[str, list[str]]:
+    """A sqlite store with `n_runs` FINISHED runs, each with params, a loss curve and eval tables."""
+    from hybrid_tui.tracking import Tracker
+
+    uri = f"sqlite:///{tmp / 'reads.db'}"
+    tracker = Tracker(uri)
+    langs = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+    run_ids = []
+    for i in range(n_runs):
+        run_id = tracker.start_run("bench-reads", f"run-{i}", {"hybrid_tui.mix": "mono 0.5"})
+        tracker.log_params(run_id, {"model.spec": "tiny-random", "train.steps": 100})
+        for step in range(1, 101):
+            tracker.log_metrics(run_id, {"train/loss": 1.0 / step, "train/lr": 1e-4}, step)
+        evals = {f"eval/xquad_r/{s}/avg/map": 0.1 * (i + 1) for s in ("mono", "cross", "multi")}
+        for x in langs:
+            evals[f"eval/xquad_r/mono/{x}/map"] = 0.3 + 0.01 * i
+            evals[f"eval/xquad_r/multi/{x}/map"] = 0.2 + 0.01 * i
+            evals[f"eval/xquad_r/bias/{x}/rank_distance"] = 3.0
+            for y in langs:
+                evals[f"eval/xquad_r/cross/{x}-{y}/map"] = 0.25 + 0.01 * i
+        tracker.log_metrics(run_id, evals, 100)
+        tracker.end_run(run_id, "FINISHED")
+        run_ids.append(run_id)
+    return uri, run_ids
+
+
+def read_commands(n: int, tmp: Path) -> None:
+    uri, run_ids = _store_of_a_few_runs(tmp)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "HYBRID_TUI_HOME": str(tmp / "state")}
+    env["COLUMNS"] = "120"
+    commands = {
+        "--help": ["--help"],
+        "runs": ["runs"],
+        "show RUN": ["show", run_ids[0]],
+        "compare A B": ["compare", run_ids[0], run_ids[1]],
+    }
+    loads_mlflow: dict[str, bool] = {}
+
+    def timed(name: str) -> float:
+        argv = [PY, "-c", LOADS_MLFLOW, *commands[name]]
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp)
+        dt = time.perf_counter() - t0
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+        if done.returncode != 0 or last not in ("True", "False"):
+            raise SystemExit(f"{name} failed: {done.stdout[-300:]} {done.stderr[-800:]}")
+        loads_mlflow[name] = last == "True"
+        return dt
+
+    for name in commands:
+        timed(name)  # warm the page cache and .pyc files once
+    res = c.interleave({name: (lambda name=name: timed(name)) for name in commands}, n)
+    rows = []
+    for name in commands:
+        wall = c.median(res[name])
+        target = "" if name == "--help" else c.verdict(wall <= READ_TARGET_S)
+        rows.append([f"hybrid-tui {name}", f"{wall:.3f}", target, str(loads_mlflow[name])])
+    c.table(
+        ["command", "median s", f"target <= {READ_TARGET_S} s", "imports mlflow"],
+        rows,
+        title=f"4. Read commands on a sqlite store of {len(run_ids)} runs (fresh processes, "
+        f"median of {n}, alternated)",
     )
 
 
@@ -315,11 +397,17 @@ def app_latency(n_events: int, tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only-reads", action="store_true", help="Only section 4 (the read commands)."
+    )
     args = parser.parse_args()
     c.setup_env()
     c.print_machine("bench_startup")
     tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     n = 4 if args.quick else 10
+    if args.only_reads:
+        read_commands(3, tmp)
+        return
     help_time(n)
     print()
     first_frame(3 if args.quick else 7, tmp)
@@ -327,6 +415,8 @@ def main() -> None:
     tail_latency(15 if args.quick else 40, tmp)
     print()
     app_latency(10 if args.quick else 30, tmp)
+    print()
+    read_commands(3, tmp)
 
 
 if __name__ == "__main__":

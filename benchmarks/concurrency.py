@@ -194,7 +194,8 @@ def main() -> None:
     from hybrid_tui.run_files import RunFiles
     from hybrid_tui.tracking import Tracker
 
-    tracker = Tracker(uri)  # creates the store (WAL) before anyone writes
+    tracker = Tracker(uri)
+    tracker.create_store()  # WAL and MLflow's tables before the trainers start together
     data = _data(work)
     ui = None if args.no_ui else Ui(uri, work / "ui.log")
     launched = [jobs.launch(_recipe(work, data, i), data_dir=None) for i in range(TRAINERS)]

@@ -52,7 +52,7 @@ def _data_root(data_dir: str | None) -> str | None:
 
 
 def _tracking_uri(uri: str | None) -> str:
-    from hybrid_tui.recipe import DEFAULT_TRACKING_URI
+    from hybrid_tui.run_files import DEFAULT_TRACKING_URI
 
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
@@ -212,7 +212,9 @@ def runs(
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id (from `hybrid-tui runs`).")],
+    run_id: Annotated[
+        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
+    ],
     tracking_uri: TrackingUri = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -224,7 +226,10 @@ def show(
 
 @app.command()
 def compare(
-    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids; deltas vs the first.")],
+    run_ids: Annotated[
+        list[str],
+        typer.Argument(help="Two or more run ids (or unique prefixes); deltas vs the first."),
+    ],
     tracking_uri: TrackingUri = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -235,10 +240,18 @@ def compare(
 
 
 @app.command()
-def cancel(run_id: str) -> None:
+def cancel(
+    run_id: Annotated[
+        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
+    ],
+    tracking_uri: TrackingUri = None,
+) -> None:
     """Stop a running trainer: it checkpoints and ends its run KILLED."""
     from hybrid_tui.jobs import cancel as cancel_job
+    from hybrid_tui.jobs import full_run_id
+    from hybrid_tui.tracking import Tracker
 
+    run_id = full_run_id(run_id, Tracker(_tracking_uri(tracking_uri)))
     if not cancel_job(run_id):
         raise HybridTuiError(f"run {run_id} has no live trainer on this machine")
     typer.echo(f"cancelled {run_id}")

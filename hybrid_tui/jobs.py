@@ -118,6 +118,15 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
+def full_run_id(text: str, tracker) -> str:
+    """The whole run id that `text` names, so a prefix from `hybrid-tui runs` finds its trainer:
+    `text` itself when a trainer on this machine recorded exactly that id (its run may live in
+    another store), else the tracker's `resolve_run_id` (one line for unknown or ambiguous)."""
+    if job_for(text) is not None:
+        return text
+    return tracker.resolve_run_id(text)
+
+
 def cancel(run_id: str, timeout_s: float = 30.0) -> bool:
     """Ask the trainer to stop (SIGTERM: it checkpoints and ends the run KILLED). False if not running."""
     job = job_for(run_id)

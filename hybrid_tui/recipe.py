@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS
+from hybrid_tui.run_files import DEFAULT_TRACKING_URI
 
 BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 class _Section(BaseModel):

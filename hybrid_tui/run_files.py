@@ -11,6 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+"""The tracking store without a recipe value or `MLFLOW_TRACKING_URI`: beside the state dir.
+Here, not in `recipe`, so commands that only read runs need not import pydantic (~0.2 s)."""
+
 
 def state_dir() -> Path:
     return Path(os.environ.get("HYBRID_TUI_HOME", ".hybrid-tui")).expanduser().resolve()

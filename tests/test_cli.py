@@ -83,7 +83,8 @@ def test_malformed_data_file(run_cli, workdir: Path, data_root: Path) -> None:
         (["show", "0123456789abcdef"], "0123456789abcdef"),
         (["compare", "only-one"], "two or more"),
         (["train"], "give a recipe file"),
-        (["cancel", "abc"], "no live trainer"),
+        (["cancel", "abc"], "run id abc is too short"),
+        (["cancel", "0123456789abcdef"], "no run 0123456789abcdef"),
     ],
 )
 def test_bad_arguments(run_cli, workdir: Path, args: list[str], expected: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import sqlite3
 import subprocess
@@ -12,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_tui import tracking
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.tracking import RunDetail, RunSummary, Tracker, headline
+from hybrid_tui.tracking import (
+    RUN_WRITES,
+    NullTracker,
+    RunDetail,
+    RunSummary,
+    Tracker,
+    headline,
+    write_buffer,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,6 +63,7 @@ def _trained_run(tracker: Tracker, name: str, experiment: str = "hybrid-tui", st
 
 
 def test_a_new_store_is_created_in_wal_mode(tracker: Tracker, db: Path) -> None:
+    tracker.end_run(tracker.start_run("hybrid-tui", "first-write"), "FINISHED")
     assert db.is_file()
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -90,15 +99,16 @@ def test_a_finished_run_lists_with_its_model_mix_steps_and_headline(tracker: Tra
     assert detail.tags["hybrid_tui.mix"] == "mono 0.5 · cross 0.5"
 
 
-def test_the_fast_run_list_matches_mlflows_search(tracker: Tracker, monkeypatch) -> None:
+def test_the_fast_run_list_matches_mlflows_search(tracker: Tracker) -> None:
     _trained_run(tracker, "compare-a", experiment="other-experiment", steps=3)
     fast = tracker.list_runs()
     fast_other = tracker.list_runs(experiment="other-experiment")
-    monkeypatch.setattr(tracker, "_read_sqlite", lambda *args: None)  # as for a non-sqlite store
-    assert tracker.list_runs() == fast
-    assert tracker.list_runs(experiment="other-experiment") == fast_other
+    client_only = Tracker(tracker.uri, direct_reads=False)  # as for a non-sqlite store
+    assert client_only.list_runs() == fast
+    assert client_only.list_runs(experiment="other-experiment") == fast_other
     assert [run.name for run in fast_other] == ["compare-a"]
     assert tracker.list_runs(experiment="no-such-experiment") == []
+    assert client_only.list_runs(experiment="no-such-experiment") == []
 
 
 def test_list_runs_is_newest_first_and_filters_by_status(tracker: Tracker) -> None:
@@ -135,8 +145,7 @@ def test_metric_history_returns_only_newer_steps_and_agrees_with_mlflow(tracker:
     assert tracker.metric_history(run_id, "no/such/key") == []
 
     # the client path (stores that are not sqlite files) gives the same answers
-    client_only = Tracker(tracker.uri)
-    client_only._read_sqlite = lambda *args: None
+    client_only = Tracker(tracker.uri, direct_reads=False)
     assert client_only.metric_history(run_id, "train/loss", after_step=140) == newer
 
 
@@ -153,7 +162,7 @@ def test_the_latest_value_of_a_repeated_step_wins_and_nan_survives(tracker: Trac
 
 
 def test_metrics_are_buffered_until_flush_or_end(tracker: Tracker, monkeypatch) -> None:
-    monkeypatch.setattr(tracking, "FLUSH_EVERY_S", 60.0)
+    monkeypatch.setattr(write_buffer, "FLUSH_EVERY_S", 60.0)
     run_id = tracker.start_run("hybrid-tui", "buffered", {})
     tracker.flush()  # the last flush is now: nothing is due for a minute
     tracker.log_metrics(run_id, {"train/loss": 1.0}, 1)
@@ -172,7 +181,7 @@ def test_metrics_are_buffered_until_flush_or_end(tracker: Tracker, monkeypatch) 
 
 
 def test_a_burst_of_metrics_is_written_within_about_a_second(tracker: Tracker, monkeypatch) -> None:
-    monkeypatch.setattr(tracking, "FLUSH_EVERY_S", 0.2)
+    monkeypatch.setattr(write_buffer, "FLUSH_EVERY_S", 0.2)
     run_id = tracker.start_run("hybrid-tui", "timer", {})
     tracker.flush()
     tracker.log_metrics(run_id, {"eval/xquad_r/mono/avg/map": 0.4}, 10)
@@ -303,3 +312,37 @@ def test_headline_takes_the_first_dataset_present() -> None:
     assert only_mlqa == {"mono": 0.1, "cross": 0.2, "multi": 0.3, "bias": 4.0}
     partial = headline({"eval/xquad_r/mono/avg/map": 0.5, "eval/mlqa_r/cross/avg/map": 0.2})
     assert partial == {"mono": 0.5}
+
+
+def _public_methods(cls: type) -> set[str]:
+    return {name for name, value in vars(cls).items() if callable(value) and name[0] != "_"}
+
+
+def test_the_null_tracker_has_exactly_the_trackers_write_methods() -> None:
+    assert _public_methods(NullTracker) == set(RUN_WRITES)
+    # every public Tracker method is either a run write (NullTracker needs it) or one of these
+    others = {
+        "list_runs",
+        "get_run",
+        "metric_history",
+        "resolve_run_id",
+        "delete_run",
+        "create_store",
+    }
+    assert _public_methods(Tracker) == set(RUN_WRITES) | others
+    for name in RUN_WRITES:
+        ours = inspect.signature(getattr(NullTracker, name)).parameters
+        theirs = inspect.signature(getattr(Tracker, name)).parameters
+        assert list(ours.values()) == list(theirs.values()), name
+
+
+def test_the_null_tracker_does_nothing_but_a_typo_raises() -> None:
+    null = NullTracker()
+    assert null.start_run("hybrid-tui", "rank-1", {"a": "b"}) is None
+    null.log_params("run", {"a": 1})
+    null.log_metrics("run", {"train/loss": 1.0}, step=1)
+    null.end_run("run", "FINISHED")
+    with pytest.raises(AttributeError):
+        null.log_metric("run", {"train/loss": 1.0}, 1)  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        null.log_metrics("run", {"train/loss": 1.0})  # type: ignore[call-arg]

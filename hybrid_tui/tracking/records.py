@@ -1,0 +1,99 @@
+"""What reads of the tracking store return: `RunSummary` (a row of the run list), `RunDetail`, and
+the `headline()` figures of a run's metrics.
+
+Both read paths (the sqlite file, MLflow's client) build their records with `summary_of`, so they
+agree field by field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+HEADLINE_KEYS = {
+    "mono": "mono/avg/map",
+    "cross": "cross/avg/map",
+    "multi": "multi/avg/map",
+    "bias": "bias/avg/rank_distance",
+}
+PREFERRED_DATASET = "xquad_r"
+SUMMARY_TAGS = ("hybrid_tui.mix", "hybrid_tui.model_source", "mlflow.runName")
+SUMMARY_PARAMS = ("model.spec", "train.steps")
+
+
+@dataclass
+class RunSummary:
+    """One row of the run list. `start_time` is in ms since the epoch; `steps` the planned steps."""
+
+    run_id: str
+    name: str
+    status: str
+    start_time: int | None
+    model: str
+    mix: str
+    steps: int | None
+    headline: dict[str, float]
+
+
+@dataclass
+class RunDetail(RunSummary):
+    """Everything about one run; `metrics` holds each key's latest value."""
+
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+def headline(metrics: Mapping[str, float]) -> dict[str, float]:
+    """`{"mono", "cross", "multi", "bias"}` averages of the first eval set present (xquad_r first).
+
+    Keys whose metric is missing are left out.
+    """
+    datasets = sorted({key.split("/")[1] for key in metrics if key.startswith("eval/")})
+    if not datasets:
+        return {}
+    dataset = PREFERRED_DATASET if PREFERRED_DATASET in datasets else datasets[0]
+    found = {
+        name: metrics.get(f"eval/{dataset}/{suffix}") for name, suffix in HEADLINE_KEYS.items()
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def summary_of(
+    run_id: str,
+    name: str | None,
+    status: str,
+    start_time: int | None,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+    metrics: Mapping[str, float],
+) -> RunSummary:
+    """The run-list row of a run, from its columns and (at least) its summary params and tags."""
+    return RunSummary(
+        run_id=run_id,
+        name=name or tags.get("mlflow.runName") or "",
+        status=status,
+        start_time=int(start_time) if start_time is not None else None,
+        model=params.get("model.spec") or tags.get("hybrid_tui.model_source") or "",
+        mix=tags.get("hybrid_tui.mix") or "",
+        steps=_int_or_none(params.get("train.steps")),
+        headline=headline(metrics),
+    )
+
+
+def detail_of(
+    summary: RunSummary,
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+) -> RunDetail:
+    return RunDetail(
+        **summary.__dict__, params=dict(params), metrics=dict(metrics), tags=dict(tags)
+    )
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,154 @@
+"""The MLflow store under a tracker: its sqlite file (checked, created in WAL mode), MLflow's client
+on it, experiments, the 'database is locked' retry, and MLflow's errors as the user's one line.
+
+mlflow is imported only inside the functions that need a client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hybrid_tui.errors import HybridTuiError
+
+LOCKED_RETRIES = 6
+RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
+_FIX = "point tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI at a writable folder"
+
+T = TypeVar("T")
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///path` URI (None for other stores and in-memory ones)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def check_sqlite_store(db: Path) -> None:
+    """Refuse a store MLflow could not open (it would retry for minutes), before anything runs.
+
+    A missing store is not created here (a read of it creates nothing): its folder is made, so a
+    place that cannot hold it fails now, and the first write creates the file.
+    """
+    try:
+        if not db.exists():
+            db.parent.mkdir(parents=True, exist_ok=True)
+        elif db.is_dir():
+            raise HybridTuiError(f"the tracking store {db} is a folder; {_FIX}")
+        else:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                con.execute("PRAGMA schema_version")
+    except (OSError, sqlite3.Error) as err:
+        if is_locked(err):  # busy, not broken: MLflow's calls retry
+            return
+        reason = getattr(err, "strerror", None) or str(err)
+        raise HybridTuiError(f"cannot use the tracking store {db} ({reason}); {_FIX}") from None
+
+
+def create_sqlite_store(db: Path) -> None:
+    """An empty database in WAL mode; MLflow creates its tables in it (WAL stays set)."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(db, timeout=20)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+
+
+def open_client(uri: str, db: Path | None) -> Any:
+    """MLflow's client on `uri`; a missing sqlite store `db` is created first (WAL), and MLflow
+    creates its tables in it."""
+    from mlflow.tracking import MlflowClient
+
+    if db is not None and not db.exists():
+        create_sqlite_store(db)
+    with _quiet_store_setup():
+        return MlflowClient(tracking_uri=uri)
+
+
+def is_locked(err: BaseException) -> bool:
+    return "database is locked" in str(err)
+
+
+def retrying(call: Callable[[], T]) -> T:
+    """Run `call`, retrying a few times (0.1 s, 0.2 s, ...) while sqlite says it is locked."""
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return call()
+        except Exception as err:
+            if not is_locked(err) or attempt == LOCKED_RETRIES - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def unknown_run(run_id: object, uri: str) -> HybridTuiError:
+    return HybridTuiError(f"no run {run_id} in {uri}; `hybrid-tui runs` lists them")
+
+
+@contextlib.contextmanager
+def known_run(run_id: str, uri: str) -> Iterator[None]:
+    """Turn MLflow's 'no such run' into the user's one-line error."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+            err.error_code == "INVALID_PARAMETER_VALUE" and not RUN_ID.fullmatch(str(run_id))
+        ):
+            raise unknown_run(run_id, uri) from None
+        raise
+
+
+def experiment_id(client: Any, name: str, create: bool, artifacts: str | None) -> str | None:
+    """The id of experiment `name`; with `create`, made (or restored) when missing."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = retrying(lambda: client.get_experiment_by_name(name))
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            if not create:
+                return None
+            retrying(lambda: client.restore_experiment(experiment.experiment_id))
+        return experiment.experiment_id
+    if not create:
+        return None
+    try:
+        return retrying(lambda: client.create_experiment(name, artifact_location=artifacts))
+    except MlflowException as err:  # another process created it just now
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return retrying(lambda: client.get_experiment_by_name(name)).experiment_id
+
+
+def artifacts_beside(db: Path | None, experiment: str) -> str | None:
+    """Artifacts of a sqlite store live beside the database, not in the current directory."""
+    if db is None:
+        return None
+    safe = re.sub(r"[^\w.\-]+", "_", experiment).strip("._") or "experiment"
+    return (db.parent / "mlartifacts" / safe).as_uri()
+
+
+@contextlib.contextmanager
+def _quiet_store_setup() -> Iterator[None]:
+    """MLflow logs 'Creating initial MLflow database tables' at INFO when it builds a store."""
+    loggers = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
