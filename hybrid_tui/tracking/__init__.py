@@ -7,20 +7,15 @@ sqlite store never import it (the CLI's `runs`, `show` and `compare` skip its ~2
 - `write_buffer`: metric points written in batches about once a second;
 - `sqlite_reads`: runs, one run and metric histories read straight from a sqlite file;
 - `client_reads`: the same reads through MLflow's client, for other stores;
-- `records`: what reads return (`RunSummary`, `RunDetail`) and `headline()`;
+- `records`: what reads return (`RunSummary`, `RunDetail`);
 - `null_tracker`: `NullTracker`, the write methods as no-ops, for non-main torchrun ranks.
 """
 
 from __future__ import annotations
 
+from hybrid_tui.metric_keys import headline
 from hybrid_tui.tracking.null_tracker import NullTracker
-from hybrid_tui.tracking.records import (
-    HEADLINE_KEYS,
-    PREFERRED_DATASET,
-    RunDetail,
-    RunSummary,
-    headline,
-)
+from hybrid_tui.tracking.records import RunDetail, RunSummary
 from hybrid_tui.tracking.store import sqlite_path
 from hybrid_tui.tracking.tracker import (
     DEFAULT_EXPERIMENT,
@@ -33,10 +28,8 @@ from hybrid_tui.tracking.tracker import (
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "END_STATUSES",
-    "HEADLINE_KEYS",
     "MIN_RUN_ID_PREFIX",
     "NullTracker",
-    "PREFERRED_DATASET",
     "RUN_WRITES",
     "RunDetail",
     "RunSummary",

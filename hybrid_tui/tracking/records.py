@@ -1,5 +1,5 @@
-"""What reads of the tracking store return: `RunSummary` (a row of the run list), `RunDetail`, and
-the `headline()` figures of a run's metrics.
+"""What reads of the tracking store return: `RunSummary` (a row of the run list, with its
+`metric_keys.headline` figures) and `RunDetail`.
 
 Both read paths (the sqlite file, MLflow's client) build their records with `summary_of`, so they
 agree field by field.
@@ -10,13 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-HEADLINE_KEYS = {
-    "mono": "mono/avg/map",
-    "cross": "cross/avg/map",
-    "multi": "multi/avg/map",
-    "bias": "bias/avg/rank_distance",
-}
-PREFERRED_DATASET = "xquad_r"
+from hybrid_tui.metric_keys import headline
+
 SUMMARY_TAGS = ("hybrid_tui.mix", "hybrid_tui.model_source", "mlflow.runName")
 SUMMARY_PARAMS = ("model.spec", "train.steps")
 
@@ -42,21 +37,6 @@ class RunDetail(RunSummary):
     params: dict[str, str]
     metrics: dict[str, float]
     tags: dict[str, str]
-
-
-def headline(metrics: Mapping[str, float]) -> dict[str, float]:
-    """`{"mono", "cross", "multi", "bias"}` averages of the first eval set present (xquad_r first).
-
-    Keys whose metric is missing are left out.
-    """
-    datasets = sorted({key.split("/")[1] for key in metrics if key.startswith("eval/")})
-    if not datasets:
-        return {}
-    dataset = PREFERRED_DATASET if PREFERRED_DATASET in datasets else datasets[0]
-    found = {
-        name: metrics.get(f"eval/{dataset}/{suffix}") for name, suffix in HEADLINE_KEYS.items()
-    }
-    return {name: value for name, value in found.items() if value is not None}
 
 
 def summary_of(

@@ -37,13 +37,13 @@ def run_training(
     breaks mid-run after marking the run FAILED with the error as an artifact.
     """
     from hybrid_tui.events import EventWriter
-    from hybrid_tui.tracking import Tracker
+    from hybrid_tui.tracking import NullTracker, Tracker
     from hybrid_tui.training import distributed, run_record
     from hybrid_tui.training.inputs import check_resumable, prepare_inputs
 
     inputs = prepare_inputs(recipe, data_root)
     is_main = distributed.init_distributed(recipe.train.device)
-    tracker = Tracker(recipe.tracking.resolved_uri()) if is_main else NoTracking()
+    tracker = Tracker(recipe.tracking.resolved_uri()) if is_main else NullTracker()
     run_id = None
     if is_main and resume_run_id:
         check_resumable(tracker, RunFiles.for_run(resume_run_id))
@@ -184,13 +184,6 @@ def _job_data_root(run_id: str) -> str | None:
     if job.is_file():
         return json.loads(job.read_text(encoding="utf-8")).get("data_root")
     return os.environ.get("HYBRID_TUI_DATA")
-
-
-class NoTracking:
-    """What non-main ranks track with: nothing (rank 0 records the run)."""
-
-    def __getattr__(self, name: str):
-        return lambda *args, **kwargs: None
 
 
 @contextmanager
