@@ -77,3 +77,56 @@ def tracked_runs(workdir: Path) -> list:
     from hybrid_tui.tracking import Tracker
 
     return Tracker(f"sqlite:///{workdir / 'mlflow.db'}").list_runs()
+
+
+def tracker_of(workdir: Path):
+    """The project's tracker on the work dir's sqlite store."""
+    from hybrid_tui.tracking import Tracker
+
+    return Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+def one_error_line(done) -> str:
+    """A CLI call that failed as bad input must: exit code 2, one `error: ...` line, no traceback."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+def one_line(err: pytest.ExceptionInfo, *expected: str) -> str:
+    """A raised error that is one clean line containing every `expected` part."""
+    message = str(err.value)
+    assert "\n" not in message and message.strip() == message and message
+    for part in expected:
+        assert part in message, (part, message)
+    return message
+
+
+def no_run_left_running(workdir: Path) -> None:
+    """Bad input never leaves an MLflow run RUNNING."""
+    if (workdir / "mlflow.db").exists():
+        assert all(run.status != "RUNNING" for run in tracked_runs(workdir))
+
+
+def nothing_half_written(workdir: Path) -> None:
+    """No run left RUNNING and no temp file or staging folder in the state dir."""
+    no_run_left_running(workdir)
+    state = workdir / ".hybrid-tui"
+    leftovers = [p for p in state.rglob("*") if p.name.endswith((".tmp", ".old"))]
+    assert not leftovers, leftovers
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` still runs (a child that exited is reaped first, so it reads as gone)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

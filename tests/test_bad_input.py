@@ -1,8 +1,9 @@
 """Bad input, case by case: one `HybridTuiError` line that names the field or file and says how to
 fix it; from the CLI exit code 2 with one `error: ` line, no run left RUNNING, nothing half-written.
 
-Most cases call the loaders in-process (fast); a handful go through the real CLI. Issue 5 asks for
-at least 50 malformed cases; `test_case_count` keeps that true.
+Most cases call the loaders in-process (fast); a handful go through the real CLI (those that train
+are marked slow). The shared checks (`one_line`, `one_error_line`, `nothing_half_written`) live in
+conftest.py.
 """
 
 from __future__ import annotations
@@ -19,17 +20,9 @@ import pytest
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.recipe import DataConfig, load_recipe, recipe_from_dict
-from tests.conftest import REPO, tracked_runs
+from tests.conftest import REPO, nothing_half_written, one_error_line, one_line, tracked_runs
 
 SMOKE = REPO / "recipes" / "smoke.toml"
-
-
-def _one_line(err: pytest.ExceptionInfo, *expected: str) -> str:
-    message = str(err.value)
-    assert "\n" not in message and message.strip() == message and message
-    for part in expected:
-        assert part in message, (part, message)
-    return message
 
 
 # ---------------------------------------------------------------- recipe fields (in-process)
@@ -118,14 +111,14 @@ def test_bad_recipe_field_is_one_line(case: str) -> None:
     overrides, expected = RECIPE_CASES[case]
     with pytest.raises(HybridTuiError) as err:
         recipe_from_dict(copy.deepcopy(overrides), source="recipe r.toml")
-    message = _one_line(err, "recipe r.toml", *expected)
+    message = one_line(err, "recipe r.toml", *expected)
     assert "Traceback" not in message
 
 
 def test_several_errors_are_counted_not_listed() -> None:
     with pytest.raises(HybridTuiError) as err:
         recipe_from_dict({"train": {"lr": -1, "steps": 0, "batch_size": 0}})
-    _one_line(err, "(+2 more)")
+    one_line(err, "(+2 more)")
 
 
 # ---------------------------------------------------------------- recipe files (in-process)
@@ -158,20 +151,20 @@ def test_bad_recipe_file_is_one_line(case: str, tmp_path: Path) -> None:
     path = _write(tmp_path / f"{case}.toml", content)
     with pytest.raises(HybridTuiError) as err:
         load_recipe(path)
-    _one_line(err, str(path), *expected)
+    one_line(err, str(path), *expected)
 
 
 def test_recipe_path_that_is_a_folder(tmp_path: Path) -> None:
     (tmp_path / "recipe.toml").mkdir()
     with pytest.raises(HybridTuiError) as err:
         load_recipe(tmp_path / "recipe.toml")
-    _one_line(err, "is a folder", "pass a TOML file")
+    one_line(err, "is a folder", "pass a TOML file")
 
 
 def test_missing_recipe_file(tmp_path: Path) -> None:
     with pytest.raises(HybridTuiError) as err:
         load_recipe(tmp_path / "nope.toml")
-    _one_line(err, "nope.toml not found")
+    one_line(err, "nope.toml not found")
 
 
 # ---------------------------------------------------------------- LAReQA files (in-process)
@@ -258,7 +251,7 @@ def test_bad_lareqa_file_is_one_line(case: str, tmp_path: Path) -> None:
     path = _write(tmp_path / "mini" / "en.json", raw)
     with pytest.raises(HybridTuiError) as err:
         load_retrieval_set(str(path.parent))
-    _one_line(err, str(path), *expected)
+    one_line(err, str(path), *expected)
 
 
 def test_valid_mini_lareqa_loads(tmp_path: Path) -> None:
@@ -277,7 +270,7 @@ def test_unknown_language_of_a_folder(tmp_path: Path) -> None:
     _write(tmp_path / "mini" / "en.json", json.dumps(_lareqa_doc()))
     with pytest.raises(HybridTuiError) as err:
         load_retrieval_set(str(tmp_path / "mini"), languages=["en", "xx"])
-    _one_line(err, "'xx' is not in mini", "choose from en")
+    one_line(err, "'xx' is not in mini", "choose from en")
 
 
 def test_missing_language_file_of_a_dataset(tmp_path: Path) -> None:
@@ -286,7 +279,7 @@ def test_missing_language_file_of_a_dataset(tmp_path: Path) -> None:
     _write(tmp_path / "xquad-r" / "en.json", json.dumps(_lareqa_doc()))
     with pytest.raises(HybridTuiError) as err:
         load_retrieval_set("xquad-r", tmp_path, languages=["en", "de"])
-    _one_line(err, "de.json is missing", "--data-dir")
+    one_line(err, "de.json is missing", "--data-dir")
 
 
 def test_unknown_training_language_of_a_dataset(tmp_path: Path) -> None:
@@ -295,7 +288,7 @@ def test_unknown_training_language_of_a_dataset(tmp_path: Path) -> None:
     config = DataConfig(source="lareqa", dataset="mlqa-r", languages=["en", "th"])
     with pytest.raises(HybridTuiError) as err:
         load_training_pairs(config, tmp_path)
-    _one_line(err, "data.languages: 'th' is not in mlqa-r", "choose from")
+    one_line(err, "data.languages: 'th' is not in mlqa-r", "choose from")
 
 
 def test_eval_languages_not_in_the_eval_dataset(tmp_path: Path) -> None:
@@ -306,7 +299,7 @@ def test_eval_languages_not_in_the_eval_dataset(tmp_path: Path) -> None:
     )
     with pytest.raises(HybridTuiError) as err:
         load_eval_sets(recipe.eval, tmp_path)
-    _one_line(err, "eval.languages keeps 0 language(s) of mlqa-r", "at least two")
+    one_line(err, "eval.languages keeps 0 language(s) of mlqa-r", "at least two")
 
 
 # ---------------------------------------------------------------- JSONL pairs (in-process)
@@ -351,7 +344,7 @@ def test_bad_jsonl_file_is_one_line(case: str, tmp_path: Path) -> None:
     path = _write(tmp_path / "pairs.jsonl", content)
     with pytest.raises(HybridTuiError) as err:
         load_training_pairs(DataConfig(source="jsonl", dataset=str(path)), None)
-    _one_line(err, str(path) if case != "not-utf8" else "pairs.jsonl", *expected)
+    one_line(err, str(path) if case != "not-utf8" else "pairs.jsonl", *expected)
 
 
 def test_jsonl_missing_file(tmp_path: Path) -> None:
@@ -359,7 +352,7 @@ def test_jsonl_missing_file(tmp_path: Path) -> None:
 
     with pytest.raises(HybridTuiError) as err:
         load_training_pairs(DataConfig(source="jsonl", dataset=str(tmp_path / "no.jsonl")), None)
-    _one_line(err, "data.dataset: no file", "no.jsonl", '"query"')
+    one_line(err, "data.dataset: no file", "no.jsonl", '"query"')
 
 
 def test_jsonl_unknown_language(tmp_path: Path) -> None:
@@ -368,7 +361,7 @@ def test_jsonl_unknown_language(tmp_path: Path) -> None:
     path = _write(tmp_path / "pairs.jsonl", "\n".join(GOOD))
     with pytest.raises(HybridTuiError) as err:
         load_training_pairs(DataConfig(source="jsonl", dataset=str(path), languages=["de"]), None)
-    _one_line(err, "data.languages: 'de' is not in", "choose from en")
+    one_line(err, "data.languages: 'de' is not in", "choose from en")
 
 
 # What the loaders guarantee about parallel ids: one id is one item across languages; an id given
@@ -394,7 +387,7 @@ def test_mismatched_parallel_ids_jsonl(tmp_path: Path) -> None:
     assert all(len(item.texts) == 1 for item in pairs.items)
     with pytest.raises(HybridTuiError) as err:
         BatchSampler(pairs, 4, recipe.sampler, 0)
-    _one_line(err, "cross-lingual batches need 4 items in two or more languages", "has 0")
+    one_line(err, "cross-lingual batches need 4 items in two or more languages", "has 0")
 
 
 def test_mismatched_parallel_ids_lareqa(tmp_path: Path) -> None:
@@ -414,7 +407,7 @@ def test_mismatched_parallel_ids_lareqa(tmp_path: Path) -> None:
     recipe = recipe_from_dict({"sampler": {"mono": 0, "cross": 1}})
     with pytest.raises(HybridTuiError) as err:
         BatchSampler(pairs, 4, recipe.sampler, 0)
-    _one_line(err, "cross-lingual", "set sampler.cross = 0")
+    one_line(err, "cross-lingual", "set sampler.cross = 0")
 
 
 def test_batch_larger_than_the_data(tmp_path: Path) -> None:
@@ -426,7 +419,7 @@ def test_batch_larger_than_the_data(tmp_path: Path) -> None:
     pairs = load_training_pairs(DataConfig(source="jsonl", dataset=str(path)), None)
     with pytest.raises(HybridTuiError) as err:
         BatchSampler(pairs, 8, recipe.sampler, 0)
-    _one_line(err, "3 items, fewer than train.batch_size 8")
+    one_line(err, "3 items, fewer than train.batch_size 8")
 
 
 # ---------------------------------------------------------------- models (in-process)
@@ -457,7 +450,7 @@ def test_folder_that_is_not_a_model(case: str, tmp_path: Path) -> None:
         _write(folder / name, content)
     with pytest.raises(HybridTuiError) as err:
         check_model_folder(resolve_model(str(folder)), str(folder))
-    _one_line(err, str(folder), *expected)
+    one_line(err, str(folder), *expected)
 
 
 def test_model_path_that_is_a_file(tmp_path: Path) -> None:
@@ -466,7 +459,7 @@ def test_model_path_that_is_a_file(tmp_path: Path) -> None:
     path = _write(tmp_path / "model.safetensors", b"\x00" * 16)
     with pytest.raises(HybridTuiError) as err:
         resolve_model(str(path))
-    _one_line(err, "model.safetensors is not a model folder", "tiny-random")
+    one_line(err, "model.safetensors is not a model folder", "tiny-random")
 
 
 def test_unknown_packaged_name_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -479,7 +472,7 @@ def test_unknown_packaged_name_offline(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(HybridTuiError) as err:
         resolve_model("e5-small-ofline")
-    _one_line(err, "'e5-small-ofline'", "e5-small-offline, minilm-offline, tiny-random")
+    one_line(err, "'e5-small-ofline'", "e5-small-offline, minilm-offline, tiny-random")
 
 
 def test_corrupt_weights_are_one_line(tmp_path: Path) -> None:
@@ -494,7 +487,7 @@ def test_corrupt_weights_are_one_line(tmp_path: Path) -> None:
     check_model_folder(resolve_model(str(folder)), str(folder))  # looks like a model
     with pytest.raises(HybridTuiError) as err:
         BiEncoder.load(ModelConfig(spec=str(folder)))
-    _one_line(err, "cannot load the model in", "broken")
+    one_line(err, "cannot load the model in", "broken")
 
 
 # ---------------------------------------------------------------- checkpoints (in-process)
@@ -516,7 +509,7 @@ def test_checkpoint_from_another_model(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "ckpt", *_parts(8), 3, {})
     with pytest.raises(HybridTuiError) as err:
         load_checkpoint(tmp_path / "ckpt", *_parts(16))
-    _one_line(err, "saved from a different model", "resume with the recipe")
+    one_line(err, "saved from a different model", "resume with the recipe")
 
 
 def test_checkpoint_with_unreadable_state(tmp_path: Path) -> None:
@@ -526,7 +519,7 @@ def test_checkpoint_with_unreadable_state(tmp_path: Path) -> None:
     (tmp_path / "ckpt" / "state.json").write_text('{"step": 3,', encoding="utf-8")
     with pytest.raises(HybridTuiError) as err:
         load_checkpoint(tmp_path / "ckpt", *_parts(8))
-    _one_line(err, "is unreadable", "start the run again")
+    one_line(err, "is unreadable", "start the run again")
 
 
 def test_checkpoint_without_training_state(tmp_path: Path) -> None:
@@ -536,7 +529,7 @@ def test_checkpoint_without_training_state(tmp_path: Path) -> None:
     (tmp_path / "ckpt" / "training_state.pt").unlink()
     with pytest.raises(HybridTuiError) as err:
         load_checkpoint(tmp_path / "ckpt", *_parts(8))
-    _one_line(err, "is corrupt")
+    one_line(err, "is corrupt")
 
 
 _DISK_FULL = textwrap.dedent(
@@ -665,28 +658,10 @@ def test_unusable_tracking_store(case: str, expected: str, tmp_path: Path) -> No
         db.write_text("not sqlite at all\n" * 100)
     with pytest.raises(HybridTuiError) as err:
         Tracker(f"sqlite:///{db}")
-    _one_line(err, str(db), expected, "MLFLOW_TRACKING_URI")
+    one_line(err, str(db), expected, "MLFLOW_TRACKING_URI")
 
 
 # ---------------------------------------------------------------- through the CLI (subprocess)
-
-
-def _one_error_line(done) -> str:
-    assert done.returncode == 2, done.stdout + done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in done.stderr
-    return lines[0]
-
-
-def _nothing_half_written(workdir: Path) -> None:
-    """No MLflow run left RUNNING and no temp file or staging folder in the state dir."""
-    if (workdir / "mlflow.db").exists():
-        assert all(run.status != "RUNNING" for run in tracked_runs(workdir))
-    state = workdir / ".hybrid-tui"
-    leftovers = [p for p in state.rglob("*") if p.name.endswith((".tmp", ".old"))]
-    assert not leftovers, leftovers
 
 
 def _jsonl_recipe(workdir: Path, data: Path, **sections: str) -> Path:
@@ -726,9 +701,9 @@ def test_cli_bad_recipe(case: str, expected: str, run_cli, workdir: Path) -> Non
             "mix-zero": {"sampler": "mono = 0.0\ncross = 0.0\nmulti = 0.0"},
         }[case]
         recipe = _jsonl_recipe(workdir, _good_jsonl(workdir), **section)
-    assert expected in _one_error_line(run_cli("train", str(recipe)))
+    assert expected in one_error_line(run_cli("train", str(recipe)))
     assert not (workdir / "mlflow.db").exists()  # refused before any tracking happens
-    _nothing_half_written(workdir)
+    nothing_half_written(workdir)
 
 
 def test_cli_model_folder_with_garbage_config(run_cli, workdir: Path) -> None:
@@ -738,19 +713,19 @@ def test_cli_model_folder_with_garbage_config(run_cli, workdir: Path) -> None:
     recipe = _jsonl_recipe(
         workdir, _good_jsonl(workdir), model=f'spec = "{folder}"\nmax_query_length = 16'
     )
-    line = _one_error_line(run_cli("train", str(recipe)))
+    line = one_error_line(run_cli("train", str(recipe)))
     assert "my-model" in line and "not a transformers config" in line
     assert tracked_runs(workdir) == [] if (workdir / "mlflow.db").exists() else True
-    _nothing_half_written(workdir)
+    nothing_half_written(workdir)
 
 
 def test_cli_mismatched_parallel_ids(run_cli, workdir: Path) -> None:
     data = _mismatched_jsonl(workdir / "pairs.jsonl")
     recipe = _jsonl_recipe(workdir, data, sampler="mono = 0.5\ncross = 0.5")
-    line = _one_error_line(run_cli("train", str(recipe)))
+    line = one_error_line(run_cli("train", str(recipe)))
     assert "cross-lingual batches need 4 items" in line
     assert not (workdir / "mlflow.db").exists() or tracked_runs(workdir) == []
-    _nothing_half_written(workdir)
+    nothing_half_written(workdir)
 
 
 def test_cli_unwritable_tracking_dir(run_cli, workdir: Path) -> None:
@@ -759,12 +734,12 @@ def test_cli_unwritable_tracking_dir(run_cli, workdir: Path) -> None:
         _good_jsonl(workdir),
         tracking='experiment = "bad-input"\nuri = "sqlite:////proc/nope/mlflow.db"',
     )
-    line = _one_error_line(run_cli("train", str(recipe)))
+    line = one_error_line(run_cli("train", str(recipe)))
     assert "/proc/nope/mlflow.db" in line and "MLFLOW_TRACKING_URI" in line
-    assert "/proc/nope" in _one_error_line(
+    assert "/proc/nope" in one_error_line(
         run_cli("runs", "--tracking-uri", "sqlite:////proc/nope/x.db")
     )
-    _nothing_half_written(workdir)
+    nothing_half_written(workdir)
 
 
 @pytest.mark.slow
@@ -781,10 +756,10 @@ def test_cli_resume_with_a_checkpoint_of_another_model(run_cli, workdir: Path) -
     files = RunFiles.for_run(run_id)
     _write(files.recipe, recipe.read_text(encoding="utf-8"))
     save_checkpoint(files.checkpoint, *_parts(8), 2, {})
-    line = _one_error_line(run_cli("train", "--resume", run_id))
+    line = one_error_line(run_cli("train", "--resume", run_id))
     assert "different model" in line
     assert Tracker(f"sqlite:///{workdir / 'mlflow.db'}").get_run(run_id).status == "FAILED"
-    _nothing_half_written(workdir)
+    nothing_half_written(workdir)
 
 
 @pytest.mark.slow
@@ -809,41 +784,8 @@ def test_cli_disk_full_while_checkpointing(workdir: Path) -> None:
         env=os.environ.copy(),
         preexec_fn=limit_file_size,  # noqa: PLW1509 - only sets a limit and a signal disposition
     )
-    line = _one_error_line(done)
+    line = one_error_line(done)
     assert "could not write" in line and "checkpoint" in line and "File too large" in line
     runs = tracked_runs(workdir)
     assert [run.status for run in runs] == ["FAILED"]
-    _nothing_half_written(workdir)
-
-
-def test_case_count() -> None:
-    """Issue 5 asks for at least 50 malformed inputs; count the parametrised ones and the rest."""
-    module = sys.modules[__name__]
-    single = [
-        name
-        for name in dir(module)
-        if name.startswith("test_")
-        and name
-        not in (
-            "test_case_count",
-            "test_valid_mini_lareqa_loads",
-            "test_bad_recipe_field_is_one_line",
-            "test_bad_recipe_file_is_one_line",
-            "test_bad_lareqa_file_is_one_line",
-            "test_bad_jsonl_file_is_one_line",
-            "test_folder_that_is_not_a_model",
-            "test_unusable_tracking_store",
-            "test_cli_bad_recipe",
-        )
-    ]
-    total = (
-        len(RECIPE_CASES)
-        + len(RECIPE_FILES)
-        + len(LAREQA_CASES)
-        + len(JSONL_CASES)
-        + len(MODEL_FOLDERS)
-        + 3  # tracking stores
-        + 3  # CLI recipes
-        + len(single)
-    )
-    assert total >= 50, total
+    nothing_half_written(workdir)

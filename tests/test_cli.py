@@ -8,23 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, tracked_runs
+from tests.conftest import REPO, no_run_left_running, one_error_line
 
 SMOKE = str(REPO / "recipes" / "smoke.toml")
-
-
-def _one_error_line(done) -> str:
-    assert done.returncode == 2, done.stdout + done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in done.stderr
-    return lines[0]
-
-
-def _no_run_left_running(workdir: Path) -> None:
-    if (workdir / "mlflow.db").exists():
-        assert all(run.status != "RUNNING" for run in tracked_runs(workdir))
 
 
 def _recipe_with(workdir: Path, old: str, new: str) -> str:
@@ -36,26 +22,26 @@ def _recipe_with(workdir: Path, old: str, new: str) -> str:
 
 
 def test_missing_recipe(run_cli, workdir: Path) -> None:
-    assert "not found" in _one_error_line(run_cli("train", "nope.toml"))
+    assert "not found" in one_error_line(run_cli("train", "nope.toml"))
 
 
 def test_bad_recipe_field(run_cli, workdir: Path) -> None:
     recipe = _recipe_with(workdir, "batch_size = 16", "batch_size = -4")
-    assert "train.batch_size" in _one_error_line(run_cli("train", recipe))
-    _no_run_left_running(workdir)
+    assert "train.batch_size" in one_error_line(run_cli("train", recipe))
+    no_run_left_running(workdir)
 
 
 def test_unknown_model_spec(run_cli, workdir: Path, data_root: Path) -> None:
     recipe = _recipe_with(workdir, 'spec = "tiny-random"', 'spec = "./no/such/model"')
-    line = _one_error_line(run_cli("train", recipe, "--data-dir", str(data_root)))
+    line = one_error_line(run_cli("train", recipe, "--data-dir", str(data_root)))
     assert "no/such/model" in line
-    _no_run_left_running(workdir)
+    no_run_left_running(workdir)
 
 
 def test_missing_data_folder(run_cli, workdir: Path) -> None:
-    line = _one_error_line(run_cli("train", SMOKE, "--data-dir", str(workdir / "nowhere")))
+    line = one_error_line(run_cli("train", SMOKE, "--data-dir", str(workdir / "nowhere")))
     assert "nowhere" in line
-    _no_run_left_running(workdir)
+    no_run_left_running(workdir)
 
 
 def test_malformed_data_file(run_cli, workdir: Path, data_root: Path) -> None:
@@ -63,9 +49,9 @@ def test_malformed_data_file(run_cli, workdir: Path, data_root: Path) -> None:
     shutil.copytree(data_root, broken)
     de = broken / "mlqa-dev-r" / "de.json"
     de.write_text(de.read_text(encoding="utf-8")[:5000], encoding="utf-8")
-    line = _one_error_line(run_cli("train", SMOKE, "--data-dir", str(broken)))
+    line = one_error_line(run_cli("train", SMOKE, "--data-dir", str(broken)))
     assert "de.json" in line
-    _no_run_left_running(workdir)
+    no_run_left_running(workdir)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +74,7 @@ def test_malformed_data_file(run_cli, workdir: Path, data_root: Path) -> None:
     ],
 )
 def test_bad_arguments(run_cli, workdir: Path, args: list[str], expected: str) -> None:
-    assert expected in _one_error_line(run_cli(*args))
+    assert expected in one_error_line(run_cli(*args))
 
 
 def test_usage_errors_exit_2(run_cli) -> None:

@@ -14,16 +14,10 @@ import pytest
 from hybrid_tui import jobs
 from hybrid_tui.events import EventTail
 from hybrid_tui.run_files import RunFiles
-from tests.conftest import REPO
+from tests.conftest import REPO, tracker_of
 
 SMOKE = str(REPO / "recipes" / "smoke.toml")
 pytestmark = pytest.mark.slow
-
-
-def _tracker(workdir: Path):
-    from hybrid_tui.tracking import Tracker
-
-    return Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
 
 
 def _wait_for(predicate, timeout: float = 300.0, what: str = "condition") -> None:
@@ -61,7 +55,7 @@ def test_detached_trainer_survives_its_terminal(workdir: Path, data_root: Path) 
     job = jobs.job_for(run_id)
     assert job is not None and jobs.is_alive(job)
     _wait_for(lambda: not jobs.is_alive(job), what="trainer to finish")
-    assert _tracker(workdir).get_run(run_id).status == "FINISHED"
+    assert tracker_of(workdir).get_run(run_id).status == "FINISHED"
 
 
 def test_cancel_checkpoints_and_ends_killed(workdir: Path, data_root: Path) -> None:
@@ -77,7 +71,7 @@ def test_cancel_checkpoints_and_ends_killed(workdir: Path, data_root: Path) -> N
     assert jobs.cancel(job.run_id)
     _reap(job.pid)
     assert not jobs.is_alive(job)
-    assert _tracker(workdir).get_run(job.run_id).status == "KILLED"
+    assert tracker_of(workdir).get_run(job.run_id).status == "KILLED"
     assert (RunFiles.for_run(job.run_id).checkpoint / "state.json").is_file()
     assert [e for e in tail.read_new() if e["type"] == "end"][-1]["status"] == "KILLED"
     assert f"run {job.run_id} ended KILLED after" in RunFiles.for_run(job.run_id).log.read_text()
@@ -88,7 +82,7 @@ def test_dead_trainer_is_marked_failed_on_reconcile(workdir: Path, data_root: Pa
     os.killpg(job.pid, signal.SIGKILL)
     _reap(job.pid)
     _wait_for(lambda: not jobs.is_alive(job), timeout=30, what="trainer to die")
-    tracker = _tracker(workdir)
+    tracker = tracker_of(workdir)
     assert tracker.get_run(job.run_id).status == "RUNNING"
     assert jobs.reconcile(tracker) == [job.run_id]
     assert tracker.get_run(job.run_id).status == "FAILED"

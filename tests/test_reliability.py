@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, process_alive, tracker_of
 
 PACKAGE = REPO / "hybrid_tui"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
@@ -133,24 +133,6 @@ def _short_smoke(workdir: Path) -> Path:
     return path
 
 
-def _tracker(workdir: Path):
-    from hybrid_tui.tracking import Tracker
-
-    return Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
-
-
-def _dead(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _kill_at(job, events: Path, offset: int, step: int) -> tuple[int, int]:
     """SIGKILL the trainer's process group once it has logged `step` (or more) in this attempt;
     return the last step seen and the events offset for the next attempt."""
@@ -159,15 +141,15 @@ def _kill_at(job, events: Path, offset: int, step: int) -> tuple[int, int]:
     tail = EventTail(events)
     tail.offset = offset
     seen, deadline = 0, time.monotonic() + 300
-    while seen < step and time.monotonic() < deadline and not _dead(job.pid):
+    while seen < step and time.monotonic() < deadline and process_alive(job.pid):
         seen = max([seen] + [e["step"] for e in tail.read_new() if e["type"] == "step"])
         time.sleep(0.01)
     assert seen >= step, f"trainer never reached step {step} (last {seen}); see {job.log_path}"
     os.killpg(job.pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while not _dead(job.pid) and time.monotonic() < deadline:
+    while process_alive(job.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _dead(job.pid)
+    assert not process_alive(job.pid)
     tail.read_new()
     return seen, events.stat().st_size
 
@@ -202,7 +184,7 @@ def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
         job = None
     run_cli("train", "--resume", run_id, "--data-dir", str(data_root), check_code=0)
 
-    tracker = _tracker(workdir)
+    tracker = tracker_of(workdir)
     assert tracker.get_run(run_id).status == "FINISHED"
     expected = load_file(str(RunFiles.for_run(reference).model / "model.safetensors"))
     resumed = load_file(str(RunFiles.for_run(run_id).model / "model.safetensors"))

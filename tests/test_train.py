@@ -12,16 +12,10 @@ import pytest
 
 from hybrid_tui.events import EventTail
 from hybrid_tui.run_files import RunFiles
-from tests.conftest import REPO
+from tests.conftest import REPO, process_alive, tracker_of
 
 SMOKE = str(REPO / "recipes" / "smoke.toml")
 pytestmark = pytest.mark.slow
-
-
-def _tracker(workdir: Path):
-    from hybrid_tui.tracking import Tracker
-
-    return Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
 
 
 def _train(run_cli, data_root: Path, *extra: str) -> str:
@@ -40,7 +34,7 @@ def _weights(run_id: str) -> dict:
 
 def test_smoke_recipe_finishes_with_the_key_scheme(run_cli, workdir: Path, data_root: Path) -> None:
     run_id = _train(run_cli, data_root, SMOKE)
-    detail = _tracker(workdir).get_run(run_id)
+    detail = tracker_of(workdir).get_run(run_id)
     assert detail.status == "FINISHED"
     metrics = detail.metrics
     for key in (
@@ -67,7 +61,7 @@ def test_smoke_recipe_finishes_with_the_key_scheme(run_cli, workdir: Path, data_
         == 6
     )
     assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.endswith("/map"))
-    history = _tracker(workdir).metric_history(run_id, "train/loss")
+    history = tracker_of(workdir).metric_history(run_id, "train/loss")
     assert [step for step, _ in history] == list(range(1, 21))
     assert detail.params["sampler.mono"] == "0.5" and detail.params["model.spec"] == "tiny-random"
     for tag in ("hybrid_tui.code_version", "hybrid_tui.model_source", "hybrid_tui.device"):
@@ -98,13 +92,13 @@ def test_killed_trainer_resumes_to_the_same_weights(
         seen = max([seen] + [e["step"] for e in tail.read_new() if e["type"] == "step"])
         time.sleep(0.02)
     os.killpg(job.pid, signal.SIGKILL)
-    while job_for(job.run_id) and _alive(job.pid):
+    while job_for(job.run_id) and process_alive(job.pid):
         time.sleep(0.05)
     listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
     assert {run["run_id"]: run["status"] for run in listed}[job.run_id] == "FAILED"
 
     run_cli("train", "--resume", job.run_id, "--data-dir", str(data_root), check_code=0)
-    tracker = _tracker(workdir)
+    tracker = tracker_of(workdir)
     assert tracker.get_run(job.run_id).status == "FINISHED"
     expected, resumed = _weights(reference), _weights(job.run_id)
     assert expected.keys() == resumed.keys()
@@ -114,15 +108,3 @@ def test_killed_trainer_resumes_to_the_same_weights(
     res_metrics = tracker.get_run(job.run_id).metrics
     eval_keys = [k for k in ref_metrics if k.startswith("eval/")]
     assert eval_keys and all(ref_metrics[k] == res_metrics[k] for k in eval_keys)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
