@@ -51,7 +51,8 @@ class HybridTuiApp(App[None]):
     # ------------------------------------------------------------------ core access
 
     def tracker(self) -> Any:
-        """The shared `tracking.Tracker`; call from workers only (it imports mlflow)."""
+        """The shared `tracking.Tracker`; call from workers only (it reads a sqlite store
+        directly, but writes and other stores import mlflow)."""
         with self._tracker_lock:
             if self._tracker is None:
                 from hybrid_tui.tracking import Tracker
