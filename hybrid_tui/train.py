@@ -30,12 +30,14 @@ class TrainingInputs:
     eval_sets: list
     model_source: str
     data_root: str | None
+    padding_free: bool = False  # the packed forward will be on (recipe setting + architecture)
 
 
 def prepare_inputs(recipe: Recipe, data_root: str | None, progress=None) -> TrainingInputs:
     """Load data, eval sets and the model source; raise `HybridTuiError` on any bad input."""
     from hybrid_tui.data.pairs import load_training_pairs
     from hybrid_tui.models import check_model_folder, resolve_model
+    from hybrid_tui.padding_free import folder_choice
     from hybrid_tui.sampling import BatchSampler
     from hybrid_tui.training_parts import load_eval_sets
 
@@ -43,9 +45,10 @@ def prepare_inputs(recipe: Recipe, data_root: str | None, progress=None) -> Trai
     eval_sets = load_eval_sets(recipe, data_root, progress=progress)
     resolved = resolve_model(recipe.model.spec, progress=progress)
     check_model_folder(resolved, recipe.model.spec)
+    padding_free = folder_choice(recipe.model.padding_free, resolved.path)[0]
     # data that cannot fill the mix's batches (e.g. no id in two languages for cross) is bad input
     BatchSampler(pairs, recipe.train.batch_size, recipe.sampler, recipe.train.seed)
-    return TrainingInputs(recipe, pairs, eval_sets, resolved.source, data_root)
+    return TrainingInputs(recipe, pairs, eval_sets, resolved.source, data_root, padding_free)
 
 
 def run_training(
@@ -104,6 +107,9 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     setup = parts.setup_training(inputs, files, tracker, run_id)
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
+    events.write("log", message=setup.encoder.padding_free_status)
+    if setup.is_main:
+        print(setup.encoder.padding_free_status, flush=True)
     meter = parts.StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
     with parts.step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):
