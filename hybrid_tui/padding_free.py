@@ -6,9 +6,9 @@ encoders the per-token layers (embeddings, every linear layer, LayerNorm, GELU, 
 do over 90 % of the work. Here the batch's real tokens are packed into one `[total_tokens, hidden]`
 tensor and run through the loaded model's own submodules (no weight is copied or converted, so
 saving, loading and the exported folder are unchanged). Only attention needs sequences: Q/K/V are
-re-padded per head for SDPA with a key-padding mask (CPU, tested) or handed to a varlen kernel on
-CUDA (flash-attention's `flash_attn_varlen_func` where installed for bf16/fp16, else nested-jagged
-SDPA), then packed again. Pooling reads the packed tokens directly.
+re-padded for SDPA with a key-padding mask, per group of similar lengths (CPU, tested), or handed
+to a varlen kernel on CUDA (flash-attention's `flash_attn_varlen_func` where installed, for
+bf16/fp16; else nested-jagged SDPA), then packed again. Pooling reads the packed tokens directly.
 
 Only the architectures and settings whose padded forward this reproduces are accepted;
 `unsupported_reason` says why anything else is not, and the caller falls back to the HF forward.
@@ -107,7 +107,8 @@ def model_unsupported_reason(model) -> str | None:
 # Re-padded attention (CPU): sequences are grouped by length so that each group is padded only to
 # its own longest. Cost model, in units of (query, key) pairs per layer: a group of n sequences
 # padded to L costs n * L^2 pairs plus a fixed overhead per group for its extra kernel calls
-# (measured on e5-small, 2 CPU threads: ~0.16 us a pair-layer, ~1-3 ms a group-layer).
+# (estimated from a torch.profiler run of e5-small on 1 CPU thread: attention, its softmax and
+# dropout ~0.16 us a pair and layer; a group's ~40 extra kernel calls a layer ~1-3 ms).
 _GROUP_OVERHEAD_PAIRS = 16_384
 _MAX_GROUPS = 8
 
@@ -295,6 +296,8 @@ def _word_embeddings(table: torch.nn.Embedding, ids: torch.Tensor) -> torch.Tens
     gradients, the padding row left at zero); only the memory is reused. The buffer becomes
     `weight.grad` whenever that is None at backward time, so a gradient tensor from an earlier
     step must not be held across `zero_grad(set_to_none=True)` (nothing in the trainer does).
+    The gradient reaches `weight.grad` by `backward()` only: `torch.autograd.grad` with respect
+    to this matrix would see none (the trainer and the tests use `backward()`).
     """
     weight = table.weight
     if weight.device.type != "cpu" or not (weight.requires_grad and torch.is_grad_enabled()):
