@@ -16,6 +16,7 @@ Only the architectures and settings whose padded forward this reproduces are acc
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass
@@ -143,7 +144,9 @@ class Packing:
     order: torch.Tensor  # [batch]
     lengths: torch.Tensor  # [batch], batch order
     cu_seqlens: torch.Tensor  # [batch + 1] int32
-    groups: list[AttentionGroup]
+    sorted_lengths: list[int]  # packed order, on the host
+    row: torch.Tensor  # [total_tokens] packed sequence number of each token
+    rank: torch.Tensor  # [total_tokens] position of each token among its sequence's real ones
 
     @classmethod
     def from_mask(cls, attention_mask: torch.Tensor) -> Packing:
@@ -155,34 +158,43 @@ class Packing:
         flat = sorted_mask.flatten().nonzero().squeeze(1)
         row = torch.div(flat, width, rounding_mode="floor")
         sequence = order[row]
-        token_index = sequence * width + flat % width
-        rank = (sorted_mask.cumsum(dim=1) - 1).flatten()[flat]  # position among real tokens
         host_lengths = lengths.tolist()
+        return cls(
+            batch=batch,
+            longest=max(host_lengths[0], 1) if batch else 1,
+            token_index=sequence * width + flat % width,
+            sequence=sequence,
+            order=order,
+            lengths=row_lengths,
+            cu_seqlens=F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32),
+            sorted_lengths=host_lengths,
+            row=row,
+            rank=(sorted_mask.cumsum(dim=1) - 1).flatten()[flat],
+        )
+
+    @functools.cached_property
+    def groups(self) -> list[AttentionGroup]:
+        """The length groups of the re-padded attention (computed once, on first use: the CUDA
+        varlen kernels need none)."""
+        lengths = self.sorted_lengths
         offsets = [0]
-        for length in host_lengths:
+        for length in lengths:
             offsets.append(offsets[-1] + length)
+        device = self.row.device
         groups = []
-        for first, last in _length_groups(host_lengths):
-            longest = max(host_lengths[first], 1)
+        for first, last in _length_groups(lengths):
+            longest = max(lengths[first], 1)
             start, end = offsets[first], offsets[last]
-            key_mask = torch.arange(longest, device=mask.device) < lengths[first:last, None]
+            sizes = torch.tensor(lengths[first:last], device=device)
+            key_mask = torch.arange(longest, device=device) < sizes[:, None]
             key_mask[:, 0] = True  # an empty sequence attends to a zero slot, not to nothing
-            slots = (row[start:end] - first) * longest + rank[start:end]
+            slots = (self.row[start:end] - first) * longest + self.rank[start:end]
             groups.append(
                 AttentionGroup(
                     first, last - first, start, end, longest, slots, key_mask[:, None, None]
                 )
             )
-        return cls(
-            batch=batch,
-            longest=max(host_lengths[0], 1) if batch else 1,
-            token_index=token_index,
-            sequence=sequence,
-            order=order,
-            lengths=row_lengths,
-            cu_seqlens=F.pad(lengths.cumsum(0), (1, 0)).to(torch.int32),
-            groups=groups,
-        )
+        return groups
 
 
 def _length_groups(lengths: list[int]) -> list[tuple[int, int]]:
