@@ -5,6 +5,10 @@ Sides, all on e5-small-offline (CPU, fp32) and the same retrieval set:
   recall and language bias for all 11 languages (11 mono, 110 cross, 11 multi evaluations).
 - (a) encode only: the same `BiEncoder.encode` calls on the same texts (every language's questions
   and candidates once, length-sorted batches of 64), nothing scored. Goal: hybrid-tui <= 1.10x this.
+- (c) encode only with the padded forward (`model.padding_free = false`): the same encode
+  calls through the standard HF forward, to show what the default padding-free forward changes
+  in evaluation (batches are length-sorted, so little padding is left to remove); the embeddings
+  of both are compared.
 - (b) naive: what a practitioner writes with sentence-transformers + ranx: for each setting encode
   the texts it needs with `SentenceTransformer.encode` (prompts "query: "/"passage: ",
   normalised). A setting is one evaluation as the issue counts them (11 mono, 110 cross, 11 multi
@@ -27,6 +31,7 @@ measured encoding rate, labelled as such.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -173,9 +178,14 @@ def main() -> None:
         help="naive script: re-encode for each of the 132 evaluations, or once per kind",
     )
     parser.add_argument("--no-full-scoring", action="store_true")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
     args = parser.parse_args()
     c.setup_env()
     import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA GPU is visible")
 
     c.print_machine("bench_eval")
     from hybrid_tui.data.lareqa import load_retrieval_set
@@ -196,15 +206,23 @@ def main() -> None:
         f"settings {', '.join(SETTINGS)}; NOT the full 1190-question / 13,014-sentence set",
         flush=True,
     )
-    encoder = BiEncoder.load(ModelConfig(spec="e5-small-offline"))
+    encoder = BiEncoder.load(ModelConfig(spec="e5-small-offline"), device=args.device)
     encoder.eval()
+    padded_encoder = BiEncoder.load(
+        ModelConfig(spec="e5-small-offline", padding_free=False), device=args.device
+    )
+    padded_encoder.eval()
+    print(f"   {encoder.padding_free_status}; (c): {padded_encoder.padding_free_status}")
     jobs = [("query", [q.text for q in rset.questions[x]]) for x in rset.languages]
     jobs += [("passage", [cd.text for cd in rset.candidates[y]]) for y in rset.languages]
+    last_embeddings: dict[str, list[np.ndarray]] = {}
 
-    def encode_only() -> float:
+    def encode_only(which=encoder, name: str = "enc") -> float:
         t0 = time.perf_counter()
-        for kind, texts in jobs:
-            encoder.encode(texts, kind, batch_size=64)
+        out = [which.encode(texts, kind, batch_size=64) for kind, texts in jobs]
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        last_embeddings[name] = out
         return time.perf_counter() - t0
 
     captured = {}
@@ -221,7 +239,9 @@ def main() -> None:
     if not args.no_naive:
         from sentence_transformers import SentenceTransformer
 
-        st_model = SentenceTransformer(str(resolve_model("e5-small-offline").path), device="cpu")
+        st_model = SentenceTransformer(
+            str(resolve_model("e5-small-offline").path), device=args.device
+        )
         st_model.eval()
         from ranx import Qrels, Run, evaluate
 
@@ -243,14 +263,18 @@ def main() -> None:
 
     with torch.inference_mode():
         # order: enc, hybrid, [naive], hybrid, enc, ... : each side sees the same load profile
-        enc_t, hyb_t, in_eval_enc = [], [], []
+        enc_t, hyb_t, in_eval_enc, padded_t = [], [], [], []
         for r in range(args.rounds):
-            order = [("enc", encode_only), ("hyb", hybrid)]
+            order = [
+                ("enc", encode_only),
+                ("hyb", hybrid),
+                ("padded", lambda: encode_only(padded_encoder, "padded")),
+            ]
             if r % 2:
                 order.reverse()
             for name, fn in order:
                 dt = fn()
-                (enc_t if name == "enc" else hyb_t).append(dt)
+                {"enc": enc_t, "hyb": hyb_t, "padded": padded_t}[name].append(dt)
                 if name == "hyb":
                     in_eval_enc.append(captured["timed"].seconds)
                 print(f"   round {r + 1}: {name} {dt:.1f}s", flush=True)
@@ -275,6 +299,19 @@ def main() -> None:
             f"scoring + glue {c.median(scoring):.2f}s",
         ],
     ]
+    padded_ratio = c.median([p / e for p, e in zip(padded_t, enc_t, strict=False)])
+    emb_delta = max(
+        float(np.abs(a - b).max())
+        for a, b in zip(last_embeddings["enc"], last_embeddings["padded"], strict=True)
+    )
+    rows.append(
+        [
+            "(c) encode only, padded forward (padding_free = false)",
+            f"{c.median(padded_t):.1f}",
+            f"{padded_ratio:.3f}x",
+            f"padded / padding-free time; max |embedding delta| {emb_delta:.1e}",
+        ]
+    )
     if naive_times:
         # identical mAP: hybrid-tui's own embeddings re-scored at the naive script's cutoff
         timed = captured["timed"]
@@ -325,11 +362,33 @@ def main() -> None:
         assert all(d < 1e-4 for d in deltas.values()), f"mAP differs: {deltas}"
         print("mAP identical within 1e-4: yes")
 
+    full = None
     if not args.no_full_scoring:
-        full_scoring(rset, c.median(in_eval_enc) / (n_q + n_c))
+        full = full_scoring(rset, c.median(in_eval_enc) / (n_q + n_c))
+    if args.json:
+        summary = {
+            "eval_vs_encode_only": round(ratio_a, 4),
+            "padded_encode_vs_padding_free": round(padded_ratio, 4),
+            "max_embedding_delta_padded_vs_padding_free": emb_delta,
+            "seconds": {
+                "evaluate_retrieval": round(c.median(hyb_t), 3),
+                "encode_only": round(c.median(enc_t), 3),
+                "encode_only_padded": round(c.median(padded_t), 3),
+            },
+            "questions": n_q,
+            "candidates": n_c,
+            "device": args.device,
+            "machine": c.machine(),
+        }
+        if naive_times:
+            summary["naive_speedup"] = round(c.median(naive_times) / c.median(hyb_t), 3)
+            summary["map_delta_vs_naive"] = max(deltas.values())
+        if full is not None:
+            summary["full_size_ratio_extrapolated"] = round(full, 4)
+        print(json.dumps(summary), flush=True)
 
 
-def full_scoring(small, seconds_per_text: float) -> None:
+def full_scoring(small, seconds_per_text: float) -> float:
     """Time `evaluate_embeddings` at XQuAD-R's full size on random unit vectors and extrapolate."""
     from hybrid_tui.data.lareqa import load_retrieval_set
     from hybrid_tui.evaluate import evaluate_embeddings
@@ -357,6 +416,7 @@ def full_scoring(small, seconds_per_text: float) -> None:
             ["ratio (a) at full size (extrapolated)", f"{(enc_est + score_s) / enc_est:.3f}x"],
         ],
     )
+    return (enc_est + score_s) / enc_est
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """MLflow logging overhead per training step: Tracker (buffered log_batch) vs none vs naive log_metric.
 
-Three sides run the real training step (`training_parts.train_step`, e5-small-offline, batch 32,
+Three sides run the real training step (`training.step.train_step`, e5-small-offline, batch 32,
 fp32 CPU, MLQA-R, the `setup_training` optimiser), interleaved round by round on the same model:
 - none: `train_step` only;
 - hybrid-tui: `train_step` + `StepMeter.record` + `Tracker.log_metrics(run, step_metrics(...), step)`
@@ -43,8 +43,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-logging-"))
     import mlflow
 
-    from hybrid_tui import training_parts as parts
     from hybrid_tui.tracking import Tracker
+    from hybrid_tui.training.run_record import StepMeter, step_metrics
+    from hybrid_tui.training.step import train_step
 
     setup = build_hybrid(c.data_root(), 1000, tmp)
     tracker = Tracker(f"sqlite:///{tmp / 'tracker.db'}")
@@ -62,13 +63,13 @@ def main() -> None:
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'naive.db'}")
     mlflow.set_experiment("bench-logging-naive")
     naive_run = mlflow.start_run(run_name="naive")
-    meter = parts.StepMeter(setup.recipe.train.batch_size, Counter())
+    meter = StepMeter(setup.recipe.train.batch_size, Counter())
     state = {"step": 0}
     call_cost = {"hybrid-tui": [], "naive": []}
 
     def one_step(mode: str) -> None:
         batch = setup.sampler.next_batch()
-        loss = parts.train_step(setup, batch)
+        loss = train_step(setup, batch)
         state["step"] += 1
         step = state["step"]
         meter.kinds[batch.kind] += 1
@@ -76,7 +77,7 @@ def main() -> None:
             return
         t0 = time.perf_counter()
         record = meter.record(step, loss, setup.scheduler.get_last_lr()[0], batch.kind)
-        metrics = parts.step_metrics(record, meter)
+        metrics = step_metrics(record, meter)
         if mode == "hybrid-tui":
             tracker.log_metrics(run_id, metrics, step)
         else:
@@ -99,7 +100,7 @@ def main() -> None:
     call_cost = {"hybrid-tui": [], "naive": []}
     flush_times.clear()
     print(
-        f"   {rounds} rounds x {k} real steps per side; {len(parts.step_metrics(meter.record(0, 0.0, 0.0, 'mono'), meter))} metrics per step",
+        f"   {rounds} rounds x {k} real steps per side; {len(step_metrics(meter.record(0, 0.0, 0.0, 'mono'), meter))} metrics per step",
         flush=True,
     )
     res = c.interleave({m: side(m) for m in ("none", "hybrid-tui", "naive")}, rounds, label=True)

@@ -58,7 +58,14 @@ def _quiet_transformers() -> Iterator[None]:
 class BiEncoder(torch.nn.Module):
     """A shared transformer with pooling (mean or CLS) and optional L2 normalisation."""
 
-    def __init__(self, model, tokenizer, conventions: Conventions, source: str = "") -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        conventions: Conventions,
+        source: str = "",
+        padding_free: bool | str = False,
+    ) -> None:
         super().__init__()
         if conventions.pooling not in ("mean", "cls"):
             raise HybridTuiError(f"pooling must be 'mean' or 'cls' (got {conventions.pooling!r})")
@@ -66,6 +73,13 @@ class BiEncoder(torch.nn.Module):
         self.tokenizer = tokenizer
         self.conventions = conventions
         self.source = source
+        # the packed forward (hybrid_tui.padding_free) where the recipe and architecture allow it
+        from hybrid_tui.padding_free import choose, model_unsupported_reason
+
+        reason = None if padding_free is False else model_unsupported_reason(model)
+        self.padding_free, self.padding_free_status = choose(
+            padding_free, type(model).__name__, reason
+        )
 
     # ------------------------------------------------------------ loading
 
@@ -82,7 +96,9 @@ class BiEncoder(torch.nn.Module):
 
         resolved = resolve_model(model_config.spec, progress=progress)
         conventions = resolve_conventions(resolved.conventions, model_config)
-        encoder = cls._from_folder(resolved.path, resolved.source, conventions, device)
+        encoder = cls._from_folder(
+            resolved.path, resolved.source, conventions, device, model_config.padding_free
+        )
         if model_config.freeze_embeddings:
             encoder.freeze_embeddings()
         return encoder
@@ -94,7 +110,12 @@ class BiEncoder(torch.nn.Module):
 
     @classmethod
     def _from_folder(
-        cls, folder: Path, source: str, conventions: Conventions, device: str
+        cls,
+        folder: Path,
+        source: str,
+        conventions: Conventions,
+        device: str,
+        padding_free: bool | str = "auto",
     ) -> BiEncoder:
         from transformers import AutoModel, AutoTokenizer
 
@@ -113,7 +134,7 @@ class BiEncoder(torch.nn.Module):
             ) from err
         if tokenizer.pad_token is None:
             raise HybridTuiError(f"the tokenizer in {folder} has no padding token")
-        return cls(model, tokenizer, conventions, source).to(device)
+        return cls(model, tokenizer, conventions, source, padding_free=padding_free).to(device)
 
     def freeze_embeddings(self) -> None:
         """Stop training the word-embedding matrix (most of a small model's weights; faster on CPU)."""
@@ -148,6 +169,18 @@ class BiEncoder(torch.nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Pooled (and, if `normalize`, unit-length) embeddings of a tokenized batch."""
+        if self.padding_free:
+            from hybrid_tui.padding_free import pooled_embeddings
+
+            pooled = pooled_embeddings(self.model, features, self.conventions.pooling)
+        else:
+            pooled = self._padded_pooled(features)
+        if self.conventions.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+        return pooled
+
+    def _padded_pooled(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The standard forward: the HF model over the padded batch, padding masked out."""
         inputs = {key: features[key] for key in _MODEL_INPUTS if key in features}
         hidden = self.model(**inputs).last_hidden_state
         if self.conventions.pooling == "cls":
@@ -155,8 +188,6 @@ class BiEncoder(torch.nn.Module):
         else:
             mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        if self.conventions.normalize:
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
         return pooled
 
     def encode(

@@ -39,6 +39,16 @@ class ModelConfig(_Section):
     max_query_length: int | None = Field(None, ge=8, le=8192)
     max_passage_length: int | None = Field(None, ge=8, le=8192)
     freeze_embeddings: bool = False
+    # pack the batch's real tokens (no padding) through BERT/RoBERTa/XLM-R models; auto = where
+    # the architecture is supported, true = refuse other architectures (hybrid_tui.padding_free)
+    padding_free: Literal["auto"] | bool = "auto"
+
+    @field_validator("padding_free", mode="before")
+    @classmethod
+    def _padding_free(cls, value: object) -> object:
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError('padding_free must be "auto", true or false')
 
 
 class DataConfig(_Section):

@@ -36,7 +36,7 @@ sys.exit(code)
 
 
 def _record_trainer(state: Path, run_id: str, pid: int) -> None:
-    """The job record a trainer writes (`training_parts.write_job_record`)."""
+    """The job record a trainer writes (`training.run_record.write_job_record`)."""
     files = RunFiles.for_run(run_id, base=state)
     files.root.mkdir(parents=True, exist_ok=True)
     record = {"run_id": run_id, "pid": pid, "start_ticks": process_start_ticks(pid)}

@@ -30,25 +30,37 @@ class TrainingInputs:
     data_root: str | None
     conventions: Conventions
     sampler: BatchSampler
+    padding_free: bool = False  # the packed forward will be on (recipe setting + architecture)
 
 
-def prepare_inputs(recipe: Recipe, data_root: str | None, progress=None) -> TrainingInputs:
+def prepare_inputs(
+    recipe: Recipe,
+    data_root: str | None,
+    progress=None,
+    pairs: TrainingPairs | None = None,
+    eval_sets: list[RetrievalSet] | None = None,
+) -> TrainingInputs:
     """Load data, eval sets, the model source and the sampler; raise `HybridTuiError` on any bad
-    input."""
+    input. `pairs` / `eval_sets` given (benchmarks, tests) are used instead of loading them.
+    The inputs serve one run: their sampler advances as it trains."""
     from hybrid_tui.data.pairs import load_training_pairs
     from hybrid_tui.evaluate import load_eval_sets
     from hybrid_tui.models import check_model_folder, resolve_conventions, resolve_model
+    from hybrid_tui.padding_free import folder_choice
     from hybrid_tui.sampling import BatchSampler
 
-    pairs = load_training_pairs(recipe.data, data_root, progress=progress)
-    eval_sets = load_eval_sets(recipe.eval, data_root, progress=progress)
+    if pairs is None:
+        pairs = load_training_pairs(recipe.data, data_root, progress=progress)
+    if eval_sets is None:
+        eval_sets = load_eval_sets(recipe.eval, data_root, progress=progress)
     resolved = resolve_model(recipe.model.spec, progress=progress)
     check_model_folder(resolved, recipe.model.spec)
     conventions = resolve_conventions(resolved.conventions, recipe.model)
+    padding_free = folder_choice(recipe.model.padding_free, resolved.path)[0]
     # data that cannot fill the mix's batches (e.g. no id in two languages for cross) is bad input
     sampler = BatchSampler(pairs, recipe.train.batch_size, recipe.sampler, recipe.train.seed)
     return TrainingInputs(
-        recipe, pairs, eval_sets, resolved.source, data_root, conventions, sampler
+        recipe, pairs, eval_sets, resolved.source, data_root, conventions, sampler, padding_free
     )
 
 

@@ -85,6 +85,9 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     setup = setup_training(inputs, files)
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
+    events.write("log", message=setup.encoder.padding_free_status)
+    if setup.is_main:
+        print(setup.encoder.padding_free_status, flush=True)
     meter = StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
     with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):

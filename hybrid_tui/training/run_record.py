@@ -31,6 +31,7 @@ def start_tracked_run(tracker, inputs) -> str:
         "hybrid_tui.device": describe_device(pick_device(recipe.train.device)),
         "hybrid_tui.mix": recipe.sampler.describe(),
         "hybrid_tui.train_languages": ",".join(inputs.pairs.languages),
+        "hybrid_tui.padding_free": "on" if inputs.padding_free else "off",
         **recipe.tracking.tags,
     }
     run_id = tracker.start_run(
