@@ -81,6 +81,16 @@ def tui(tracking_uri: TrackingUri = None) -> None:
     run_app(tracking_uri=_tracking_uri(tracking_uri))
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a recipe field: KEY=VALUE with a dotted key (train.lr=1e-5, "
+        "sampler.mono=0.3); the value is read as TOML, else as text. Repeatable.",
+    ),
+]
+
+
 @app.command()
 def train(
     recipe: Annotated[
@@ -96,24 +106,32 @@ def train(
             help="Run in the background (survives the terminal); print the run id and return."
         ),
     ] = False,
+    overrides: SetOption = None,
     announce: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Train a recipe in this process (or detached), tracked in MLflow."""
+    overrides = overrides or []
     if recipe is None and resume is None:
         raise HybridTuiError("give a recipe file (e.g. recipes/smoke.toml) or --resume RUN_ID")
+    if resume and overrides:
+        raise HybridTuiError(
+            "--set changes a new run's recipe; --resume continues the run as it was"
+        )
     if detach:
         from hybrid_tui.jobs import launch
         from hybrid_tui.recipe import load_recipe
 
         if recipe:
-            load_recipe(recipe)  # fail fast here, in the user's terminal
-        job = launch(recipe or "", data_dir=_data_root(data_dir), resume=resume)
+            load_recipe(recipe, overrides)  # fail fast here, in the user's terminal
+        job = launch(
+            recipe or "", data_dir=_data_root(data_dir), resume=resume, overrides=overrides
+        )
         typer.echo(job.run_id)
         typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
         return
     from hybrid_tui.training.loop import main_entry
 
-    code = main_entry(recipe, _data_root(data_dir), resume, announce)
+    code = main_entry(recipe, _data_root(data_dir), resume, announce, overrides)
     if code:
         raise typer.Exit(code)
 

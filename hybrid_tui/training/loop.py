@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -133,9 +133,14 @@ def _install_stop_handler() -> _StopFlag:
 
 
 def main_entry(
-    recipe_path: str, data_root: str | None, resume: str | None, announce: str | None
+    recipe_path: str,
+    data_root: str | None,
+    resume: str | None,
+    announce: str | None,
+    overrides: Sequence[str] = (),
 ) -> int:
-    """Entry point of the `train` command's process; returns the exit code."""
+    """Entry point of the `train` command's process; returns the exit code. `overrides` are the
+    `--set KEY=VALUE` changes to the recipe (recorded on the run)."""
     from hybrid_tui.recipe import load_recipe
 
     started = time.time()
@@ -144,7 +149,7 @@ def main_entry(
             recipe = _recipe_for_resume(resume, recipe_path)
             data_root = data_root or _job_data_root(resume)
         else:
-            recipe = load_recipe(recipe_path)
+            recipe = load_recipe(recipe_path, overrides)
         run_id, status = run_training(
             recipe,
             data_root=data_root,
