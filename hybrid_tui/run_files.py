@@ -11,6 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# Set by the queue in the environment of each trainer it starts: `<job id>:<launch token>`. The
+# run records the job id; a restarted scheduler finds a trainer it had just spawned by the token.
+QUEUE_JOB_ENV = "HYBRID_TUI_QUEUE_JOB"
+
 
 def state_dir() -> Path:
     return Path(os.environ.get("HYBRID_TUI_HOME", ".hybrid-tui")).expanduser().resolve()

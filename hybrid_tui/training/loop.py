@@ -80,12 +80,14 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     from hybrid_tui.training.saving import discard_checkpoint, save, save_final_model
     from hybrid_tui.training.setup import setup_training
     from hybrid_tui.training.step import train_step
+    from hybrid_tui.training.system_metrics import GpuMetrics
 
     recipe = inputs.recipe
     setup = setup_training(inputs, files)
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
     meter = StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
+    gpu_metrics = GpuMetrics(setup.device if setup.is_main else "cpu")
     with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:
@@ -98,6 +100,8 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
             events.write("step", **record)
             if step % recipe.train.log_every == 0 or step == steps:
                 tracker.log_metrics(run_id, step_metrics(record, meter), step)
+            if system := gpu_metrics.due():
+                tracker.log_metrics(run_id, system, step)
             if recipe.train.checkpoint_every and step % recipe.train.checkpoint_every == 0:
                 save(setup, files, step)
                 tracker.flush()  # a kill -9 now loses no point: the resume starts after `step`

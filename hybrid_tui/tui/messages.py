@@ -63,6 +63,6 @@ class MixChanged(Message):
 
 @dataclass
 class GpusFound(Message):
-    """GPUs visible to `nvidia-smi` (name and memory), empty on CPU-only machines."""
+    """GPUs NVML sees (name and memory), empty on CPU-only machines."""
 
     gpus: list[str]
