@@ -312,13 +312,21 @@ def study(
     summary_only: Annotated[
         bool, typer.Option(help="Only summarise the finished runs; train nothing.")
     ] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Add the missing runs to the job queue instead of training them here "
+            "(then `hybrid-tui queue start`, and --summary-only once they are done).",
+        ),
+    ] = False,
 ) -> None:
     """Mono vs cross vs hybrid batches over seeds, plus an α sweep; resumable; writes a report."""
     from pathlib import Path
 
     from hybrid_tui.demo import demo_recipe
     from hybrid_tui.recipe import load_recipe
-    from hybrid_tui.study import run_study, summarize, write_report
+    from hybrid_tui.study import queue_study, run_study, summarize, write_report
 
     try:
         sweep = [float(a) for a in alphas.split(",") if a.strip()]
@@ -329,6 +337,19 @@ def study(
     if any(not 0 <= a <= 1 for a in sweep):
         raise HybridTuiError(f"--alphas {alphas!r}: every α must lie between 0 and 1")
     base = load_recipe(recipe) if recipe else demo_recipe()
+    if queue and summary_only:
+        raise HybridTuiError("--queue adds the study's runs, --summary-only reads them; pick one")
+    if queue:
+        queued = queue_study(base, name, seeds, sweep, _data_root(data_dir))
+        for job in queued:
+            typer.echo(job.id)
+        again = f"hybrid-tui study --name {name}" + (f" --recipe {recipe}" if recipe else "")
+        typer.echo(
+            f"queued {len(queued)} jobs; run them with `hybrid-tui queue start` (if no scheduler "
+            f"runs), then write the summary with `{again} --out {out} --summary-only`",
+            err=True,
+        )
+        return
     if summary_only:
         from hybrid_tui.tracking import Tracker
 

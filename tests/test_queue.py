@@ -512,3 +512,33 @@ def test_stop_with_cancel_running_ends_the_trainer_killed(queue_cli, data_root: 
     assert Tracker(os.environ["MLFLOW_TRACKING_URI"]).get_run(first.run_id).status == "KILLED"
     followed, _ = follower.communicate(timeout=30)  # `logs -f` ends with the job
     assert "ended KILLED" in followed
+
+
+def test_study_queue_adds_the_missing_runs_as_jobs(run_cli, workdir: Path, data_root) -> None:
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(os.environ["MLFLOW_TRACKING_URI"])
+    for method in ("untrained", "mono"):  # already done: not queued again
+        run_id = tracker.start_run(
+            "study-t",
+            f"t-{method}-s0",
+            {"hybrid_tui.study": "t", "hybrid_tui.study_method": method,
+             "hybrid_tui.study_seed": "0", "hybrid_tui.study_alpha": "1"},
+        )  # fmt: skip
+        tracker.end_run(run_id, "FINISHED")
+    args = ("study", "--name", "t", "--recipe", SMOKE, "--seeds", "1", "--alphas", "0.25")
+    args += ("--data-dir", str(data_root), "--queue")
+    first = run_cli(*args, check_code=0)
+    assert "2 runs already finished, 0 already queued or running, 3 to queue" in first.stdout
+    assert "--summary-only" in first.stderr
+    jobs_ = JobStore().jobs()
+    assert [job.name for job in jobs_] == ["t-cross-s0", "t-hybrid-s0", "t-alpha=0.25-s0"]
+    assert {job.tags["hybrid_tui.study"] for job in jobs_} == {"t"}
+    assert first.stdout.split()[-3:] == [str(job.id) for job in jobs_]
+    from hybrid_tui.recipe import load_recipe
+
+    sweep = load_recipe(jobs_[2].recipe_path)
+    assert sweep.sampler.mono == 0.25 and sweep.tracking.experiment == "study-t"
+    again = run_cli(*args, check_code=0)
+    assert "3 already queued or running, 0 to queue" in again.stdout
+    assert len(JobStore().jobs()) == 3
