@@ -41,7 +41,7 @@ def test_modules_the_cli_and_tui_import_at_start_stay_light() -> None:
         "hybrid_tui.tracking, hybrid_tui.report, hybrid_tui.events, hybrid_tui.models, "
         "hybrid_tui.tui.app, hybrid_tui.queue.store, hybrid_tui.queue.scheduler, "
         "hybrid_tui.queue.daemon, hybrid_tui.queue.output, hybrid_tui.queue.submit, "
-        "hybrid_tui.devices"
+        "hybrid_tui.busy_devices, hybrid_tui.devices"
     )
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 

@@ -66,3 +66,19 @@ class GpusFound(Message):
     """GPUs NVML sees (name and memory), empty on CPU-only machines."""
 
     gpus: list[str]
+
+
+@dataclass
+class QueueLoaded(Message):
+    """The queue's jobs (`queue.store.QueueJob`) and its scheduler (None when none runs)."""
+
+    jobs: list[Any]
+    scheduler: Any
+
+
+@dataclass
+class JobQueued(Message):
+    """Compose added its recipe to the queue as this job."""
+
+    job: Any
+    scheduler_running: bool
