@@ -28,7 +28,8 @@ models_app = typer.Typer(help="List and prepare encoders (hub ids, local folders
 app.add_typer(models_app, name="models")
 queue_app = typer.Typer(
     help="A job queue: many runs on one box, one per GPU (or N at once on the CPU), "
-    "highest priority first."
+    "highest priority first.",
+    no_args_is_help=True,
 )
 app.add_typer(queue_app, name="queue")
 

@@ -70,7 +70,8 @@ def _enqueue(
             pinned = recipe.model_copy(deep=True)
             # the trainer may start in another directory: the store is named absolutely
             pinned.tracking.uri = absolute_tracking_uri(recipe.tracking.resolved_uri())
-            path = save_recipe(pinned, folder / f"{recipe.name}-{uuid.uuid4().hex[:8]}.toml")
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in recipe.name)
+            path = save_recipe(pinned, folder / f"{safe[:60]}-{uuid.uuid4().hex[:8]}.toml")
             written.append(path)
             new_jobs.append(
                 NewJob(
