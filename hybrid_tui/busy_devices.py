@@ -72,3 +72,15 @@ def _read(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+def busy_warning(device: str) -> str | None:
+    """One line for a direct launch onto a device that is already training (None when free)."""
+    busy = conflicts(device)
+    if not busy:
+        return None
+    holders = "; ".join(f"{use.who} on {use.where}" for use in busy)
+    return (
+        f"already training there: {holders}; both will run slower "
+        "(`hybrid-tui queue add` runs one job per device)"
+    )

@@ -127,19 +127,35 @@ def train(
         from hybrid_tui.jobs import launch
         from hybrid_tui.recipe import load_recipe
 
-        if recipe:
-            load_recipe(recipe, overrides)  # fail fast here, in the user's terminal
+        if recipe:  # fail fast here, in the user's terminal
+            _warn_if_device_busy(load_recipe(recipe, overrides).train.device)
         job = launch(
             recipe or "", data_dir=_data_root(data_dir), resume=resume, overrides=overrides
         )
         typer.echo(job.run_id)
         typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
         return
+    from hybrid_tui.run_files import QUEUE_JOB_ENV
+
+    started_by_us = announce or QUEUE_JOB_ENV in os.environ or "RANK" in os.environ
+    if recipe and not started_by_us:  # a user's own foreground run
+        from hybrid_tui.recipe import load_recipe
+
+        _warn_if_device_busy(load_recipe(recipe, overrides).train.device)
     from hybrid_tui.training.loop import main_entry
 
     code = main_entry(recipe, _data_root(data_dir), resume, announce, overrides)
     if code:
         raise typer.Exit(code)
+
+
+def _warn_if_device_busy(device: str) -> None:
+    """Say so (and go on) when a trainer already runs on the device this run would use."""
+    from hybrid_tui.busy_devices import busy_warning
+
+    warning = busy_warning(device)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 @app.command("eval")

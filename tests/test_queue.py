@@ -542,3 +542,25 @@ def test_study_queue_adds_the_missing_runs_as_jobs(run_cli, workdir: Path, data_
     again = run_cli(*args, check_code=0)
     assert "3 already queued or running, 0 to queue" in again.stdout
     assert len(JobStore().jobs()) == 3
+
+
+def test_a_direct_launch_onto_a_busy_device_warns(run_cli, workdir: Path) -> None:
+    """Two runs on one device at once: the CLI says so (the app asks, see test_tui)."""
+    from hybrid_tui.run_files import process_start_ticks
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        files = RunFiles.for_run("e" * 32)
+        files.root.mkdir(parents=True)
+        record = {"pid": sleeper.pid, "start_ticks": process_start_ticks(sleeper.pid)}
+        files.job.write_text(json.dumps({**record, "name": "busy", "device": "cpu"}))
+        done = run_cli("train", SMOKE, "--data-dir", str(workdir / "nowhere"))
+        assert done.returncode == 2
+        warning, error = done.stderr.strip().splitlines()
+        assert warning.startswith("warning: already training there: run eeeeeeee (busy) on the CPU")
+        assert error.startswith("error: ") and "nowhere" in error
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    quiet = run_cli("train", SMOKE, "--data-dir", str(workdir / "nowhere"))
+    assert quiet.stderr.strip().splitlines()[0].startswith("error: ")  # free again: no warning
