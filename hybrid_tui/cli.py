@@ -26,6 +26,12 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List and prepare encoders (hub ids, local folders, offline models).")
 app.add_typer(models_app, name="models")
+queue_app = typer.Typer(
+    help="A job queue: many runs on one box, one per GPU (or N at once on the CPU), "
+    "highest priority first.",
+    no_args_is_help=True,
+)
+app.add_typer(queue_app, name="queue")
 
 _debug = {"on": False}
 
@@ -81,6 +87,16 @@ def tui(tracking_uri: TrackingUri = None) -> None:
     run_app(tracking_uri=_tracking_uri(tracking_uri))
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a recipe field: KEY=VALUE with a dotted key (train.lr=1e-5, "
+        "sampler.mono=0.3); the value is read as TOML, else as text. Repeatable.",
+    ),
+]
+
+
 @app.command()
 def train(
     recipe: Annotated[
@@ -96,26 +112,50 @@ def train(
             help="Run in the background (survives the terminal); print the run id and return."
         ),
     ] = False,
+    overrides: SetOption = None,
     announce: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Train a recipe in this process (or detached), tracked in MLflow."""
+    overrides = overrides or []
     if recipe is None and resume is None:
         raise HybridTuiError("give a recipe file (e.g. recipes/smoke.toml) or --resume RUN_ID")
+    if resume and overrides:
+        raise HybridTuiError(
+            "--set changes a new run's recipe; --resume continues the run as it was"
+        )
     if detach:
         from hybrid_tui.jobs import launch
         from hybrid_tui.recipe import load_recipe
 
-        if recipe:
-            load_recipe(recipe)  # fail fast here, in the user's terminal
-        job = launch(recipe or "", data_dir=_data_root(data_dir), resume=resume)
+        if recipe:  # fail fast here, in the user's terminal
+            _warn_if_device_busy(load_recipe(recipe, overrides).train.device)
+        job = launch(
+            recipe or "", data_dir=_data_root(data_dir), resume=resume, overrides=overrides
+        )
         typer.echo(job.run_id)
         typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
         return
+    from hybrid_tui.run_files import QUEUE_JOB_ENV
+
+    started_by_us = announce or QUEUE_JOB_ENV in os.environ or "RANK" in os.environ
+    if recipe and not started_by_us:  # a user's own foreground run
+        from hybrid_tui.recipe import load_recipe
+
+        _warn_if_device_busy(load_recipe(recipe, overrides).train.device)
     from hybrid_tui.training.loop import main_entry
 
-    code = main_entry(recipe, _data_root(data_dir), resume, announce)
+    code = main_entry(recipe, _data_root(data_dir), resume, announce, overrides)
     if code:
         raise typer.Exit(code)
+
+
+def _warn_if_device_busy(device: str) -> None:
+    """Say so (and go on) when a trainer already runs on the device this run would use."""
+    from hybrid_tui.busy_devices import busy_warning
+
+    warning = busy_warning(device)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 @app.command("eval")
@@ -302,13 +342,21 @@ def study(
     summary_only: Annotated[
         bool, typer.Option(help="Only summarise the finished runs; train nothing.")
     ] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Add the missing runs to the job queue instead of training them here "
+            "(then `hybrid-tui queue start`, and --summary-only once they are done).",
+        ),
+    ] = False,
 ) -> None:
     """Mono vs cross vs hybrid batches over seeds, plus an α sweep; resumable; writes a report."""
     from pathlib import Path
 
     from hybrid_tui.demo import demo_recipe
     from hybrid_tui.recipe import load_recipe
-    from hybrid_tui.study import run_study, summarize, write_report
+    from hybrid_tui.study import queue_study, run_study, summarize, write_report
 
     try:
         sweep = [float(a) for a in alphas.split(",") if a.strip()]
@@ -319,6 +367,19 @@ def study(
     if any(not 0 <= a <= 1 for a in sweep):
         raise HybridTuiError(f"--alphas {alphas!r}: every α must lie between 0 and 1")
     base = load_recipe(recipe) if recipe else demo_recipe()
+    if queue and summary_only:
+        raise HybridTuiError("--queue adds the study's runs, --summary-only reads them; pick one")
+    if queue:
+        queued = queue_study(base, name, seeds, sweep, _data_root(data_dir))
+        for job in queued:
+            typer.echo(job.id)
+        again = f"hybrid-tui study --name {name}" + (f" --recipe {recipe}" if recipe else "")
+        typer.echo(
+            f"queued {len(queued)} jobs; run them with `hybrid-tui queue start` (if no scheduler "
+            f"runs), then write the summary with `{again} --out {out} --summary-only`",
+            err=True,
+        )
+        return
     if summary_only:
         from hybrid_tui.tracking import Tracker
 
@@ -350,6 +411,119 @@ def models_prepare(
     with rich_progress(transient=True) as progress:
         resolved = resolve_model(name, progress=progress)
     typer.echo(str(resolved.path))
+
+
+# ---------------------------------------------------------------------------- queue
+
+
+@queue_app.command("add")
+def queue_add(
+    recipes: Annotated[list[str], typer.Argument(help="Recipe TOML files.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=V1,V2,...: one job per value (several --set: every combination). A comma "
+            "inside [], {} or quotes does not split. Repeatable.",
+        ),
+    ] = None,
+    gpus: Annotated[int, typer.Option(help="GPUs per job (N > 1: torchrun, one rank each).")] = 1,
+    priority: Annotated[int, typer.Option(help="Higher starts first (then oldest).")] = 0,
+    data_dir: DataDir = None,
+) -> None:
+    """Queue one job per recipe and --set combination; prints the job ids."""
+    from hybrid_tui.queue.output import print_added
+    from hybrid_tui.queue.submit import queue_recipe_files
+
+    print_added(queue_recipe_files(recipes, overrides or [], gpus, priority, _data_root(data_dir)))
+
+
+@queue_app.command("ls")
+def queue_ls(json_output: JsonFlag = False) -> None:
+    """Jobs with their state, GPUs, run id, wait and run time (and the scheduler's state)."""
+    from hybrid_tui.queue.daemon import running_scheduler
+    from hybrid_tui.queue.output import print_jobs
+    from hybrid_tui.queue.scheduler import Scheduler
+    from hybrid_tui.queue.store import JobStore
+
+    store, scheduler = JobStore(), running_scheduler()
+    if scheduler is None:  # nobody else notices trainers that ended meanwhile
+        Scheduler(store).reconcile()
+    print_jobs(store.jobs(), scheduler, json_output)
+
+
+@queue_app.command("rm")
+def queue_rm(
+    jobs: Annotated[list[str], typer.Argument(help="Job ids (or run ids).")],
+) -> None:
+    """Remove queued (or ended) jobs; a running one must be cancelled first."""
+    from hybrid_tui.queue.store import JobStore
+
+    for job in JobStore().remove(jobs):
+        typer.echo(f"removed job {job.id} ({job.state} before)")
+
+
+@queue_app.command("logs")
+def queue_logs(
+    job: Annotated[str, typer.Argument(help="Job id or run id.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")
+    ] = False,
+) -> None:
+    """A job's trainer log (with -f: followed like tail -f until the job ends)."""
+    from hybrid_tui.queue.daemon import running_scheduler
+    from hybrid_tui.queue.output import print_log
+    from hybrid_tui.queue.scheduler import Scheduler
+    from hybrid_tui.queue.store import JobStore
+
+    store = JobStore()
+
+    def reconcile() -> None:
+        if running_scheduler() is None:
+            Scheduler(store).reconcile()
+
+    print_log(store, job, follow, reconcile=reconcile)
+
+
+GpuList = Annotated[
+    str | None, typer.Option("--gpus", help="GPU indices to hand out, e.g. 0,1,2,3.")
+]
+SlotCount = Annotated[
+    int | None, typer.Option("--slots", help="Without GPUs: run N jobs at once on the CPU.")
+]
+
+
+@queue_app.command("start")
+def queue_start(gpus: GpuList = None, slots: SlotCount = None) -> None:
+    """Start the scheduler, detached (it outlives the terminal); one per state dir."""
+    from hybrid_tui.queue.daemon import parse_slots, start_scheduler
+
+    info = start_scheduler(parse_slots(gpus, slots))
+    typer.echo(f"scheduler started ({info.describe()}); log {info.log}")
+
+
+@queue_app.command("stop")
+def queue_stop(
+    cancel_running: Annotated[
+        bool,
+        typer.Option(help="Also cancel running trainers (they checkpoint and end KILLED)."),
+    ] = False,
+) -> None:
+    """Stop the scheduler: nothing more starts; running trainers go on unless --cancel-running."""
+    from hybrid_tui.queue.daemon import stop_scheduler
+
+    for line in stop_scheduler(cancel_running):
+        typer.echo(line)
+
+
+@queue_app.command("serve", hidden=True)
+def queue_serve(gpus: GpuList = None, slots: SlotCount = None) -> None:
+    """The scheduler process itself (what `queue start` runs detached)."""
+    from hybrid_tui.queue.daemon import parse_slots, serve
+
+    code = serve(parse_slots(gpus, slots))
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

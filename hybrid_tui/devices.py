@@ -1,15 +1,17 @@
 """Devices: which one a run uses, at what precision, and what GPUs the machine has.
 
 One module for every question about hardware: the trainer, the eval command and the study pick
-a torch device here; the app lists GPUs and their load here (through `nvidia-smi`, so the app
-never imports torch). torch is imported inside the functions that need it.
+a torch device here; the app, the queue and the trainer's system metrics read GPUs and their load
+here, through NVML (`nvidia-ml-py`, so the app never imports torch, and nothing parses
+`nvidia-smi`). torch is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from hybrid_tui.errors import HybridTuiError
 
@@ -53,33 +55,136 @@ def pick_precision(requested: str, device: str):
     return torch.float16
 
 
-def list_gpus() -> list[str]:
-    """`nvidia-smi`'s GPUs as 'name, memory' labels (no torch import); empty without one."""
-    out = _nvidia_smi("--query-gpu=name,memory.total", "--format=csv,noheader")
-    return [line.strip() for line in out.splitlines() if line.strip()]
+@dataclass(frozen=True)
+class GpuReading:
+    """One GPU's load at one moment, as NVML reports it. `index` is NVML's (nvidia-smi's)
+    number for the GPU, not the index a process sees under `CUDA_VISIBLE_DEVICES`."""
+
+    index: int
+    name: str
+    util_percent: float | None
+    memory_used_mib: float
+    memory_total_mib: float
+    temperature_c: float | None
+    power_w: float | None
 
 
-def gpu_usage() -> str:
-    """'GPU0 87% 12.3/80 GiB' per visible GPU, from nvidia-smi ('' when it cannot be read)."""
-    out = _nvidia_smi(
-        "--query-gpu=utilization.gpu,memory.used,memory.total", "--format=csv,noheader,nounits"
-    )
-    parts = []
-    for index, line in enumerate(out.strip().splitlines()):
+_nvml = {"ready": None}
+_nvml_lock = threading.Lock()
+
+
+def _nvml_module():
+    """`pynvml`, initialised once per process; None without the library or a driver."""
+    with _nvml_lock:
+        if _nvml["ready"] is None:
+            try:
+                import pynvml
+
+                pynvml.nvmlInit()
+                _nvml["ready"] = pynvml
+            except Exception:  # no package, no libnvidia-ml, no driver: a machine without GPUs
+                _nvml["ready"] = False
+        return _nvml["ready"] or None
+
+
+def gpu_readings(indices: Iterable[int] | None = None) -> list[GpuReading]:
+    """The load of every GPU (or of `indices`), through NVML; [] where there is no GPU or driver.
+
+    A value the GPU does not report (power on some boards) is None; a GPU that cannot be read
+    at all is left out.
+    """
+    nvml = _nvml_module()
+    if nvml is None:
+        return []
+    try:
+        count = nvml.nvmlDeviceGetCount()
+    except Exception:
+        return []
+    wanted = range(count) if indices is None else [i for i in indices if 0 <= i < count]
+    readings = []
+    for index in wanted:
         try:
-            util, used, total = (float(x) for x in line.split(","))
-        except ValueError:
+            readings.append(_read_gpu(nvml, index))
+        except Exception:
             continue
-        parts.append(f"GPU{index} {util:.0f}% {used / 1024:.1f}/{total / 1024:.0f} GiB")
+    return readings
+
+
+def _read_gpu(nvml, index: int) -> GpuReading:
+    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    name = nvml.nvmlDeviceGetName(handle)
+    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+
+    def optional(read):
+        try:
+            return float(read())
+        except Exception:
+            return None
+
+    return GpuReading(
+        index=index,
+        name=name.decode() if isinstance(name, bytes) else str(name),
+        util_percent=optional(lambda: nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+        memory_used_mib=memory.used / 2**20,
+        memory_total_mib=memory.total / 2**20,
+        temperature_c=optional(
+            lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+        ),
+        power_w=optional(lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000),
+    )
+
+
+def list_gpus() -> list[str]:
+    """The machine's GPUs as 'name, memory' labels (NVML, no torch import); empty without one."""
+    return [f"{r.name}, {r.memory_total_mib / 1024:.0f} GiB" for r in gpu_readings()]
+
+
+def format_gpu_reading(reading: GpuReading) -> str:
+    """`GPU 2 NVIDIA H200  util 87%  mem 12.3/139.8 GiB  61°C  350 W` (unknown values left out)."""
+    parts = [f"GPU {reading.index} {reading.name}"]
+    if reading.util_percent is not None:
+        parts.append(f"util {reading.util_percent:.0f}%")
+    parts.append(
+        f"mem {reading.memory_used_mib / 1024:.1f}/{reading.memory_total_mib / 1024:.1f} GiB"
+    )
+    if reading.temperature_c is not None:
+        parts.append(f"{reading.temperature_c:.0f}°C")
+    if reading.power_w is not None:
+        parts.append(f"{reading.power_w:.0f} W")
     return "  ".join(parts)
 
 
-def _nvidia_smi(*args: str) -> str:
-    if shutil.which("nvidia-smi") is None:
-        return ""
-    try:
-        return subprocess.run(
-            ["nvidia-smi", *args], capture_output=True, text=True, timeout=5, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
+def visible_gpu_indices(cuda_visible: str | None) -> list[int] | None:
+    """The GPUs `CUDA_VISIBLE_DEVICES` names, as NVML indices: None when it is unset (every GPU
+    is visible) or names GPUs by UUID; [] when it hides them all ('' or '-1')."""
+    if cuda_visible is None or cuda_visible == "unset":
+        return None
+    indices = []
+    for part in cuda_visible.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.lstrip("-").isdigit():
+            return None
+        if int(part) < 0:  # CUDA stops at the first invalid index
+            break
+        indices.append(int(part))
+    return indices
+
+
+def run_gpus(device: str, cuda_visible: str | None) -> list[int]:
+    """The NVML indices of the GPUs a run uses, from its device (`cuda:0`, `cpu (2 threads)`,
+    `auto`) and the `CUDA_VISIBLE_DEVICES` it saw; [] for a CPU run.
+
+    A run under `CUDA_VISIBLE_DEVICES=2,3` uses both (a torchrun job has one rank on each); one
+    without it uses the GPU its device names (`auto`: GPU 0 when there is one).
+    """
+    device = device.split(" ")[0]
+    if not (device.startswith("cuda") or device == "auto"):
+        return []
+    visible = visible_gpu_indices(cuda_visible)
+    if visible is not None:
+        return visible
+    if device == "auto" and not gpu_readings():
+        return []
+    return [int(device[5:])] if device.startswith("cuda:") else [0]

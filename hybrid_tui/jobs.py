@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,27 +32,53 @@ class Job:
     log_path: Path
 
 
-def launch(
+@dataclass(frozen=True)
+class Spawned:
+    """A trainer process just started: it writes its run id to `announce` once the run exists,
+    and its output to `log_path` (moved to the run's `trainer.log` then, same file)."""
+
+    process: subprocess.Popen
+    token: str
+    announce: Path
+    log_path: Path
+
+
+def launch_files(token: str) -> tuple[Path, Path]:
+    """The announce file and the launch log of the launch named `token`."""
+    launches = state_dir() / "launches"
+    return launches / f"{token}.run_id", launches / f"{token}.log"
+
+
+def spawn(
     recipe_path: str | os.PathLike,
     data_dir: str | None = None,
     resume: str | None = None,
-    timeout_s: float = LAUNCH_TIMEOUT_S,
-) -> Job:
-    """Start `hybrid-tui train` in its own session and wait until it announces its run id.
+    overrides: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    nproc: int = 1,
+    cwd: str | os.PathLike | None = None,
+    token: str | None = None,
+) -> Spawned:
+    """Start `hybrid-tui train` in its own session (it survives the terminal) and return at once.
 
-    The trainer validates data and model before it creates a run; if it exits first, its error
-    line becomes a `HybridTuiError` here.
+    `env` is added to this process's environment (the queue sets `CUDA_VISIBLE_DEVICES`);
+    `nproc > 1` runs it under `torchrun --standalone --nproc_per_node N` (one rank per GPU).
     """
-    launches = state_dir() / "launches"
-    launches.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:12]
-    announce, log_path = launches / f"{token}.run_id", launches / f"{token}.log"
-    command = [sys.executable, "-m", "hybrid_tui", "train", "--announce", str(announce)]
+    token = token or uuid.uuid4().hex[:12]
+    announce, log_path = launch_files(token)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m"]
+    if nproc > 1:
+        command += ["torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m"]
+    command += ["hybrid_tui", "train", "--announce", str(announce)]
     command += ["--resume", resume] if resume else [str(Path(recipe_path).resolve())]
     if data_dir:
         command += ["--data-dir", str(Path(data_dir).expanduser().resolve())]
-    env = {**os.environ, "HYBRID_TUI_LOG_FILE": str(log_path), "PYTHONUNBUFFERED": "1"}
-    env["HYBRID_TUI_HOME"] = str(state_dir())
+    for override in overrides:
+        command += ["--set", override]
+    full_env = {**os.environ, **(env or {})}
+    full_env |= {"HYBRID_TUI_LOG_FILE": str(log_path), "PYTHONUNBUFFERED": "1"}
+    full_env["HYBRID_TUI_HOME"] = str(state_dir())
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,
@@ -59,24 +86,50 @@ def launch(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=env,
-            cwd=os.getcwd(),
+            env=full_env,
+            cwd=str(cwd) if cwd else os.getcwd(),
         )
+    return Spawned(process, token, announce, log_path)
+
+
+def announced_run_id(announce: Path) -> str | None:
+    """The run id a trainer announced (None until its run exists)."""
+    try:
+        return announce.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def launch(
+    recipe_path: str | os.PathLike,
+    data_dir: str | None = None,
+    resume: str | None = None,
+    timeout_s: float = LAUNCH_TIMEOUT_S,
+    overrides: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Job:
+    """Start a detached trainer (`spawn`) and wait until it announces its run id.
+
+    The trainer validates data and model before it creates a run; if it exits first, its error
+    line becomes a `HybridTuiError` here.
+    """
+    spawned = spawn(recipe_path, data_dir, resume, overrides=overrides, env=env)
+    process, announce, log_path = spawned.process, spawned.announce, spawned.log_path
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if announce.exists():
-            run_id = announce.read_text().strip()
+        run_id = announced_run_id(announce)
+        if run_id:
             announce.unlink(missing_ok=True)
             job = job_for(run_id)
             return job or Job(run_id, process.pid, None, RunFiles.for_run(run_id).log)
         code = process.poll()
         if code is not None:
-            raise HybridTuiError(_error_line(log_path) or f"trainer exited with code {code}")
+            raise HybridTuiError(error_line(log_path) or f"trainer exited with code {code}")
         time.sleep(0.05)
     raise HybridTuiError(f"the trainer did not start within {timeout_s:.0f}s; see {log_path}")
 
 
-def _error_line(log_path: Path) -> str | None:
+def error_line(log_path: Path) -> str | None:
     """The trainer's `error: ...` line (bad input), or the last line of a crash."""
     lines = tail(log_path, 30).splitlines()
     for line in reversed(lines):

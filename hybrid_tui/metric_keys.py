@@ -4,7 +4,9 @@ Evaluation keys are `eval/<dataset>/<setting>/<langs>/<metric>`: `<dataset>` is 
 name of an eval set (`xquad_r`), `<setting>` one of mono, cross, multi, bias, `<langs>` a query
 language (`de`), an ordered pair (`de-zh`: query de, pool zh) or `avg`, and `<metric>` map,
 recall_1, recall_10, rank_distance or mean_rank. Training keys are `train/loss`, `train/lr`,
-`train/pairs_per_s` and `train/batch_kind/<kind>`. Stdlib only: the CLI and the TUI parse keys.
+`train/pairs_per_s` and `train/batch_kind/<kind>`. System keys, logged about every 10 s while a
+run trains on GPUs, are `system/gpu_<i>_util` (%) and `system/gpu_<i>_memory_mb` (MiB used), with
+`<i>` the GPU's NVML (nvidia-smi) index. Stdlib only: the CLI and the TUI parse keys.
 """
 
 from __future__ import annotations
@@ -97,3 +99,13 @@ def headline(metrics: Mapping[str, float], dataset: str | None = None) -> dict[s
 def batch_kind_key(kind: str) -> str:
     """`train/batch_kind/mono`: how many batches of a kind the run has drawn so far."""
     return f"train/batch_kind/{kind}"
+
+
+SYSTEM_GPU_METRICS = ("util", "memory_mb")
+
+
+def system_gpu_key(index: int, what: str) -> str:
+    """`system/gpu_2_util`: one GPU's load (`what`: util in %, memory_mb in MiB used)."""
+    if what not in SYSTEM_GPU_METRICS:
+        raise ValueError(f"unknown GPU metric {what!r}; one of {SYSTEM_GPU_METRICS}")
+    return f"system/gpu_{index}_{what}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -283,8 +284,8 @@ def describe_validation_error(err: ValidationError) -> str:
     return f"{where}: {message}{more}"
 
 
-def load_recipe(path: str | os.PathLike) -> Recipe:
-    """Read and validate a TOML recipe; any problem is one `HybridTuiError` line."""
+def read_recipe_toml(path: str | os.PathLike) -> dict:
+    """The recipe file as a plain dict (not validated yet); any problem is one line."""
     recipe_path = Path(path).expanduser()
     if recipe_path.is_dir():
         raise HybridTuiError(
@@ -304,7 +305,115 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise HybridTuiError(
             f"recipe {recipe_path} is empty; start from a recipe such as recipes/demo.toml"
         )
-    return recipe_from_dict(data, source=f"recipe {recipe_path}")
+    return data
+
+
+def load_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Recipe:
+    """Read and validate a TOML recipe, with `--set KEY=VALUE` overrides applied first; any
+    problem is one `HybridTuiError` line."""
+    source = f"recipe {Path(path).expanduser()}"
+    data = read_recipe_toml(path)
+    if overrides:
+        return apply_overrides(data, overrides, source=f"{source} with --set")
+    return recipe_from_dict(data, source=source)
+
+
+# ---------------------------------------------------------------- overrides (--set KEY=VALUE)
+
+OVERRIDES_TAG = "hybrid_tui.overrides"
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`train.lr=1e-5` -> ("train.lr", 1e-05). The value is read as a TOML value (`1e-5`, `0.3`,
+    `true`, `"text"`, `[1, 2]`), and as the plain string when it is not one (`cpu`, `cuda:0`)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise HybridTuiError(
+            f"--set {text!r}: give KEY=VALUE with a dotted key, e.g. train.lr=1e-5"
+        )
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def check_override_key(key: str) -> tuple[str, ...]:
+    """The recipe path of a dotted key; an unknown key names the valid keys of its section."""
+    parts = tuple(key.split("."))
+    model: type[BaseModel] = Recipe
+    for depth, part in enumerate(parts):
+        fields = model.model_fields
+        where = ".".join(parts[:depth]) or "the recipe"
+        if part not in fields:
+            raise HybridTuiError(
+                f"--set {key}: unknown key {part!r} in {where}; valid keys: {', '.join(fields)}"
+            )
+        annotation = fields[part].annotation
+        last = depth == len(parts) - 1
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if last:
+                raise HybridTuiError(
+                    f"--set {key}: {key} is a section; set one of its keys "
+                    f"({', '.join(annotation.model_fields)})"
+                )
+            model = annotation
+            continue
+        if last:
+            return parts
+        if getattr(annotation, "__origin__", None) is dict:  # e.g. tracking.tags.team=ir
+            return (*parts[: depth + 1], ".".join(parts[depth + 1 :]))
+        raise HybridTuiError(f"--set {key}: {'.'.join(parts[: depth + 1])} is not a section")
+    raise AssertionError("unreachable")
+
+
+def apply_overrides(data: dict, overrides: Sequence[str], source: str = "recipe") -> Recipe:
+    """The recipe `data` describes with each `KEY=VALUE` set, validated like a recipe file.
+
+    The run records what was overridden: the tag `hybrid_tui.overrides` (`train.lr=1e-05
+    sampler.mono=0.3`) is added to `tracking.tags`, so params and tags both show it.
+    """
+    import copy
+
+    data = copy.deepcopy(data)
+    seen: dict[tuple[str, ...], str] = {}
+    applied = []
+    for text in overrides:
+        key, value = parse_override(text)
+        path = check_override_key(key)
+        if path in seen:
+            raise HybridTuiError(f"--set {key} is given twice ({seen[path]!r} and {text!r})")
+        seen[path] = text
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = value
+        applied.append(f"{key}={value if isinstance(value, str) else _toml_text(value)}")
+    if applied:
+        tags = data.setdefault("tracking", {}).setdefault("tags", {})
+        if isinstance(tags, dict):
+            tags[OVERRIDES_TAG] = " ".join(filter(None, [tags.get(OVERRIDES_TAG), *applied]))
+    return recipe_from_dict(data, source=source)
+
+
+def _toml_text(value: object) -> str:
+    """A parsed override value written back on one line (`1e-05`, `true`, `["de", "en"]`)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def save_recipe(recipe: Recipe, path: str | os.PathLike) -> Path:

@@ -14,6 +14,9 @@ from pathlib import Path
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """The tracking store without a recipe value or `MLFLOW_TRACKING_URI`: beside the state dir.
 Here, not in `recipe`, so commands that only read runs need not import pydantic (~0.2 s)."""
+# Set by the queue in the environment of each trainer it starts: `<job id>:<launch token>`. The
+# run records the job id; a restarted scheduler finds a trainer it had just spawned by the token.
+QUEUE_JOB_ENV = "HYBRID_TUI_QUEUE_JOB"
 
 
 def state_dir() -> Path:

@@ -105,6 +105,37 @@ def run_study(
     return summary
 
 
+def queue_study(
+    base: Recipe, study: str, seeds: int, alphas: list[float], data_root: str | None
+) -> list:
+    """Queue the runs still missing as jobs (one per method x seed) instead of training them here,
+    so a box with several GPUs trains them in parallel; `--summary-only` summarises once they are
+    done. Runs already FINISHED, or already queued or running, are not queued again. The untrained
+    baseline is evaluated here when missing (an evaluation, not a training job)."""
+    from hybrid_tui.queue.store import QUEUED, RUNNING, JobStore
+    from hybrid_tui.queue.submit import queue_recipes
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(base.tracking.resolved_uri())
+    done = _finished(tracker, study)
+    store = JobStore()
+    waiting = {
+        (job.tags.get("hybrid_tui.study_method"), int(job.tags.get("hybrid_tui.study_seed", -1)))
+        for job in store.jobs([QUEUED, RUNNING])
+        if job.tags.get("hybrid_tui.study") == study
+    }
+    todo = [r for r in plan(seeds, alphas) if (r.method, r.seed) not in done | waiting]
+    print(
+        f"study {study}: {len(done)} runs already finished, {len(waiting)} already queued or "
+        f"running, {len(todo)} to queue",
+        flush=True,
+    )
+    if (UNTRAINED, 0) not in done:
+        _evaluate_untrained(base, study, tracker, data_root)
+    recipes = [recipe_for(base, study, run) for run in todo]
+    return queue_recipes(recipes, f"study {study}", data_dir=data_root, store=store) if todo else []
+
+
 def _finished(tracker, study: str) -> set[tuple[str, int]]:
     return {
         (detail.tags["hybrid_tui.study_method"], int(detail.tags["hybrid_tui.study_seed"]))

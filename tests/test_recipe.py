@@ -132,3 +132,78 @@ def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mon
 def test_training_on_an_evaluation_set_is_refused() -> None:
     with pytest.raises(HybridTuiError, match="data.dataset 'xquad-r' is also in eval.datasets"):
         recipe_from_dict({"data": {"dataset": "xquad-r"}, "eval": {"datasets": ["xquad-r"]}})
+
+
+# ---------------------------------------------------------------- --set overrides
+
+SMOKE = RECIPES / "smoke.toml"
+
+
+def test_overrides_set_dotted_keys_as_toml_values() -> None:
+    from hybrid_tui.recipe import OVERRIDES_TAG
+
+    recipe = load_recipe(
+        SMOKE,
+        [
+            "train.lr=1e-5",
+            "sampler.mono=0.3",
+            "train.device=cpu",
+            'data.languages=["de", "en"]',
+            "eval.map_cutoff=10",
+            "tracking.tags.team=ir",
+            'name="a, b"',
+        ],
+    )
+    assert recipe.train.lr == 1e-5 and recipe.sampler.mono == 0.3
+    assert recipe.data.languages == ["de", "en"] and recipe.eval.map_cutoff == 10
+    assert recipe.name == "a, b" and recipe.tracking.tags["team"] == "ir"
+    assert recipe.tracking.tags[OVERRIDES_TAG] == (
+        'train.lr=1e-05 sampler.mono=0.3 train.device=cpu data.languages=["de", "en"] '
+        "eval.map_cutoff=10 tracking.tags.team=ir name=a, b"
+    )
+    assert recipe.flat_params()["train.lr"] == "1e-05"
+    assert load_recipe(SMOKE) == load_recipe(SMOKE, [])  # the file itself is untouched
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.lrr=1e-5", "--set train.lrr: unknown key 'lrr' in train; valid keys: batch_size,"),
+        ("trian.lr=1e-5", "unknown key 'trian' in the recipe; valid keys: name, model, data"),
+        ("train=3", "--set train: train is a section; set one of its keys (batch_size"),
+        ("train.lr.x=1", "train.lr is not a section"),
+        ("train.steps=abc", "with --set: train.steps: Input should be a valid integer"),
+        ("train.steps=2.5", "train.steps: Input should be a valid integer"),
+        ("sampler.mono=-1", "sampler.mono: Input should be greater than or equal to 0"),
+        ("train.lr", "give KEY=VALUE"),
+    ],
+)
+def test_bad_overrides_give_one_line(override: str, expected: str) -> None:
+    with pytest.raises(HybridTuiError) as info:
+        load_recipe(SMOKE, [override])
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_override_given_twice_is_refused() -> None:
+    with pytest.raises(HybridTuiError, match="given twice"):
+        load_recipe(SMOKE, ["train.seed=1", "train.seed=2"])
+
+
+@pytest.mark.slow
+def test_train_with_set_records_the_steps_and_the_overrides(run_cli, workdir, data_root) -> None:
+    """Must show: `hybrid-tui train recipes/smoke.toml --set train.steps=7` records 7 steps."""
+    from tests.conftest import tracked_runs
+
+    run_cli(
+        "train", str(SMOKE), "--set", "train.steps=7", "--data-dir", str(data_root), check_code=0
+    )
+    (run,) = tracked_runs(workdir)
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    detail = tracker.get_run(run.run_id)
+    assert detail.status == "FINISHED" and detail.params["train.steps"] == "7"
+    assert detail.tags["hybrid_tui.overrides"] == "train.steps=7"
+    assert [step for step, _ in tracker.metric_history(run.run_id, "train/loss")] == list(
+        range(1, 8)
+    )

@@ -105,10 +105,19 @@ def test_checkpoint_weights_are_safetensors(tmp_path: Path) -> None:
     torch.load(tmp_path / "ckpt" / "training_state.pt", weights_only=True)
 
 
-def test_recipe_paths_are_resolved_for_the_trainer(tmp_path: Path) -> None:
-    """A detached trainer gets an absolute recipe path (its cwd may differ from the caller's)."""
-    source = inspect.getsource(__import__("hybrid_tui.jobs", fromlist=["launch"]).launch)
-    assert "Path(recipe_path).resolve()" in source
+def test_recipe_paths_are_resolved_for_the_trainer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detached trainer gets an absolute recipe path (its cwd may differ from the caller's);
+    `jobs.launch` and the queue both start trainers through `jobs.spawn`."""
+    from hybrid_tui import jobs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HYBRID_TUI_HOME", str(tmp_path / "state"))
+    spawned = jobs.spawn("recipes/x.toml")
+    spawned.process.wait(120)  # the recipe does not exist: the trainer says so and exits
+    assert str(tmp_path / "recipes" / "x.toml") in spawned.process.args
+    assert "recipes/x.toml" not in spawned.process.args
 
 
 # ---------------------------------------------------------------- exact resume after kill -9

@@ -39,8 +39,26 @@ def test_modules_the_cli_and_tui_import_at_start_stay_light() -> None:
     loaded = _modules_after(
         "import hybrid_tui.cli, hybrid_tui.jobs, hybrid_tui.recipe, hybrid_tui.run_files, "
         "hybrid_tui.tracking, hybrid_tui.report, hybrid_tui.events, hybrid_tui.models, "
-        "hybrid_tui.tui.app"
+        "hybrid_tui.tui.app, hybrid_tui.queue.store, hybrid_tui.queue.scheduler, "
+        "hybrid_tui.queue.daemon, hybrid_tui.queue.output, hybrid_tui.queue.submit, "
+        "hybrid_tui.busy_devices, hybrid_tui.devices"
     )
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_queue_ls_imports_nothing_heavy(tmp_path) -> None:
+    """`hybrid-tui queue ls` (with a job queued) loads neither MLflow nor torch."""
+    code = (
+        "import os, sys\n"
+        f"os.environ['HYBRID_TUI_HOME'] = {str(tmp_path / 'state')!r}\n"
+        "from hybrid_tui.queue.store import JobStore, NewJob\n"
+        "JobStore().add([NewJob('smoke', 'r.toml', 'r.toml', [], 1, 0, '.', 'sqlite:///x.db')])\n"
+        "sys.argv = ['hybrid-tui', 'queue', 'ls']\n"
+        "from hybrid_tui import cli\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass"
+    )
+    loaded = _modules_after(code)
+    assert "hybrid_tui.queue.output" in loaded  # the command ran
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
@@ -48,5 +66,6 @@ def test_help_lists_the_commands() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "hybrid_tui", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("train", "eval", "runs", "show", "compare", "ui", "demo", "models", "tui"):
+    commands = ("train", "eval", "runs", "show", "compare", "ui", "demo", "models", "tui", "queue")
+    for command in commands:
         assert command in out

@@ -503,3 +503,178 @@ async def test_launch_smoke_from_compose_and_watch_it_train(
         again.open_live(run_id)
         await pilot.pause()
         await wait_for(pilot, lambda: again.screen.loss_plot.points == 20, 10, "the curve")
+
+
+# ---------------------------------------------------------------------------- queue, devices
+
+
+def _queue_smoke_jobs(*sets: str, priority: int = 0) -> list:
+    from hybrid_tui.queue.submit import queue_recipe_files
+
+    return queue_recipe_files([str(REPO / "recipes" / "smoke.toml")], list(sets), priority=priority)
+
+
+async def queue_loaded(pilot):
+    from hybrid_tui.tui.screens.queue import QueueScreen
+
+    await pilot.press("j")
+    screen = pilot.app.screen
+    assert isinstance(screen, QueueScreen)
+    await wait_for(pilot, lambda: screen.loaded, what="the queue to load")
+    await pilot.pause()
+    return screen
+
+
+def queue_rows(screen) -> list[int]:
+    return [int(key.value) for key in screen.query_one("#queue-table").rows]
+
+
+async def test_queue_screen_shows_reorders_and_removes_jobs(store) -> None:
+    from hybrid_tui.queue.store import JobStore
+
+    seeds = _queue_smoke_jobs("train.seed=0,1,2")
+    (urgent,) = _queue_smoke_jobs("train.seed=9", priority=3)
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await queue_loaded(pilot)
+        assert queue_rows(screen) == [urgent.id, *(job.id for job in seeds)]  # start order
+        assert "not running" in text_of(app, "#queue-status")
+        table = screen.query_one("#queue-table")
+        assert table.get_row(str(seeds[0].id))[2] == "train.seed=0"
+        assert str(table.get_row(str(urgent.id))[3]) == "queued"
+
+        table.move_cursor(row=3)  # seed 2, last: move it up one place
+        await pilot.press("shift+up")
+        await wait_for(
+            pilot, lambda: queue_rows(screen)[2] == seeds[2].id, what="the job to move up"
+        )
+        assert [job.id for job in JobStore().queued()] == queue_rows(screen)
+
+        table.move_cursor(row=table.get_row_index(str(seeds[0].id)))
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert JobStore().get(str(seeds[0].id)).state == "queued"
+        await pilot.press("d", "y")
+        await wait_for(
+            pilot,
+            lambda: JobStore().get(str(seeds[0].id)).state == "removed",
+            what="the job to be removed",
+        )
+        await wait_for(
+            pilot,
+            lambda: str(screen.query_one("#queue-table").get_row(str(seeds[0].id))[3]) == "removed",
+            what="the table to show it",
+        )
+        assert not errors(app)
+
+
+async def test_compose_adds_the_recipe_to_the_queue(store, workdir: Path) -> None:
+    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.recipe import load_recipe
+
+    (workdir / "recipes").mkdir()
+    shutil.copy(REPO / "recipes" / "smoke.toml", workdir / "recipes" / "smoke.toml")
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("n")
+        compose = app.screen
+        compose.query_one("#recipe-file").value = "recipes/smoke.toml"
+        await pilot.pause()
+        await retype(pilot, "#steps", "7")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: JobStore().jobs(), what="the job in the queue")
+        (job,) = JobStore().jobs()
+        await wait_for(
+            pilot, lambda: f"queued job {job.id}" in text_of(app, "#compose-status"), what="status"
+        )
+        assert app.current_mode == "compose"  # nothing launched
+        queued = load_recipe(job.recipe_path)
+        assert queued.train.steps == 7 and queued.tracking.uri == store
+        await pilot.press("escape")
+        screen = await queue_loaded(pilot)
+        assert queue_rows(screen) == [job.id]
+
+
+@pytest.fixture
+def busy_trainer(workdir: Path):
+    """A live process recorded as a direct trainer on the CPU (as `jobs` finds trainers)."""
+    import subprocess
+    import sys
+
+    from hybrid_tui.run_files import RunFiles, process_start_ticks
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    files = RunFiles.for_run("f" * 32)
+    files.root.mkdir(parents=True)
+    record = {
+        "run_id": files.run_id,
+        "pid": process.pid,
+        "start_ticks": process_start_ticks(process.pid),
+        "log": str(files.log),
+        "name": "busy",
+        "device": "cpu",
+        "cuda_visible_devices": None,
+    }
+    files.job.write_text(json.dumps(record))
+    yield files.run_id
+    process.kill()
+    process.wait()
+
+
+async def test_launching_onto_a_busy_device_asks_first(store, workdir, busy_trainer) -> None:
+    (workdir / "recipes").mkdir()
+    shutil.copy(REPO / "recipes" / "smoke.toml", workdir / "recipes" / "smoke.toml")
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("n")
+        compose = app.screen
+        compose.query_one("#recipe-file").value = "recipes/smoke.toml"  # device = cpu
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        question = text_of(app, "#confirm-question")
+        assert f"run {busy_trainer[:8]} (busy) on the CPU" in question
+        await pilot.press("n")
+        assert app.screen is compose and not compose.launching
+        assert "not launched" in text_of(app, "#compose-status")
+
+        await retype(pilot, "#model-spec", "./no-such-model")  # so that "yes" fails fast
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: errors(app), what="the launch to be tried")
+        assert "no-such-model does not exist" in errors(app)[-1]
+
+
+async def test_live_shows_the_run_device(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybrid_tui.devices import GpuReading
+    from hybrid_tui.run_files import RunFiles
+
+    on_cpu = seed_run(store, "on-cpu", with_events=True)
+    on_gpu = seed_run(store, "on-gpu", with_events=True)
+    for run_id, device, visible in ((on_cpu, "cpu", None), (on_gpu, "cuda:0", "1")):
+        record = {"run_id": run_id, "pid": 0, "device": device, "cuda_visible_devices": visible}
+        RunFiles.for_run(run_id).job.write_text(json.dumps(record))
+    asked = []
+
+    def fake_readings(indices=None):  # this machine has no GPU: NVML's answer, faked
+        asked.append(list(indices))
+        return [
+            GpuReading(i, "NVIDIA H200", 87.0, 12.3 * 1024, 139.8 * 1024, 61.0, 350.0)
+            for i in indices
+        ]
+
+    monkeypatch.setattr("hybrid_tui.tui.screens.live.gpu_readings", fake_readings)
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_live(on_cpu)
+        await wait_for(pilot, lambda: app.screen.query("#live-gpu"), what="Live")
+        await wait_for(pilot, lambda: "CPU (no GPU)" in text_of(app, "#live-gpu"), what="cpu")
+        assert asked == []
+        app.open_live(on_gpu)
+        await wait_for(pilot, lambda: "GPU 1" in text_of(app, "#live-gpu"), what="gpu line")
+        assert text_of(app, "#live-gpu") == (
+            "GPU 1 NVIDIA H200  util 87%  mem 12.3/139.8 GiB  61°C  350 W"
+        )
+        assert asked == [[1]]  # the GPU its CUDA_VISIBLE_DEVICES named, not every GPU

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -80,6 +80,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     from hybrid_tui.training.saving import discard_checkpoint, save, save_final_model
     from hybrid_tui.training.setup import setup_training
     from hybrid_tui.training.step import train_step
+    from hybrid_tui.training.system_metrics import GpuMetrics
 
     recipe = inputs.recipe
     setup = setup_training(inputs, files)
@@ -89,6 +90,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     if setup.is_main:
         print(setup.encoder.padding_free_status, flush=True)
     meter = StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
+    gpu_metrics = GpuMetrics(setup.device if setup.is_main else "cpu")
     with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:
@@ -101,6 +103,8 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
             events.write("step", **record)
             if step % recipe.train.log_every == 0 or step == steps:
                 tracker.log_metrics(run_id, step_metrics(record, meter), step)
+            if system := gpu_metrics.due():
+                tracker.log_metrics(run_id, system, step)
             if recipe.train.checkpoint_every and step % recipe.train.checkpoint_every == 0:
                 save(setup, files, step)
                 tracker.flush()  # a kill -9 now loses no point: the resume starts after `step`
@@ -136,9 +140,14 @@ def _install_stop_handler() -> _StopFlag:
 
 
 def main_entry(
-    recipe_path: str, data_root: str | None, resume: str | None, announce: str | None
+    recipe_path: str,
+    data_root: str | None,
+    resume: str | None,
+    announce: str | None,
+    overrides: Sequence[str] = (),
 ) -> int:
-    """Entry point of the `train` command's process; returns the exit code."""
+    """Entry point of the `train` command's process; returns the exit code. `overrides` are the
+    `--set KEY=VALUE` changes to the recipe (recorded on the run)."""
     from hybrid_tui.recipe import load_recipe
 
     started = time.time()
@@ -147,7 +156,7 @@ def main_entry(
             recipe = _recipe_for_resume(resume, recipe_path)
             data_root = data_root or _job_data_root(resume)
         else:
-            recipe = load_recipe(recipe_path)
+            recipe = load_recipe(recipe_path, overrides)
         run_id, status = run_training(
             recipe,
             data_root=data_root,

@@ -16,9 +16,11 @@ from hybrid_tui.devices import describe_device, pick_device
 from hybrid_tui.evaluate import question_counts
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S, batch_kind_key
 from hybrid_tui.recipe import Recipe
-from hybrid_tui.run_files import RunFiles, process_start_ticks
+from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
 
 ERROR_ARTIFACT = "error.txt"
+CUDA_VISIBLE_TAG = "hybrid_tui.cuda_visible_devices"
+QUEUE_JOB_TAG = "hybrid_tui.queue_job"
 
 
 def start_tracked_run(tracker, inputs) -> str:
@@ -32,6 +34,7 @@ def start_tracked_run(tracker, inputs) -> str:
         "hybrid_tui.mix": recipe.sampler.describe(),
         "hybrid_tui.train_languages": ",".join(inputs.pairs.languages),
         "hybrid_tui.padding_free": "on" if inputs.padding_free else "off",
+        **process_tags(),
         **recipe.tracking.tags,
     }
     run_id = tracker.start_run(
@@ -48,6 +51,15 @@ def start_tracked_run(tracker, inputs) -> str:
     return run_id
 
 
+def process_tags() -> dict[str, str]:
+    """Where this process runs: the GPUs it was given (`CUDA_VISIBLE_DEVICES`, as this process
+    saw it; `unset` when the variable is absent) and the queue job that started it, if any."""
+    tags = {CUDA_VISIBLE_TAG: os.environ.get("CUDA_VISIBLE_DEVICES", "unset")}
+    if os.environ.get(QUEUE_JOB_ENV):
+        tags[QUEUE_JOB_TAG] = os.environ[QUEUE_JOB_ENV].split(":")[0]
+    return tags
+
+
 def write_job_record(files: RunFiles, inputs, recipe: Recipe) -> None:
     """What `jobs` needs to find this process again, and what `--resume` needs to restart it."""
     files.root.mkdir(parents=True, exist_ok=True)
@@ -60,6 +72,9 @@ def write_job_record(files: RunFiles, inputs, recipe: Recipe) -> None:
         "data_root": inputs.data_root,
         "log": str(files.log),
         "tracking_uri": recipe.tracking.resolved_uri(),
+        "name": recipe.name,
+        "device": pick_device(recipe.train.device),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
     atomic_write_text(files.job, json.dumps(record, indent=1))
 

@@ -1,5 +1,5 @@
-"""The terminal app: a shell that switches between Runs, Compose and Live, and opens Results and
-Compare over Runs. Every tracking-store read runs in a thread worker, so the first frame comes
+"""The terminal app: a shell that switches between Runs, Compose, Live and Queue, and opens
+Results and Compare over Runs. Every tracking-store read runs in a thread worker, so the first frame comes
 before MLflow is even imported; training always runs in its own detached process (`jobs`).
 """
 
@@ -18,20 +18,27 @@ from textual.screen import Screen
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.screens.compose import ComposeScreen
 from hybrid_tui.tui.screens.live import LiveScreen
+from hybrid_tui.tui.screens.queue import QueueScreen
 from hybrid_tui.tui.screens.runs import RunsScreen
 
 
 class HybridTuiApp(App[None]):
-    """Runs (start), Compose, Live; Results and Compare open from Runs (and Live)."""
+    """Runs (start), Compose, Live, Queue; Results and Compare open from Runs (and Live)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "hybrid-tui"
-    MODES = {"runs": RunsScreen, "compose": ComposeScreen, "live": LiveScreen}
+    MODES = {
+        "runs": RunsScreen,
+        "compose": ComposeScreen,
+        "live": LiveScreen,
+        "queue": QueueScreen,
+    }
     DEFAULT_MODE = "runs"
     BINDINGS = [
         Binding("r", "show_runs", "Runs"),
         Binding("n", "compose", "Compose"),
         Binding("l", "live", "Live"),
+        Binding("j", "queue", "Queue"),
         Binding("q", "quit", "Quit", show=False),
     ]
 
@@ -94,6 +101,9 @@ class HybridTuiApp(App[None]):
     def action_live(self) -> None:
         self.switch_mode("live")
 
+    def action_queue(self) -> None:
+        self.switch_mode("queue")
+
     def open_live(self, run_id: str) -> None:
         """Follow this run in the Live view (its whole curve so far, then new points)."""
         self.live_run_id = run_id
@@ -124,6 +134,7 @@ class HybridTuiApp(App[None]):
             "Compose", "Edit a recipe and launch a training run (n)", self.action_compose
         )
         yield SystemCommand("Live", "Loss and LR curves of the followed run (l)", self.action_live)
+        yield SystemCommand("Queue", "The job queue: jobs, GPUs, order (j)", self.action_queue)
         runs = self.screen_stack[0] if self.current_mode == "runs" else None
         if isinstance(runs, RunsScreen):
             yield SystemCommand(

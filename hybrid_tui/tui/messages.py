@@ -63,6 +63,22 @@ class MixChanged(Message):
 
 @dataclass
 class GpusFound(Message):
-    """GPUs visible to `nvidia-smi` (name and memory), empty on CPU-only machines."""
+    """GPUs NVML sees (name and memory), empty on CPU-only machines."""
 
     gpus: list[str]
+
+
+@dataclass
+class QueueLoaded(Message):
+    """The queue's jobs (`queue.store.QueueJob`) and its scheduler (None when none runs)."""
+
+    jobs: list[Any]
+    scheduler: Any
+
+
+@dataclass
+class JobQueued(Message):
+    """Compose added its recipe to the queue as this job."""
+
+    job: Any
+    scheduler_running: bool

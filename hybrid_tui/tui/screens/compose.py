@@ -1,17 +1,16 @@
 """Compose: edit a recipe (model, sampler mix, data, optimisation, device), load and save it as
-TOML, and launch it (ctrl+r) as a detached trainer, then follow it in Live.
+TOML, and launch it (ctrl+r) as a detached trainer, then follow it in Live; or add it to the job
+queue (ctrl+o). Launching onto a device where a trainer already runs asks first.
 
-The form only collects values: `recipe.recipe_from_dict` validates them and `jobs.launch` starts
-the trainer.
+The form only collects values: `recipe.recipe_from_dict` validates them, `jobs.launch` starts
+the trainer and `queue.submit` queues it.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +21,8 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from hybrid_tui.devices import list_gpus
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.tui.messages import GpusFound, MixChanged, RunLaunched
+from hybrid_tui.tui.messages import GpusFound, JobQueued, MixChanged, RunLaunched
+from hybrid_tui.tui.recipe_form import FIELDS, get_field, put_field
 from hybrid_tui.tui.widgets.mix_editor import MixEditor
 
 RECIPES_DIR = Path("recipes")
@@ -34,88 +34,6 @@ def _row(label: str, *widgets, id: str | None = None) -> Horizontal:
     return Horizontal(Label(label, classes="field-label"), *widgets, classes="field", id=id)
 
 
-def _parse(text: str, kind: type, field: str) -> Any:
-    text = text.strip()
-    if kind is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise HybridTuiError(f"{field}: {text!r} is not a whole number") from None
-    try:
-        return float(text)
-    except ValueError:
-        raise HybridTuiError(f"{field}: {text!r} is not a number") from None
-
-
-@dataclass(frozen=True)
-class FormField:
-    """One form widget and the recipe field it edits: the table that fills the form from a
-    recipe and reads a recipe back from it. `kind`: text, int, float, optional_int, languages,
-    or choice (a Select)."""
-
-    widget: str
-    path: tuple[str, ...]
-    kind: str = "text"
-
-    @property
-    def name(self) -> str:
-        return ".".join(self.path)
-
-    def shown(self, value: Any) -> Any:
-        """The widget's value for a recipe value."""
-        if self.kind == "choice":
-            return value
-        if self.kind == "languages":
-            return ",".join(value or [])
-        if value is None:
-            return ""
-        return f"{value:g}" if self.kind == "float" else str(value)
-
-    def read(self, raw: Any) -> Any:
-        """The recipe value for the widget's value (None: leave the field out)."""
-        if self.kind == "choice":
-            return raw
-        text = str(raw).strip()
-        if self.kind == "languages":
-            return [lang.strip() for lang in text.split(",") if lang.strip()]
-        if self.kind == "optional_int":
-            return _parse(text, int, self.name) if text else None
-        if self.kind in ("int", "float"):
-            return _parse(text, int if self.kind == "int" else float, self.name)
-        return text
-
-
-FIELDS = (
-    FormField("#name", ("name",)),
-    FormField("#model-spec", ("model", "spec")),
-    FormField("#data-source", ("data", "source"), "choice"),
-    FormField("#data-dataset", ("data", "dataset")),
-    FormField("#data-languages", ("data", "languages"), "languages"),
-    FormField("#data-max-items", ("data", "max_items"), "optional_int"),
-    FormField("#batch-size", ("train", "batch_size"), "int"),
-    FormField("#steps", ("train", "steps"), "int"),
-    FormField("#lr", ("train", "lr"), "float"),
-    FormField("#seed", ("train", "seed"), "int"),
-    FormField("#device", ("train", "device"), "choice"),
-)
-
-
-def _get(data: dict, path: tuple[str, ...]) -> Any:
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def _put(data: dict, path: tuple[str, ...], value: Any) -> None:
-    *parents, last = path
-    for key in parents:
-        data = data.setdefault(key, {})
-    if value is None:
-        data.pop(last, None)
-    else:
-        data[last] = value
-
-
 def recipe_files() -> list[Path]:
     if not RECIPES_DIR.is_dir():
         return []
@@ -125,6 +43,7 @@ def recipe_files() -> list[Path]:
 class ComposeScreen(Screen):
     BINDINGS = [
         Binding("ctrl+r", "launch", "Launch", priority=True),
+        Binding("ctrl+o", "add_to_queue", "Add to queue", priority=True),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("escape", "leave_field", "Leave field", show=False),
     ]
@@ -227,8 +146,12 @@ class ComposeScreen(Screen):
                 Input("", placeholder="recipes/NAME.toml", id="save-path", compact=True),
                 Button("Save ^s", id="save", compact=True),
                 Button("Launch ^r", id="launch", variant="success", compact=True),
+                Button("Queue ^o", id="add-to-queue", variant="primary", compact=True),
             )
-        yield Static("ctrl+r launches this recipe; escape leaves a field", id="compose-status")
+        yield Static(
+            "ctrl+r launches this recipe, ctrl+o adds it to the queue; escape leaves a field",
+            id="compose-status",
+        )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -323,6 +246,10 @@ class ComposeScreen(Screen):
     def _launch_pressed(self) -> None:
         self.action_launch()
 
+    @on(Button.Pressed, "#add-to-queue")
+    def _queue_pressed(self) -> None:
+        self.action_add_to_queue()
+
     def action_leave_field(self) -> None:
         self.set_focus(None)
 
@@ -355,7 +282,7 @@ class ComposeScreen(Screen):
             self.device_options.append((device, device))
             self.query_one("#device", Select).set_options(self.device_options)
         for field in FIELDS:
-            self.query_one(field.widget).value = field.shown(_get(recipe, field.path))
+            self.query_one(field.widget).value = field.shown(get_field(recipe, field.path))
         self.query_one(MixEditor).set_weights(recipe["sampler"])
 
     def form_recipe(self):
@@ -364,7 +291,7 @@ class ComposeScreen(Screen):
 
         data = copy.deepcopy(self.base)
         for field in FIELDS:
-            _put(data, field.path, field.read(self.query_one(field.widget).value))
+            put_field(data, field.path, field.read(self.query_one(field.widget).value))
         data["sampler"].update(self.query_one(MixEditor).weights())
         return recipe_from_dict(data, source="compose")
 
@@ -399,11 +326,81 @@ class ComposeScreen(Screen):
             return
         self.launching = True
         self.query_one("#launch", Button).disabled = True
+        data_dir = self.query_one("#data-dir", Input).value.strip() or None
+        self._check_device_then_launch(recipe, data_dir)
+
+    @work(thread=True, exclusive=True, group="device-check", exit_on_error=False)
+    def _check_device_then_launch(self, recipe, data_dir: str | None) -> None:
+        """Ask first when a trainer (direct or from the queue) already runs on that device."""
+        from hybrid_tui.busy_devices import conflicts
+
+        try:
+            busy = conflicts(recipe.train.device)
+        except Exception as err:
+            self.app.show_error(err, "checking the device")
+            busy = []
+        if busy:
+            self.app.call_from_thread(self._confirm_launch, recipe, data_dir, busy)
+        else:
+            self.app.call_from_thread(self._start_launch, recipe, data_dir)
+
+    def _confirm_launch(self, recipe, data_dir: str | None, busy: list) -> None:
+        from hybrid_tui.tui.screens.confirm import ConfirmScreen
+
+        holders = "; ".join(f"{use.who} on {use.where}" for use in busy)
+        question = (
+            f"Already training on that device: {holders}. Launch [b]{recipe.name}[/b] there "
+            "too? (Both will run slower; the queue runs jobs one per device.)"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start_launch(recipe, data_dir)
+            else:
+                self._launch_done(None, "not launched: the device is busy")
+
+        self.app.push_screen(ConfirmScreen(question, yes="Launch (y)", no="Cancel (n)"), answered)
+
+    def _start_launch(self, recipe, data_dir: str | None) -> None:
         starting = f"starting the trainer for {recipe.name} (it loads data and model first)…"
         self.query_one("#compose-status", Static).update(starting)
         self.notify(starting, timeout=5)
-        data_dir = self.query_one("#data-dir", Input).value.strip() or None
         self._launch(recipe, data_dir)
+
+    def action_add_to_queue(self) -> None:
+        try:
+            recipe = self.form_recipe()
+        except HybridTuiError as err:
+            self.app.show_error(err)
+            return
+        data_dir = self.query_one("#data-dir", Input).value.strip() or None
+        self._add_to_queue(recipe, data_dir)
+
+    @work(thread=True, group="add-to-queue", exit_on_error=False)
+    def _add_to_queue(self, recipe, data_dir: str | None) -> None:
+        from hybrid_tui.queue.daemon import running_scheduler
+        from hybrid_tui.queue.submit import queue_recipes
+        from hybrid_tui.tui.widgets.model_check import check_model_spec
+
+        try:
+            check_model_spec(recipe.model.spec)
+            queued = recipe.model_copy(deep=True)
+            if queued.tracking.uri is None:  # the trainer writes where this app reads
+                queued.tracking.uri = self.app.tracking_uri
+            (job,) = queue_recipes([queued], source="compose", data_dir=data_dir)
+        except Exception as err:
+            self.app.show_error(err, "adding to the queue")
+            return
+        self.post_message(JobQueued(job, running_scheduler() is not None))
+
+    def on_job_queued(self, message: JobQueued) -> None:
+        job = message.job
+        hint = (
+            "" if message.scheduler_running else "; start the scheduler: `hybrid-tui queue start`"
+        )
+        line = f"queued job {job.id} ({job.name}); see it in Queue (j){hint}"
+        self.query_one("#compose-status", Static).update(line)
+        self.notify(line, timeout=5)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, recipe, data_dir: str | None) -> None:

@@ -1,4 +1,5 @@
-"""A yes/no question over the current screen (used before deleting a run)."""
+"""A yes/no question over the current screen (before deleting a run, removing a job, launching
+onto a busy device)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,17 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, yes: str = "Delete (y)", no: str = "Keep (n)") -> None:
         super().__init__()
         self.question = question
+        self.yes, self.no = yes, no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
             yield Static(self.question, id="confirm-question")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Delete (y)", variant="error", id="confirm-yes")
-                yield Button("Keep (n)", variant="primary", id="confirm-no")
+                yield Button(self.yes, variant="error", id="confirm-yes")
+                yield Button(self.no, variant="primary", id="confirm-no")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()

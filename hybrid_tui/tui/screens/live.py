@@ -1,5 +1,6 @@
-"""Live: the followed run's loss and learning-rate curves as points arrive, throughput, ETA, GPU
-use, and the tail of the trainer's log; x cancels the trainer, enter opens the results.
+"""Live: the followed run's loss and learning-rate curves as points arrive, throughput, ETA, the
+run's device (per GPU: utilisation, memory, temperature, power, read through NVML; "CPU (no GPU)"
+otherwise), and the tail of the trainer's log; x cancels the trainer, enter opens the results.
 
 Points come from the trainer's event file (`events.EventTail`, read every `POLL_S`), so they show
 within half a second. Opened for an older run, the first read returns the whole curve so far; a
@@ -20,7 +21,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 
-from hybrid_tui.devices import gpu_usage, list_gpus
+from hybrid_tui.devices import format_gpu_reading, gpu_readings, run_gpus
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
 from hybrid_tui.report.format import score_text
 from hybrid_tui.tui.messages import CurveHistoryLoaded
@@ -52,18 +53,20 @@ class LiveScreen(Screen):
         self.last_loss: float | None = None
         self.last_lr: float | None = None
         self.pairs_per_s: float | None = None
-        self.gpu_line = ""
+        self.device: str | None = None  # the run's device, e.g. `cuda:0 (NVIDIA H200)`
+        self.gpus: list[int] | None = None  # NVML indices of its GPUs ([] on the CPU)
+        self.gpu_lines: list[str] = []
         self.last_message = ""
         self._tail: Any = None
         self._step_times: deque[tuple[float, int]] = deque(maxlen=30)
         self._from_tracker = False
         self._log_text = ""
-        self._has_gpu = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(NO_RUN, id="live-title")
         yield Static("", id="live-stats")
+        yield Static("", id="live-gpu")
         with Horizontal(id="live-curves"):
             yield CurvePlot("loss", id="loss-plot")
             yield CurvePlot("learning rate", id="lr-plot")
@@ -81,7 +84,6 @@ class LiveScreen(Screen):
     def on_mount(self) -> None:
         self.set_interval(POLL_S, self._poll_events)
         self.set_interval(SLOW_POLL_S, self._slow_poll)
-        self._detect_gpu()
 
     def on_screen_resume(self) -> None:
         wanted = self.app.live_run_id
@@ -100,6 +102,8 @@ class LiveScreen(Screen):
         self._from_tracker = False
         self._log_text = ""
         self.last_message = ""
+        self.device, self.gpus, self.gpu_lines = None, None, []
+        self._load_device(run_id)
         self.loss_plot.clear()
         self.lr_plot.clear()
         self.query_one(Log).clear()
@@ -215,8 +219,8 @@ class LiveScreen(Screen):
                 self._load_history(self.run_id, after_step=int(self.step or -1))
             return
         self._read_log_and_liveness(self.run_id, self.status)
-        if self._has_gpu and self.status == "RUNNING":
-            self._read_gpu()
+        if self.gpus and self.status == "RUNNING":
+            self._read_gpu(self.run_id, self.gpus)
 
     @work(thread=True, exclusive=True, group="live-log", exit_on_error=False)
     def _read_log_and_liveness(self, run_id: str, status: str | None) -> None:
@@ -286,18 +290,44 @@ class LiveScreen(Screen):
             self.status = message.status
         self._show_stats()
 
-    @work(thread=True, group="gpu", exit_on_error=False)
-    def _detect_gpu(self) -> None:
-        self._has_gpu = bool(list_gpus())
+    @work(thread=True, exclusive=True, group="device", exit_on_error=False)
+    def _load_device(self, run_id: str) -> None:
+        """The run's device and GPU list: from its local job record, else its MLflow tags."""
+        device, cuda_visible = _local_device(run_id)
+        if device is None:
+            try:
+                tags = self.app.tracker().get_run(run_id).tags
+            except Exception as err:
+                self.app.show_error(err, "reading the run's device")
+                return
+            device = tags.get("hybrid_tui.device")
+            cuda_visible = tags.get("hybrid_tui.cuda_visible_devices")
+        gpus = run_gpus(device, cuda_visible) if device else None
+        lines = [format_gpu_reading(r) for r in gpu_readings(gpus)] if gpus else []
+        self.app.call_from_thread(self._set_device, run_id, device, gpus, lines)
+
+    def _set_device(
+        self, run_id: str, device: str | None, gpus: list[int] | None, lines: list[str]
+    ) -> None:
+        if run_id != self.run_id:
+            return
+        self.device, self.gpus, self.gpu_lines = device, gpus, lines
+        self._show_gpu()
 
     @work(thread=True, exclusive=True, group="gpu", exit_on_error=False)
-    def _read_gpu(self) -> None:
-        line = gpu_usage()
-        self.app.call_from_thread(self._set_gpu_line, line)
+    def _read_gpu(self, run_id: str, gpus: list[int]) -> None:
+        lines = [format_gpu_reading(reading) for reading in gpu_readings(gpus)]
+        self.app.call_from_thread(self._set_gpu_lines, run_id, lines)
 
-    def _set_gpu_line(self, line: str) -> None:
-        self.gpu_line = line
-        self._show_stats()
+    def _set_gpu_lines(self, run_id: str, lines: list[str]) -> None:
+        if run_id == self.run_id:
+            self.gpu_lines = lines
+            self._show_gpu()
+
+    def _show_gpu(self) -> None:
+        self.query_one("#live-gpu", Static).update(
+            gpu_pane_text(self.device, self.gpus, self.gpu_lines)
+        )
 
     # ------------------------------------------------------------------ display
 
@@ -327,8 +357,6 @@ class LiveScreen(Screen):
             parts.append("training done, evaluating")
         elif eta is not None and status == "RUNNING":
             parts.append(f"ETA {_duration(eta)}")
-        if self.gpu_line and status == "RUNNING":
-            parts.append(self.gpu_line)
         lines = ["  ·  ".join(parts)]
         if self.error:
             lines.append(f"[red]{self.error}[/]")
@@ -368,6 +396,31 @@ class LiveScreen(Screen):
             return
         message = "trainer stopped" if stopped else "the trainer was not running here"
         self.app.call_from_thread(self.notify, message, timeout=4)
+
+
+def gpu_pane_text(device: str | None, gpus: list[int] | None, lines: list[str]) -> str:
+    """What the device pane says: per-GPU readings, or plainly that the run is on the CPU."""
+    if device is None or gpus is None:
+        return ""
+    if not gpus:
+        return "CPU (no GPU)"
+    if not lines:
+        listed = ", ".join(str(i) for i in gpus)
+        return f"{device}: GPU {listed} not readable here (no NVML driver on this machine)"
+    return "\n".join(lines)
+
+
+def _local_device(run_id: str) -> tuple[str | None, str | None]:
+    """(device, CUDA_VISIBLE_DEVICES) from the run's local job record ((None, None) without)."""
+    import json
+
+    from hybrid_tui.run_files import RunFiles
+
+    try:
+        record = json.loads(RunFiles.for_run(run_id).job.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None, None
+    return record.get("device"), record.get("cuda_visible_devices")
 
 
 def _duration(seconds: float) -> str:

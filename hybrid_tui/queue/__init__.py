@@ -1,0 +1,7 @@
+"""The job queue: many runs on one box, one per GPU (or N at once on the CPU), in priority order.
+
+`store` (the jobs table in `<state>/queue.db`), `grid` (`--set` value grids), `submit` (what
+`queue add` does), `scheduler` (the loop that starts, adopts and ends jobs), `daemon` (the one
+detached scheduler process of a state dir: start, stop, lock), `output` (what the queue commands
+print). Stdlib only at import: `hybrid-tui queue ls` must not load MLflow or torch.
+"""

@@ -1,0 +1,236 @@
+"""The one scheduler process of a state dir: started detached (it outlives the terminal), found
+by the lock it holds, stopped by a signal.
+
+The scheduler holds an exclusive `flock` on `<state>/queue.lock` for its whole life, so a second
+`queue start` is refused while it runs, and a scheduler killed with -9 leaves no stale lock (the
+kernel drops it with the process). `<state>/queue.scheduler.json` says which process it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hybrid_tui import jobs
+from hybrid_tui.atomic_files import atomic_write_text
+from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
+from hybrid_tui.queue.scheduler import Scheduler, Slots
+from hybrid_tui.queue.store import KILLED, RUNNING, JobStore, QueueJob
+from hybrid_tui.run_files import process_start_ticks, state_dir
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 60.0
+
+
+def lock_path() -> Path:
+    return state_dir() / "queue.lock"
+
+
+def info_path() -> Path:
+    return state_dir() / "queue.scheduler.json"
+
+
+def scheduler_log_path() -> Path:
+    return state_dir() / "queue" / "scheduler.log"
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    """The running scheduler: its process, what it hands out, where it logs."""
+
+    pid: int | None
+    start_ticks: int | None
+    slots: str
+    started: float | None
+    log: str
+
+    def describe(self) -> str:
+        return f"pid {self.pid}, {self.slots}" if self.pid else self.slots
+
+
+def running_scheduler() -> SchedulerInfo | None:
+    """The scheduler serving this state dir, or None (the lock is free)."""
+    path = lock_path()
+    if not path.exists():
+        return None
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: a scheduler runs
+        else:
+            return None
+    try:
+        info = json.loads(info_path().read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return SchedulerInfo(None, None, "starting", None, str(scheduler_log_path()))
+    return SchedulerInfo(
+        info.get("pid"), info.get("start_ticks"), info.get("slots", ""), info.get("started"),
+        info.get("log", str(scheduler_log_path())),
+    )  # fmt: skip
+
+
+def parse_slots(gpus: str | None, slots: int | None) -> Slots:
+    """`--gpus 0,1,2,3` or `--slots N`; neither: every GPU NVML sees, else one CPU slot."""
+    if gpus is not None and slots is not None:
+        raise HybridTuiError("give --gpus or --slots, not both")
+    if slots is not None:
+        if slots < 1:
+            raise HybridTuiError(f"--slots {slots}: give 1 or more")
+        return Slots.for_cpu(slots)
+    if gpus is not None:
+        parts = [part.strip() for part in gpus.split(",")]
+        if not parts or not all(part.isdigit() for part in parts):
+            raise HybridTuiError(f"--gpus {gpus!r}: give GPU indices, e.g. --gpus 0,1,2,3")
+        indices = [int(part) for part in parts]
+        if len(set(indices)) != len(indices):
+            raise HybridTuiError(f"--gpus {gpus!r}: a GPU is listed twice")
+        return Slots.for_gpus(indices)
+    from hybrid_tui.devices import gpu_readings
+
+    found = [reading.index for reading in gpu_readings()]
+    return Slots.for_gpus(found) if found else Slots.for_cpu(1)
+
+
+def _slot_args(slots: Slots) -> list[str]:
+    if slots.gpus:
+        return ["--gpus", ",".join(slots.names)]
+    return ["--slots", str(len(slots.names))]
+
+
+def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> SchedulerInfo:
+    """Start the scheduler detached and wait until it holds the lock."""
+    running = running_scheduler()
+    if running is not None:
+        raise HybridTuiError(
+            f"a queue scheduler already runs for {state_dir()} ({running.describe()}); "
+            "stop it with `hybrid-tui queue stop` first"
+        )
+    log_path = scheduler_log_path()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "hybrid_tui", "queue", "serve", *_slot_args(slots)]
+    env = {**os.environ, "HYBRID_TUI_HOME": str(state_dir()), "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = running_scheduler()
+        if info is not None and info.pid == process.pid:
+            return info
+        code = process.poll()
+        if code is not None:
+            raise HybridTuiError(jobs.error_line(log_path) or f"the scheduler exited ({code})")
+        time.sleep(0.05)
+    raise HybridTuiError(f"the scheduler did not start within {timeout_s:.0f}s; see {log_path}")
+
+
+def serve(slots: Slots) -> int:
+    """The scheduler process (`hybrid-tui queue serve`, started by `start_scheduler`)."""
+    handle = open(lock_path(), "a")  # held (locked) until this process ends
+    if not _lock(handle):
+        print(f"error: a queue scheduler already runs for {state_dir()}", flush=True)
+        return USAGE_EXIT_CODE
+    info = {
+        "pid": os.getpid(),
+        "start_ticks": process_start_ticks(os.getpid()),
+        "slots": slots.describe(),
+        "started": time.time(),
+        "log": str(scheduler_log_path()),
+    }
+    atomic_write_text(info_path(), json.dumps(info))
+    Scheduler(JobStore(), slots, tracker_for=trackers(), log=_log).run_forever()
+    return 0
+
+
+def _lock(handle, wait_s: float = 2.0) -> bool:
+    """Take the exclusive lock (a reader holding it for a moment is waited for)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def _log(line: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
+
+
+def trackers():
+    """`tracker_for(uri)`: one MLflow tracker per store, made when first needed."""
+    cache: dict = {}
+
+    def tracker_for(uri: str):
+        if uri not in cache:
+            from hybrid_tui.tracking import Tracker
+
+            cache[uri] = Tracker(uri)
+        return cache[uri]
+
+    return tracker_for
+
+
+def stop_scheduler(cancel_running: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
+    """SIGTERM the scheduler (it starts nothing more and exits; trainers go on) and wait for it;
+    with `cancel_running`, also cancel the running trainers (each checkpoints and ends its run
+    KILLED). Returns what was done, a line each."""
+    done = []
+    info = running_scheduler()
+    if info is None and not cancel_running:
+        raise HybridTuiError(f"no queue scheduler runs for {state_dir()}")
+    if info is not None and info.pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while running_scheduler() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if running_scheduler() is not None:
+            raise HybridTuiError(f"the scheduler (pid {info.pid}) did not stop in {timeout_s:.0f}s")
+        done.append(f"stopped the scheduler (pid {info.pid})")
+    if cancel_running:
+        cancelled = cancel_running_jobs(JobStore(), timeout_s)
+        done += [f"cancelled job {job.id} (run {job.run_id or 'not started'})" for job in cancelled]
+    return done
+
+
+def cancel_running_jobs(store: JobStore, timeout_s: float = STOP_TIMEOUT_S) -> list[QueueJob]:
+    """Ask every running trainer to stop (SIGTERM, as `jobs.cancel` does: it checkpoints and ends
+    its run KILLED), wait for them, then record their ends. Call with no scheduler running."""
+    live = [job for job in store.jobs([RUNNING]) if job.pid and _alive(job)]
+    for job in live:
+        if job.gpus == 1 and job.run_id:
+            jobs.cancel(job.run_id, timeout_s=0)  # the trainer's own pid, from its job record
+        else:  # torchrun's agent passes SIGTERM to every rank; a trainer still loading just ends
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(job) for job in live) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    scheduler = Scheduler(store, tracker_for=trackers())
+    for job in live:
+        if scheduler.learn_run_id(store.get(str(job.id))).run_id is None and not _alive(job):
+            store.finish(job.id, KILLED, "cancelled before its run started")
+    scheduler.reconcile()
+    return live
+
+
+def _alive(job: QueueJob) -> bool:
+    return jobs.is_alive(jobs.Job(job.run_id or "", job.pid, job.start_ticks, Path()))

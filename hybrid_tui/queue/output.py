@@ -1,0 +1,151 @@
+"""What the queue commands print: the ids of added jobs, the job table (or JSON), a job's log
+(followed like `tail -f` until the job ends)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from hybrid_tui.queue.store import ENDED, QUEUED, JobStore, QueueJob
+from hybrid_tui.run_files import RunFiles
+
+STATE_STYLE = {
+    "running": "bold green",
+    "failed": "bold red",
+    "killed": "yellow",
+    "removed": "dim",
+    "queued": "cyan",
+}
+
+
+def print_added(jobs: list[QueueJob]) -> None:
+    """The new job ids on stdout (one a line, for scripts); what they are on stderr."""
+    for job in jobs:
+        sys.stdout.write(f"{job.id}\n")
+    for job in jobs:
+        print(f"queued job {job.id}: {describe(job)}", file=sys.stderr)
+    print("start them with `hybrid-tui queue start` (if no scheduler runs)", file=sys.stderr)
+
+
+def describe(job: QueueJob) -> str:
+    """`smoke train.seed=0 (1 GPU, priority 0)`."""
+    overrides = " ".join(job.overrides)
+    gpus = f"{job.gpus} GPU{'s' if job.gpus > 1 else ''}"
+    return f"{job.name}{' ' + overrides if overrides else ''} ({gpus}, priority {job.priority})"
+
+
+def duration(seconds: float | None) -> str:
+    """`45s`, `3m05s`, `2h07m`; '' for None."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def devices_label(job: QueueJob) -> str:
+    """What a job runs on: `0,1` (GPUs), `cpu` (a CPU slot), '' while queued."""
+    if not job.devices:
+        return ""
+    return "cpu" if job.devices.startswith("cpu") else job.devices
+
+
+def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
+    if json_output:
+        payload = {
+            "scheduler": None if scheduler is None else scheduler.__dict__,
+            "jobs": [job.as_json() for job in jobs],
+        }
+        sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    serving = (
+        f"scheduler: {scheduler.describe()}"
+        if scheduler
+        else "scheduler: not running (`hybrid-tui queue start`)"
+    )
+    if not jobs:
+        console.print(f"no jobs queued; add some with `hybrid-tui queue add RECIPE`\n{serving}")
+        return
+    table = Table(title=serving, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in ("job", "name", "overrides", "state", "gpu", "prio", "wait", "ran", "run"):
+        table.add_column(column, justify="right" if column in ("job", "prio") else "left")
+    now = time.time()
+    for job in jobs:
+        table.add_row(
+            str(job.id),
+            job.name,
+            " ".join(job.overrides),
+            Text(job.state, style=STATE_STYLE.get(job.state, "")),
+            devices_label(job),
+            str(job.priority),
+            duration(job.wait_s(now)),
+            duration(job.run_s(now)),
+            (job.run_id or "")[:8],
+        )
+    console.print(table)
+    failed = [job for job in jobs if job.state == "failed" and job.error]
+    for job in failed[-3:]:
+        console.print(f"job {job.id} failed: {job.error}", markup=False, highlight=False)
+
+
+def current_log(job: QueueJob) -> Path | None:
+    """The job's trainer log: the run's `trainer.log` once the run exists, else the launch log."""
+    if job.run_id and RunFiles.for_run(job.run_id).log.exists():
+        return RunFiles.for_run(job.run_id).log
+    if job.log_path and Path(job.log_path).exists():
+        return Path(job.log_path)
+    return None
+
+
+def print_log(
+    store: JobStore,
+    ref: str,
+    follow: bool,
+    reconcile=None,
+    poll_s: float = 0.5,
+    out: TextIO | None = None,
+) -> None:
+    """The job's log; with `follow`, new lines as they come until the job ends (a queued job is
+    waited for). `reconcile()` is called each poll when no scheduler would notice the end."""
+    out = out or sys.stdout
+    job = store.get(ref)
+    if not follow:
+        path = current_log(job)
+        if path is None:
+            state = "queued" if job.state == QUEUED else job.state
+            print(f"job {job.id} is {state} and has no log yet", file=sys.stderr)
+            return
+        out.write(path.read_text(encoding="utf-8", errors="replace"))
+        out.flush()
+        return
+    handle = None
+    try:
+        while True:
+            job = store.get(str(job.id))
+            if handle is None and (path := current_log(job)) is not None:
+                handle = open(path, encoding="utf-8", errors="replace")
+            chunk = handle.read() if handle else ""
+            if chunk:
+                out.write(chunk)
+                out.flush()
+                continue
+            if job.state in ENDED or job.state == "removed":
+                return
+            if reconcile is not None:
+                reconcile()
+            time.sleep(poll_s)
+    finally:
+        if handle is not None:
+            handle.close()
