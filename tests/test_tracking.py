@@ -346,3 +346,26 @@ def test_the_null_tracker_does_nothing_but_a_typo_raises() -> None:
         null.log_metric("run", {"train/loss": 1.0}, 1)  # type: ignore[attr-defined]
     with pytest.raises(TypeError):
         null.log_metrics("run", {"train/loss": 1.0})  # type: ignore[call-arg]
+
+
+def test_trainers_creating_one_new_store_at_once_all_write(tmp_path) -> None:
+    """MLflow migrates a new sqlite store on first use; four processes doing it together on one
+    file must all get a working store (they did not before the init lock)."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    script = (
+        "import sys\nfrom hybrid_tui.tracking import Tracker\n"
+        "t = Tracker(sys.argv[1])\nrun = t.start_run('race', 'r')\n"
+        "t.log_metrics(run, {'m': 1.0}, 1)\nt.end_run(run)\n"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, uri], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [child.communicate(timeout=300)[1] for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0, 0], errors
+    from hybrid_tui.tracking import Tracker
+
+    assert [run.status for run in Tracker(uri).list_runs()] == ["FINISHED"] * 4

@@ -7,6 +7,7 @@ mlflow is imported only inside the functions that need a client.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import re
 import sqlite3
@@ -67,13 +68,28 @@ def create_sqlite_store(db: Path) -> None:
 
 def open_client(uri: str, db: Path | None) -> Any:
     """MLflow's client on `uri`; a missing sqlite store `db` is created first (WAL), and MLflow
-    creates its tables in it."""
+    creates its tables in it.
+
+    On a sqlite store the first use runs MLflow's schema migration; two processes doing that on
+    one new file at once break it, so it runs under a file lock (`<db>-init.lock`).
+    """
     from mlflow.tracking import MlflowClient
 
-    if db is not None and not db.exists():
-        create_sqlite_store(db)
-    with _quiet_store_setup():
-        return MlflowClient(tracking_uri=uri)
+    if db is None:
+        with _quiet_store_setup():
+            return MlflowClient(tracking_uri=uri)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(f"{db.name}-init.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not db.exists():
+                create_sqlite_store(db)
+            with _quiet_store_setup():
+                client = MlflowClient(tracking_uri=uri)
+                client.search_experiments(max_results=1)  # tables and migrations, now
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
 
 
 def is_locked(err: BaseException) -> bool:
