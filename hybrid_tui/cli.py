@@ -13,6 +13,14 @@ from typing import Annotated
 
 import typer
 
+from hybrid_tui.cli_options import (
+    DataDir,
+    JsonFlag,
+    TrackingUri,
+    resolve_data_root,
+    resolve_tracking_uri,
+)
+from hybrid_tui.cli_queue import queue_app
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
 
 app = typer.Typer(
@@ -26,41 +34,9 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List and prepare encoders (hub ids, local folders, offline models).")
 app.add_typer(models_app, name="models")
-queue_app = typer.Typer(
-    help="A job queue: many runs on one box, one per GPU (or N at once on the CPU), "
-    "highest priority first.",
-    no_args_is_help=True,
-)
 app.add_typer(queue_app, name="queue")
 
 _debug = {"on": False}
-
-DataDir = Annotated[
-    str | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder with the LAReQA data (xquad-r/, mlqa-dev-r/), or one of them. "
-        "Default: $HYBRID_TUI_DATA; without it, the data is downloaded.",
-    ),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
-    ),
-]
-
-
-def _data_root(data_dir: str | None) -> str | None:
-    return data_dir or os.environ.get("HYBRID_TUI_DATA") or None
-
-
-def _tracking_uri(uri: str | None) -> str:
-    from hybrid_tui.run_files import DEFAULT_TRACKING_URI
-
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def _print_json(payload: object) -> None:
@@ -84,7 +60,7 @@ def tui(tracking_uri: TrackingUri = None) -> None:
     """Open the terminal app (runs, compose, live curves, results, compare)."""
     from hybrid_tui.tui.app import run_app
 
-    run_app(tracking_uri=_tracking_uri(tracking_uri))
+    run_app(tracking_uri=resolve_tracking_uri(tracking_uri))
 
 
 SetOption = Annotated[
@@ -130,7 +106,7 @@ def train(
         if recipe:  # fail fast here, in the user's terminal
             _warn_if_device_busy(load_recipe(recipe, overrides).train.device)
         job = launch(
-            recipe or "", data_dir=_data_root(data_dir), resume=resume, overrides=overrides
+            recipe or "", data_dir=resolve_data_root(data_dir), resume=resume, overrides=overrides
         )
         typer.echo(job.run_id)
         typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
@@ -144,7 +120,7 @@ def train(
         _warn_if_device_busy(load_recipe(recipe, overrides).train.device)
     from hybrid_tui.training.loop import main_entry
 
-    code = main_entry(recipe, _data_root(data_dir), resume, announce, overrides)
+    code = main_entry(recipe, resolve_data_root(data_dir), resume, announce, overrides)
     if code:
         raise typer.Exit(code)
 
@@ -213,7 +189,7 @@ def eval_command(
         dataset=dataset,
         model=model,
         run=run,
-        data_root=_data_root(data_dir),
+        data_root=resolve_data_root(data_dir),
         langs=langs,
         settings=settings,
         max_questions=max_questions,
@@ -247,7 +223,7 @@ def runs(
     """List tracked runs (runs whose trainer died are marked FAILED first)."""
     from hybrid_tui.cli_output import list_runs
 
-    list_runs(_tracking_uri(tracking_uri), experiment, json_output)
+    list_runs(resolve_tracking_uri(tracking_uri), experiment, json_output)
 
 
 @app.command()
@@ -261,7 +237,7 @@ def show(
     """Per-language tables of one run: mono row, cross matrix, multilingual row, bias."""
     from hybrid_tui.cli_output import show_run
 
-    show_run(_tracking_uri(tracking_uri), run_id, json_output)
+    show_run(resolve_tracking_uri(tracking_uri), run_id, json_output)
 
 
 @app.command()
@@ -276,7 +252,7 @@ def compare(
     """The same tables as deltas against the first run."""
     from hybrid_tui.cli_output import compare_runs
 
-    compare_runs(_tracking_uri(tracking_uri), run_ids, json_output)
+    compare_runs(resolve_tracking_uri(tracking_uri), run_ids, json_output)
 
 
 @app.command()
@@ -291,7 +267,7 @@ def cancel(
     from hybrid_tui.jobs import full_run_id
     from hybrid_tui.tracking import Tracker
 
-    run_id = full_run_id(run_id, Tracker(_tracking_uri(tracking_uri)))
+    run_id = full_run_id(run_id, Tracker(resolve_tracking_uri(tracking_uri)))
     if not cancel_job(run_id):
         raise HybridTuiError(f"run {run_id} has no live trainer on this machine")
     typer.echo(f"cancelled {run_id}")
@@ -308,7 +284,7 @@ def ui(
     """Open the real MLflow UI on this tracking store (lean: one worker, no job runner)."""
     from hybrid_tui.mlflow_ui import serve_mlflow_ui
 
-    serve_mlflow_ui(_tracking_uri(tracking_uri), host, port)
+    serve_mlflow_ui(resolve_tracking_uri(tracking_uri), host, port)
 
 
 @app.command()
@@ -322,7 +298,7 @@ def demo(
     """Train e5-small-offline with a hybrid mix on MLQA-R, evaluate zero-shot on XQuAD-R, show tables."""
     from hybrid_tui.demo import run_demo
 
-    run_demo(_data_root(data_dir), steps=steps, max_questions=max_questions)
+    run_demo(resolve_data_root(data_dir), steps=steps, max_questions=max_questions)
 
 
 @app.command()
@@ -370,7 +346,7 @@ def study(
     if queue and summary_only:
         raise HybridTuiError("--queue adds the study's runs, --summary-only reads them; pick one")
     if queue:
-        queued = queue_study(base, name, seeds, sweep, _data_root(data_dir))
+        queued = queue_study(base, name, seeds, sweep, resolve_data_root(data_dir))
         for job in queued:
             typer.echo(job.id)
         again = f"hybrid-tui study --name {name}" + (f" --recipe {recipe}" if recipe else "")
@@ -385,7 +361,7 @@ def study(
 
         write_report(summarize(Tracker(base.tracking.resolved_uri()), name), Path(out), base)
     else:
-        run_study(base, name, seeds, sweep, _data_root(data_dir), Path(out))
+        run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out))
     typer.echo(f"wrote {out}")
 
 
@@ -411,119 +387,6 @@ def models_prepare(
     with rich_progress(transient=True) as progress:
         resolved = resolve_model(name, progress=progress)
     typer.echo(str(resolved.path))
-
-
-# ---------------------------------------------------------------------------- queue
-
-
-@queue_app.command("add")
-def queue_add(
-    recipes: Annotated[list[str], typer.Argument(help="Recipe TOML files.")],
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="KEY=V1,V2,...: one job per value (several --set: every combination). A comma "
-            "inside [], {} or quotes does not split. Repeatable.",
-        ),
-    ] = None,
-    gpus: Annotated[int, typer.Option(help="GPUs per job (N > 1: torchrun, one rank each).")] = 1,
-    priority: Annotated[int, typer.Option(help="Higher starts first (then oldest).")] = 0,
-    data_dir: DataDir = None,
-) -> None:
-    """Queue one job per recipe and --set combination; prints the job ids."""
-    from hybrid_tui.queue.output import print_added
-    from hybrid_tui.queue.submit import queue_recipe_files
-
-    print_added(queue_recipe_files(recipes, overrides or [], gpus, priority, _data_root(data_dir)))
-
-
-@queue_app.command("ls")
-def queue_ls(json_output: JsonFlag = False) -> None:
-    """Jobs with their state, GPUs, run id, wait and run time (and the scheduler's state)."""
-    from hybrid_tui.queue.daemon import running_scheduler
-    from hybrid_tui.queue.output import print_jobs
-    from hybrid_tui.queue.scheduler import Scheduler
-    from hybrid_tui.queue.store import JobStore
-
-    store, scheduler = JobStore(), running_scheduler()
-    if scheduler is None:  # nobody else notices trainers that ended meanwhile
-        Scheduler(store).reconcile()
-    print_jobs(store.jobs(), scheduler, json_output)
-
-
-@queue_app.command("rm")
-def queue_rm(
-    jobs: Annotated[list[str], typer.Argument(help="Job ids (or run ids).")],
-) -> None:
-    """Remove queued (or ended) jobs; a running one must be cancelled first."""
-    from hybrid_tui.queue.store import JobStore
-
-    for job in JobStore().remove(jobs):
-        typer.echo(f"removed job {job.id} ({job.state} before)")
-
-
-@queue_app.command("logs")
-def queue_logs(
-    job: Annotated[str, typer.Argument(help="Job id or run id.")],
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")
-    ] = False,
-) -> None:
-    """A job's trainer log (with -f: followed like tail -f until the job ends)."""
-    from hybrid_tui.queue.daemon import running_scheduler
-    from hybrid_tui.queue.output import print_log
-    from hybrid_tui.queue.scheduler import Scheduler
-    from hybrid_tui.queue.store import JobStore
-
-    store = JobStore()
-
-    def reconcile() -> None:
-        if running_scheduler() is None:
-            Scheduler(store).reconcile()
-
-    print_log(store, job, follow, reconcile=reconcile)
-
-
-GpuList = Annotated[
-    str | None, typer.Option("--gpus", help="GPU indices to hand out, e.g. 0,1,2,3.")
-]
-SlotCount = Annotated[
-    int | None, typer.Option("--slots", help="Without GPUs: run N jobs at once on the CPU.")
-]
-
-
-@queue_app.command("start")
-def queue_start(gpus: GpuList = None, slots: SlotCount = None) -> None:
-    """Start the scheduler, detached (it outlives the terminal); one per state dir."""
-    from hybrid_tui.queue.daemon import parse_slots, start_scheduler
-
-    info = start_scheduler(parse_slots(gpus, slots))
-    typer.echo(f"scheduler started ({info.describe()}); log {info.log}")
-
-
-@queue_app.command("stop")
-def queue_stop(
-    cancel_running: Annotated[
-        bool,
-        typer.Option(help="Also cancel running trainers (they checkpoint and end KILLED)."),
-    ] = False,
-) -> None:
-    """Stop the scheduler: nothing more starts; running trainers go on unless --cancel-running."""
-    from hybrid_tui.queue.daemon import stop_scheduler
-
-    for line in stop_scheduler(cancel_running):
-        typer.echo(line)
-
-
-@queue_app.command("serve", hidden=True)
-def queue_serve(gpus: GpuList = None, slots: SlotCount = None) -> None:
-    """The scheduler process itself (what `queue start` runs detached)."""
-    from hybrid_tui.queue.daemon import parse_slots, serve
-
-    code = serve(parse_slots(gpus, slots))
-    if code:
-        raise typer.Exit(code)
 
 
 def main() -> None:
