@@ -10,6 +10,7 @@
 - `evaluation`: zero-shot evaluation during and after training, tables as artifacts.
 - `saving`: checkpoints and the final model folder; a full disk is one line.
 - `checkpoint`: the atomic checkpoint folder that resumes bit for bit.
+- `system_metrics`: GPU load points for MLflow about every 10 s on GPU runs.
 
 Every module here imports torch; only the trainer process imports them.
 """
