@@ -79,17 +79,25 @@ def spawn(
     full_env = {**os.environ, **(env or {})}
     full_env |= {"HYBRID_TUI_LOG_FILE": str(log_path), "PYTHONUNBUFFERED": "1"}
     full_env["HYBRID_TUI_HOME"] = str(state_dir())
+    process = start_detached(command, full_env, log_path, cwd)
+    return Spawned(process, token, announce, log_path)
+
+
+def start_detached(
+    command: list[str], env: dict[str, str], log_path: Path, cwd: str | Path | None = None
+) -> subprocess.Popen:
+    """Start `command` in a new session (it outlives the terminal and the app), output appended
+    to `log_path`: how trainers and the queue's scheduler are started."""
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=full_env,
+            env=env,
             cwd=str(cwd) if cwd else os.getcwd(),
         )
-    return Spawned(process, token, announce, log_path)
 
 
 def announced_run_id(announce: Path) -> str | None:

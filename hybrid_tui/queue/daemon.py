@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -118,15 +117,7 @@ def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> Schedul
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "hybrid_tui", "queue", "serve", *_slot_args(slots)]
     env = {**os.environ, "HYBRID_TUI_HOME": str(state_dir()), "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
+    process = jobs.start_detached(command, env, log_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         info = running_scheduler()

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Header, Log, Static
 
 from hybrid_tui.devices import format_gpu_reading, gpu_readings, run_gpus
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
+from hybrid_tui.queue.output import duration
 from hybrid_tui.report.format import score_text
 from hybrid_tui.tui.messages import CurveHistoryLoaded
 from hybrid_tui.tui.widgets.curve_plot import CurvePlot
@@ -356,7 +357,7 @@ class LiveScreen(Screen):
         if status == "RUNNING" and self.total_steps and (self.step or 0) >= self.total_steps:
             parts.append("training done, evaluating")
         elif eta is not None and status == "RUNNING":
-            parts.append(f"ETA {_duration(eta)}")
+            parts.append(f"ETA {duration(eta)}")
         lines = ["  ·  ".join(parts)]
         if self.error:
             lines.append(f"[red]{self.error}[/]")
@@ -421,12 +422,3 @@ def _local_device(run_id: str) -> tuple[str | None, str | None]:
     except (OSError, json.JSONDecodeError):
         return None, None
     return record.get("device"), record.get("cuda_visible_devices")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
