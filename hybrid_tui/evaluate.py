@@ -27,10 +27,12 @@ import numpy as np
 from hybrid_tui import metrics
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.metric_keys import AVERAGE, eval_key
+from hybrid_tui.per_query import MULTI_POOL
 from hybrid_tui.progress import ProgressFn
 
 if TYPE_CHECKING:
     from hybrid_tui.data.lareqa import RetrievalSet
+    from hybrid_tui.per_query import PerQueryResults
     from hybrid_tui.recipe import EvalConfig
 
 SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
@@ -120,13 +122,18 @@ def _score_language(
     return pool_ranks, pooled_ranks
 
 
-def _single_item_metrics(ranks: np.ndarray, map_cutoff: int | None) -> dict[str, float] | None:
-    """mAP and recall@1 over the queries whose relevant sentence exists in this pool."""
-    ranks = ranks[ranks > 0][:, None]
-    if not len(ranks):
+def _single_item_metrics(
+    ranks: np.ndarray, map_cutoff: int | None
+) -> tuple[dict[str, float], np.ndarray, np.ndarray] | None:
+    """mAP and recall@1 over the queries whose relevant sentence exists in this pool, with
+    those queries' row indices and their AP (for the per-query results)."""
+    rows = np.flatnonzero(ranks > 0)
+    if not len(rows):
         return None
+    ranks = ranks[rows][:, None]
     ap = metrics.average_precision_from_ranks(ranks, cutoff=map_cutoff)
-    return {"map": float(ap.mean()), "recall_1": float(metrics.recall_at_k(ranks, 1).mean())}
+    found = {"map": float(ap.mean()), "recall_1": float(metrics.recall_at_k(ranks, 1).mean())}
+    return found, rows, ap
 
 
 def _averages(dataset: str, setting: str, per_key: list[dict[str, float]]) -> dict[str, float]:
@@ -145,13 +152,15 @@ def evaluate_embeddings(
     settings: Iterable[str] = SETTINGS,
     map_cutoff: int | None = None,
     progress: ProgressFn | None = None,
+    per_query: PerQueryResults | None = None,
 ) -> dict[str, float]:
     """Score every requested setting from embeddings (rows aligned with `rset`'s lists).
 
     Embeddings come from anywhere (scores are dot products, so pass normalised vectors for
     cosine). `map_cutoff=k` computes AP over the top k only (trec_eval `map_cut_k`); the key
     stays `map`. Per-language figures are means over the queries that have a relevant sentence
-    in the pool; averages are macro means over languages (or ordered pairs).
+    in the pool; averages are macro means over languages (or ordered pairs). `per_query`, when
+    given, receives every scored query's AP (and multi rank distance) from the same pass.
     """
     chosen = _check_settings(settings)
     langs = list(rset.languages)
@@ -180,28 +189,34 @@ def evaluate_embeddings(
             q_emb[x], c_emb, pool, _relevant_columns(rset, x), i, chosen, report
         )
         done += len(q_emb[x])
+        ids = np.array([q.id for q in rset.questions[x]], dtype=object)
         for j, y in enumerate(langs):
             if (j == i and "mono" in chosen) or (j != i and "cross" in chosen):
-                found = _single_item_metrics(pool_ranks[:, j], map_cutoff)
-                if found is not None:
+                scored = _single_item_metrics(pool_ranks[:, j], map_cutoff)
+                if scored is not None:
+                    found, rows, ap = scored
                     setting, who = ("mono", x) if j == i else ("cross", (x, y))
                     out.update(
                         {eval_key(ds, setting, who, name): value for name, value in found.items()}
                     )
                     (mono if j == i else cross).append(found)
+                    if per_query is not None:
+                        per_query.add(setting, x, y, ids[rows], ap)
         if "multi" in chosen:
-            queries = pooled[(pooled > 0).any(axis=1)]
+            rows = np.flatnonzero((pooled > 0).any(axis=1))
+            queries = pooled[rows]
             if not len(queries):
                 continue
+            ap = metrics.average_precision_from_ranks(queries, cutoff=map_cutoff)
             found = {
-                "map": float(
-                    metrics.average_precision_from_ranks(queries, cutoff=map_cutoff).mean()
-                ),
+                "map": float(ap.mean()),
                 "recall_10": float(metrics.recall_at_k(queries, 10).mean()),
             }
             out.update({eval_key(ds, "multi", x, name): value for name, value in found.items()})
             multi.append(found)
             distances = metrics.rank_distance(queries)
+            if per_query is not None:
+                per_query.add("multi", x, MULTI_POOL, ids[rows], ap, distances)
             if np.isfinite(distances).any():
                 bias.append(float(np.nanmean(distances)))
                 out[eval_key(ds, "bias", x, "rank_distance")] = bias[-1]
@@ -226,6 +241,7 @@ def evaluate_retrieval(
     map_cutoff: int | None = None,
     batch_size: int = 64,
     progress: ProgressFn | None = None,
+    per_query: PerQueryResults | None = None,
 ) -> dict[str, float]:
     """Encode each language's questions and candidates once, then `evaluate_embeddings`.
 
@@ -251,7 +267,13 @@ def evaluate_retrieval(
         if progress is not None:
             progress(description, offset, total)
     return evaluate_embeddings(
-        rset, encoded["query"], encoded["passage"], chosen, map_cutoff=map_cutoff, progress=progress
+        rset,
+        encoded["query"],
+        encoded["passage"],
+        chosen,
+        map_cutoff=map_cutoff,
+        progress=progress,
+        per_query=per_query,
     )
 
 
@@ -294,12 +316,19 @@ def evaluate_model(
     eval_sets: Iterable[RetrievalSet],
     config: EvalConfig,
     progress: ProgressFn | None = None,
+    per_query: dict[str, PerQueryResults] | None = None,
 ) -> dict[str, float]:
     """Every metric of every set, scored as `config` says: what the trainer, the study and the
-    eval command all call. The encoder is put in eval mode and left there."""
+    eval command all call. The encoder is put in eval mode and left there. `per_query`, when
+    given (a dict), receives each set's per-query results under the set's name."""
+    from hybrid_tui.per_query import PerQueryResults
+
     encoder.eval()
     metrics: dict[str, float] = {}
     for rset in eval_sets:
+        collector = None
+        if per_query is not None:
+            collector = per_query[rset.name] = PerQueryResults(rset.name)
         metrics |= evaluate_retrieval(
             encoder,
             rset,
@@ -307,6 +336,7 @@ def evaluate_model(
             map_cutoff=config.map_cutoff,
             batch_size=config.batch_size,
             progress=progress,
+            per_query=collector,
         )
     return metrics
 

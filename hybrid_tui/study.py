@@ -157,6 +157,7 @@ def _evaluate_untrained(base: Recipe, study: str, tracker, data_root: str | None
     from hybrid_tui.devices import pick_device
     from hybrid_tui.encoder import BiEncoder
     from hybrid_tui.evaluate import evaluate_model, load_eval_sets
+    from hybrid_tui.per_query import log_per_query_artifacts
     from hybrid_tui.progress import rich_progress
 
     print(f"evaluating the untrained {base.model.spec}", flush=True)
@@ -165,7 +166,10 @@ def _evaluate_untrained(base: Recipe, study: str, tracker, data_root: str | None
         encoder = BiEncoder.load(
             base.model, device=pick_device(base.train.device), progress=progress
         )
-        metrics = evaluate_model(encoder, eval_sets, base.eval, progress=progress)
+        per_query: dict = {}
+        metrics = evaluate_model(
+            encoder, eval_sets, base.eval, progress=progress, per_query=per_query
+        )
     tags = {
         "hybrid_tui.study": study,
         "hybrid_tui.study_method": UNTRAINED,
@@ -176,6 +180,7 @@ def _evaluate_untrained(base: Recipe, study: str, tracker, data_root: str | None
     run_id = tracker.start_run(f"study-{study}", f"{study}-{UNTRAINED}", tags)
     tracker.log_params(run_id, {"model.spec": base.model.spec, "train.steps": "0"})
     tracker.log_metrics(run_id, metrics, 0)
+    log_per_query_artifacts(tracker, run_id, per_query)
     tracker.end_run(run_id, "FINISHED")
 
 

@@ -90,8 +90,11 @@ def embeddings(subset):
     return q, c
 
 
-def _oracle(subset, relevant, q_emb, c_emb, measures: set[str]) -> dict[str, dict[str, float]]:
+def _oracle(
+    subset, relevant, q_emb, c_emb, measures: set[str], per_query_out: dict | None = None
+) -> dict[str, dict[str, float]]:
     """trec_eval over full rankings: per setting key (e.g. `cross/en-de`), mean of each measure.
+    `per_query_out`, when given, receives trec_eval's per-query figures under each key.
 
     Docnos encode the global column (language blocks in order) in descending order, so
     trec_eval's tie break (docno descending) matches ours (lower column first).
@@ -124,6 +127,8 @@ def _oracle(subset, relevant, q_emb, c_emb, measures: set[str]) -> dict[str, dic
                     for col, s in enumerate(c_emb[langs[j]] @ q_emb[x][n])
                 }
             per_query = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+            if per_query_out is not None:
+                per_query_out[key] = per_query
             results[key] = {
                 m: float(np.mean([v[m] for v in per_query.values()]))
                 for m in next(iter(per_query.values()))
@@ -151,6 +156,48 @@ def test_map_matches_trec_eval_on_real_embeddings(subset, relevant, embeddings) 
     assert ours["eval/xquad_r/cross/avg/map"] == pytest.approx(
         np.mean([ours[f"eval/xquad_r/cross/{p}/map"] for p in pairs])
     )
+
+
+def test_per_query_results_match_trec_eval_query_by_query(subset, relevant, embeddings, tmp_path):
+    """What a paired test stands on: each question's AP in each pool, as trec_eval gives it, and
+    the same rows back from the artifact file."""
+    from hybrid_tui.per_query import PerQueryResults, read_csv_gz
+
+    q_emb, c_emb = embeddings
+    collected = PerQueryResults("xquad-r")
+    evaluate_embeddings(subset, q_emb, c_emb, per_query=collected)
+    expected: dict = {}
+    _oracle(subset, relevant, q_emb, c_emb, {"map"}, per_query_out=expected)
+    for setting in ("mono", "cross", "multi"):
+        ours = collected.values(setting)
+        keys = {
+            (key.split("/")[1].split("-")[0], key, qid)
+            for key, queries in expected.items()
+            if key.startswith(setting + "/")
+            for qid in queries
+        }
+        assert len(ours) == len(keys) > 0, setting
+        for x, key, qid in keys:
+            pool = "all" if setting == "multi" else key.split("/")[1].split("-")[-1]
+            assert ours[(x, pool, qid)] == pytest.approx(expected[key][qid]["map"], abs=1e-6)
+    back = read_csv_gz(collected.to_csv_gz(tmp_path / "xquad-r.csv.gz"), "xquad-r")
+    assert len(back.rows) == len(collected.rows)
+    for a, b in zip(back.rows, collected.rows, strict=True):
+        assert (a.setting, a.query_lang, a.pool, a.question_id, a.ap) == (
+            b.setting,
+            b.query_lang,
+            b.pool,
+            b.question_id,
+            b.ap,
+        )
+        assert a.rank_distance == b.rank_distance or (
+            np.isnan(a.rank_distance) and np.isnan(b.rank_distance)
+        )
+    metrics = evaluate_embeddings(subset, q_emb, c_emb, settings=["multi"])
+    distances = back.values("multi", "rank_distance")
+    for x in subset.languages:
+        mine = [d for (lang, _, _), d in distances.items() if lang == x and not np.isnan(d)]
+        assert np.mean(mine) == pytest.approx(metrics[f"eval/xquad_r/bias/{x}/rank_distance"])
 
 
 def test_language_bias_matches_a_straightforward_argsort(subset, relevant, embeddings) -> None:

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hybrid_tui.events import EventTail
@@ -76,6 +77,13 @@ def test_smoke_recipe_finishes_with_the_key_scheme(run_cli, workdir: Path, data_
     )
     listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
     assert [run["run_id"] for run in listed] == [run_id]
+    # The per-query results a paired test needs are an artifact that agrees with the metrics.
+    from hybrid_tui.per_query import read_csv_gz
+
+    (artifact,) = workdir.rglob(f"{run_id}/artifacts/per_query/xquad-r.csv.gz")
+    per_query = read_csv_gz(artifact, "xquad-r")
+    english = [ap for (x, _, _), ap in per_query.values("mono").items() if x == "en"]
+    assert np.mean(english) == pytest.approx(metrics["eval/xquad_r/mono/en/map"])
 
 
 def test_killed_trainer_resumes_to_the_same_weights(

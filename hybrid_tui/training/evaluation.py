@@ -1,5 +1,5 @@
 """Zero-shot evaluation during and after training: metrics to MLflow and the live events, and
-the per-language tables of the final evaluation as artifacts."""
+the per-language tables and per-query results of the final evaluation as artifacts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from hybrid_tui.training.setup import Setup
 def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, final: bool) -> dict:
     """Zero-shot evaluation on every eval set; metrics to MLflow and events, tables as artifacts."""
     from hybrid_tui.evaluate import evaluate_model
+    from hybrid_tui.per_query import log_per_query_artifacts
 
+    per_query: dict | None = {} if final else None
     for rset in setup.eval_sets:
         events.write("log", message=f"evaluating {rset.name} at step {step}")
     try:
@@ -24,6 +26,7 @@ def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, fina
             progress=lambda desc, done, total: events.write(
                 "progress", description=desc, done=done, total=total
             ),
+            per_query=per_query,
         )
     finally:
         setup.encoder.train()
@@ -31,6 +34,7 @@ def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, fina
     events.write("eval", step=step, metrics=metrics)
     if final:
         log_report_artifacts(setup, tracker, run_id, metrics)
+        log_per_query_artifacts(tracker, run_id, per_query)
     return metrics
 
 
