@@ -176,9 +176,13 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
     if not datasets:
         raise HybridTuiError(f"run {base.run_id} has no evaluation metrics to compare against")
     from hybrid_tui.languages import trained_languages, unseen_languages
+    from hybrid_tui.run_diff import config_diff, config_diff_table
 
-    payload: dict = {"base": base.run_id, "deltas": {}}
+    diff = config_diff([detail.params for detail in details])
+    payload: dict = {"base": base.run_id, "deltas": {}, "config_diff": diff}
     console = _console()
+    if not json_output:
+        console.print(config_diff_table(details, diff))
     for other in details[1:]:
         for dataset in datasets:
             delta = report.compare(

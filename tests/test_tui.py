@@ -65,6 +65,7 @@ def seed_run(
     status: str = "FINISHED",
     steps: int = 20,
     with_events: bool = False,
+    lr: float = 1e-3,
 ) -> str:
     """A tracked run as the trainer leaves it (params, tags, curve, final metrics), no training."""
     from hybrid_tui.recipe import recipe_from_dict
@@ -77,7 +78,7 @@ def seed_run(
             "model": {"spec": "tiny-random"},
             "data": {"dataset": "mlqa-r", "languages": list(TRAIN_LANGUAGES)},
             "sampler": {"mono": mono, "cross": cross, "multi": 0.0},
-            "train": {"steps": steps, "batch_size": 16, "lr": 1e-3},
+            "train": {"steps": steps, "batch_size": 16, "lr": lr},
             "eval": {"datasets": ["xquad-r"], "languages": list(EVAL_LANGUAGES)},
             "tracking": {"experiment": "tui-tests"},
         }
@@ -193,7 +194,7 @@ async def test_opens_on_small_and_large_terminals(two_runs, store, size) -> None
         screen = await runs_loaded(pilot)
         table = screen.query_one("#runs-table")
         assert table.row_count == 2
-        names = {table.get_row(run_id)[1] for run_id in two_runs}
+        names = {table.get_cell(run_id, "name") for run_id in two_runs}
         assert names == {"mono-heavy", "cross-heavy"}
         footer_keys = {key for key, b in app.active_bindings.items() if b.binding.show}
         assert {"r", "n", "l", "c", "C", "d", "enter"} <= footer_keys

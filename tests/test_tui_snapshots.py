@@ -18,11 +18,14 @@ from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
 from tests.test_tui import retype, runs_loaded, seed_run, wait_for
 
 START_TIMES = {"mono-heavy": 1_750_000_000_000, "cross-heavy": 1_750_003_600_000}
+RUN_IDS = {"mono-heavy": "0a1b2c3d" + "0" * 24, "cross-heavy": "9f8e7d6c" + "1" * 24}
+RUN_TABLES = ("runs", "tags", "params", "metrics", "latest_metrics")
 
 
 @pytest.fixture
 def seeded(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Two finished runs with fixed start times (shown in UTC); the data dir field starts empty."""
+    """Two finished runs with fixed ids and start times (shown in UTC); the data dir field starts
+    empty."""
     import os
     import time
 
@@ -31,9 +34,16 @@ def seeded(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     os.environ["TZ"] = "UTC"
     time.tzset()
     uri = os.environ["MLFLOW_TRACKING_URI"]
-    seed_run(uri, "mono-heavy", mono=0.8, cross=0.2)
-    seed_run(uri, "cross-heavy", mono=0.2, cross=0.8, shift=0.05)
+    seeded_ids = {
+        "mono-heavy": seed_run(uri, "mono-heavy", mono=0.8, cross=0.2),
+        "cross-heavy": seed_run(uri, "cross-heavy", mono=0.2, cross=0.8, shift=0.05),
+    }
     with sqlite3.connect(workdir / "mlflow.db") as db:
+        for name, run_id in seeded_ids.items():  # fixed ids: the table shows them
+            for table in RUN_TABLES:
+                db.execute(
+                    f"UPDATE {table} SET run_uuid = ? WHERE run_uuid = ?", (RUN_IDS[name], run_id)
+                )
         for name, start in START_TIMES.items():
             db.execute(
                 "UPDATE runs SET start_time = ?, end_time = ? WHERE name = ?",

@@ -14,6 +14,12 @@ from hybrid_tui.metric_keys import headline
 
 SUMMARY_TAGS = ("hybrid_tui.mix", "hybrid_tui.model_source", "mlflow.runName")
 SUMMARY_PARAMS = ("model.spec", "train.steps")
+SHORT_ID_LENGTH = 8
+
+
+def short_id(run_id: str) -> str:
+    """The id the app and `hybrid-tui runs` show; every command takes it (any unique 4+ prefix)."""
+    return run_id[:SHORT_ID_LENGTH]
 
 
 @dataclass

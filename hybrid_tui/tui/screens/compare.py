@@ -1,5 +1,6 @@
-"""Compare: each other marked run's tables as deltas against the first marked run (the base),
-green where it is better, red where it is worse. Escape goes back."""
+"""Compare: the config diff (the recipe fields that differ), then each other marked run's tables
+as deltas against the first marked run (the base), green where it is better, red where it is
+worse. Escape goes back."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDetailsLoaded
 from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
 
@@ -51,10 +53,15 @@ class CompareScreen(Screen):
         self.details = details = message.details
         base, others = details[0], details[1:]
         self.query_one("#compare-title", Static).update(
-            f"base: [b]{base.name}[/b] ({base.mix})  vs  "
-            + ", ".join(f"[b]{other.name}[/b] ({other.mix})" for other in others)
+            f"base: [b]{base.name}[/b] {short_id(base.run_id)} ({base.mix})  vs  "
+            + ", ".join(
+                f"[b]{other.name}[/b] {short_id(other.run_id)} ({other.mix})" for other in others
+            )
         )
-        views: list = []
+        from hybrid_tui.run_diff import config_diff, config_diff_table
+
+        diff = config_diff([detail.params for detail in details])
+        views: list = [Static(config_diff_table(details, diff), id="compare-config-diff")]
         try:
             datasets = report.datasets_in(base.metrics)
             if not datasets:
@@ -71,7 +78,8 @@ class CompareScreen(Screen):
                         LanguageTablesView(
                             delta,
                             unseen_languages(trained_languages(other.tags), delta.languages),
-                            title=f"{other.name} − {base.name}",
+                            title=f"{other.name} {short_id(other.run_id)} − {base.name} "
+                            f"{short_id(base.run_id)}",
                         )
                     )
         except Exception as err:

@@ -14,10 +14,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("mark", " "),
+    ("run", "run"),
     ("name", "name"),
     ("status", "status"),
     ("model", "model"),
@@ -55,6 +57,8 @@ def sort_value(run: Any, column: str) -> Any:
         return (run.steps is None, run.steps or 0)
     if column == "started":
         return (run.start_time is None, run.start_time or 0)
+    if column == "run":
+        return (False, run.run_id)
     return (False, str(getattr(run, column, "") or "").lower())
 
 
@@ -164,7 +168,8 @@ class RunsScreen(Screen):
             headline = run.headline or {}
             table.add_row(
                 self._mark_cell(run.run_id),
-                run.name or run.run_id[:8],
+                Text(short_id(run.run_id), style="dim"),
+                run.name or short_id(run.run_id),
                 Text(run.status, style=STATUS_STYLE.get(run.status, "")),
                 run.model or "",
                 run.mix or "",
@@ -302,7 +307,10 @@ class RunsScreen(Screen):
                 self._delete(run.run_id)
 
         self.app.push_screen(
-            ConfirmScreen(f"Delete run [b]{run.name}[/b] ({run.status}, {run.mix})?"), answered
+            ConfirmScreen(
+                f"Delete run [b]{run.name}[/b] {short_id(run.run_id)} ({run.status}, {run.mix})?"
+            ),
+            answered,
         )
 
     @work(thread=True, group="delete", exit_on_error=False)

@@ -1,0 +1,81 @@
+"""The runs screen and Compare as a user sees them: short ids, the config diff, param columns,
+tags and notes, and the list refreshing on its own (Textual's Pilot, on a temporary store)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hybrid_tui.tui.app import HybridTuiApp
+from hybrid_tui.tui.screens.compare import CompareScreen
+from hybrid_tui.tui.screens.confirm import ConfirmScreen
+from tests.test_tui import _screen_text, errors, runs_loaded, seed_run, text_of, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def store(workdir) -> str:
+    import os
+
+    return os.environ["MLFLOW_TRACKING_URI"]
+
+
+@pytest.fixture
+def twins(store: str) -> list[str]:
+    """Two runs with the same name that only their ids (and lr) tell apart."""
+    return [seed_run(store, "smoke", lr=1.0), seed_run(store, "smoke", lr=1e-3, shift=0.05)]
+
+
+def _cells(screen, run_id: str) -> list[str]:
+    table = screen.query_one("#runs-table")
+    return [str(cell) for cell in table.get_row(run_id)]
+
+
+async def test_the_runs_table_shows_each_runs_short_id(twins, store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_loaded(pilot)
+        for run_id in twins:
+            assert run_id[:8] in _cells(screen, run_id)
+        shown = _screen_text(app)
+        assert twins[0][:8] in shown and twins[1][:8] in shown  # on screen at 80x24
+
+
+async def test_the_delete_dialog_names_the_run_by_its_short_id(twins, store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        highlighted = screen.highlighted_run_id()
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert highlighted[:8] in text_of(app, "#confirm-question")
+        await pilot.press("n")
+
+
+async def test_compare_shows_short_ids_and_the_config_diff(twins, store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one("#runs-table")
+        for run_id in twins:
+            table.move_cursor(row=table.get_row_index(run_id))
+            await pilot.press("c")
+        await pilot.press("C")
+        assert isinstance(app.screen, CompareScreen)
+        await wait_for(
+            pilot, lambda: app.screen.query("#compare-config-diff"), what="the config diff"
+        )
+        await pilot.pause(0.2)
+        title = text_of(app, "#compare-title")
+        assert twins[0][:8] in title and twins[1][:8] in title
+        shown = _screen_text(app)
+        assert re.search(r"train\.lr\s+1\.0\s+0\.001", shown), shown
+        assert "config diff" in shown and "sampler.mono" not in shown
+        assert not errors(app)
