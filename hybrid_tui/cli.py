@@ -218,12 +218,19 @@ def eval_command(
 def runs(
     tracking_uri: TrackingUri = None,
     experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Param columns instead of lr, batch, seed: recipe keys separated by commas "
+            "(train.lr,train.seed,sampler.mono)."
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """List tracked runs (runs whose trainer died are marked FAILED first)."""
     from hybrid_tui.cli_output import list_runs
 
-    list_runs(resolve_tracking_uri(tracking_uri), experiment, json_output)
+    list_runs(resolve_tracking_uri(tracking_uri), experiment, json_output, columns)
 
 
 @app.command()

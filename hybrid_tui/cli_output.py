@@ -25,14 +25,19 @@ def _tracker(uri: str):
     return Tracker(uri)
 
 
-def list_runs(uri: str, experiment: str | None, json_output: bool) -> None:
+def list_runs(
+    uri: str, experiment: str | None, json_output: bool, columns: str | None = None
+) -> None:
+    """The run list; `columns` ("train.lr,train.seed") replaces the default param columns."""
     from rich.table import Table
 
     from hybrid_tui.jobs import reconcile
+    from hybrid_tui.run_columns import DEFAULT_PARAM_COLUMNS, column_label, parse_columns
 
     tracker = _tracker(uri)
     reconcile(tracker)
     runs = tracker.list_runs(experiment=experiment)
+    param_keys = DEFAULT_PARAM_COLUMNS if columns is None else parse_columns(columns, runs)
     if json_output:
         _print_json([run.__dict__ for run in runs])
         return
@@ -49,17 +54,25 @@ def list_runs(uri: str, experiment: str | None, json_output: bool) -> None:
     )
     numeric = ("steps", "mono", "cross", "multi", "bias")
     wide = _console().width >= 110  # below that, model and start time make way for the figures
-    columns = ("run", "name", "status", "model", "mix", "started", *numeric)
+    if not wide and columns is None:
+        param_keys = ()  # the default param columns make way too; chosen ones are always shown
+    shown = ("run", "name", "status", "model", "mix", "started", *param_keys, *numeric)
     if not wide:
-        columns = tuple(c for c in columns if c not in ("model", "started"))
+        shown = tuple(c for c in shown if c not in ("model", "started"))
     fixed_width = {"run": 8, "status": 8, "started": 11, "steps": 5, "bias": 4}
-    for column in columns:
+    param_width = {  # whole values (up to 12 characters): 0.001 and 0.0001 must not both read 0.…
+        key: min(12, max([len(column_label(key))] + [len(run.params.get(key, "")) for run in runs]))
+        for key in param_keys
+    }
+    for column in shown:
         table.add_column(
-            column,
-            justify="right" if column in numeric else "left",
+            column_label(column) if column in param_keys else column,
+            justify="right" if column in numeric or column in param_keys else "left",
             no_wrap=True,
             overflow="ellipsis",
-            min_width=fixed_width.get(column, 5 if column in numeric else None),
+            min_width=param_width.get(
+                column, fixed_width.get(column, 5 if column in numeric else None)
+            ),
         )
     for run in runs:
         headline = run.headline
@@ -74,7 +87,8 @@ def list_runs(uri: str, experiment: str | None, json_output: bool) -> None:
             "bias": _fmt(headline.get("bias"), 0),
         }
         cells |= {key: _percent(headline.get(key)) for key in ("mono", "cross", "multi")}
-        table.add_row(*(cells[column] for column in columns))
+        cells |= {key: run.params.get(key, "") for key in param_keys}
+        table.add_row(*(cells[column] for column in shown))
     _console().print(table)
 
 

@@ -33,3 +33,41 @@ def test_compare_prints_the_config_diff_table(lr_runs, run_cli) -> None:
     rows = [line.split() for line in lines[title:]]
     assert ["train.lr", "1.0", "0.001"] in rows
     assert "sampler.mono" not in done.stdout  # the same in both runs: not in the diff
+
+
+def _header_and_rows(out: str, run_ids: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The header's columns after `mix`, and each run's cells under them (aligned from the right:
+    the mix label has spaces, every cell after it is one word)."""
+    lines = [line.split() for line in out.splitlines() if line.split()]
+    header = next(words for words in lines if words[:2] == ["run", "name"])
+    tail = header[header.index("mix") + 1 :]
+    rows = {words[0]: words[-len(tail) :] for words in lines}
+    return tail, {run_id: rows[run_id[:8]] for run_id in run_ids}
+
+
+def test_runs_shows_lr_batch_and_seed_by_default(lr_runs, run_cli, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # below 110 columns they make way for the figures
+    done = run_cli("runs", check_code=0)
+    header, rows = _header_and_rows(done.stdout, lr_runs)
+    assert {"lr", "batch", "seed", "steps"} <= set(header)
+    lr = header.index("lr")
+    assert rows[lr_runs[0]][lr] == "1.0" and rows[lr_runs[1]][lr] == "0.001"
+    assert rows[lr_runs[0]][header.index("batch")] == "16"
+
+
+def test_runs_columns_picks_the_params(lr_runs, run_cli) -> None:
+    done = run_cli("runs", "--columns", "sampler.mono,train.lr", check_code=0)
+    header, rows = _header_and_rows(done.stdout, lr_runs)
+    assert "mono" in header and "batch" not in header
+    # "mono" is both the param's column and the headline figure's: the param comes first
+    assert rows[lr_runs[0]][header.index("mono")] == "0.5"
+    assert rows[lr_runs[1]][header.index("lr")] == "0.001"
+
+
+def test_runs_columns_names_an_unknown_param(lr_runs, run_cli) -> None:
+    done = run_cli("runs", "--columns", "train.lr,train.speed", check_code=2)
+    assert done.stderr.strip().splitlines() == [
+        "error: --columns: no param 'train.speed'; give recipe keys such as train.lr, "
+        "train.seed, sampler.mono (`hybrid-tui show RUN --json` lists a run's params)"
+    ]
+    assert done.stdout == ""

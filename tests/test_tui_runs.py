@@ -79,3 +79,16 @@ async def test_compare_shows_short_ids_and_the_config_diff(twins, store) -> None
         assert re.search(r"train\.lr\s+1\.0\s+0\.001", shown), shown
         assert "config diff" in shown and "sampler.mono" not in shown
         assert not errors(app)
+
+
+async def test_the_runs_table_shows_lr_batch_and_seed(twins, store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(200, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one("#runs-table")
+        assert [str(table.get_cell(run_id, "train.lr")) for run_id in twins] == ["1.0", "0.001"]
+        assert str(table.get_cell(twins[0], "train.batch_size")) == "16"
+        labels = {str(column.label).strip() for column in table.columns.values()}
+        assert {"lr", "batch", "seed"} <= labels
+        shown = _screen_text(app)
+        assert "0.001" in shown

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from hybrid_tui.metric_keys import headline
 
 SUMMARY_TAGS = ("hybrid_tui.mix", "hybrid_tui.model_source", "mlflow.runName")
-SUMMARY_PARAMS = ("model.spec", "train.steps")
 SHORT_ID_LENGTH = 8
 
 
@@ -24,7 +23,8 @@ def short_id(run_id: str) -> str:
 
 @dataclass
 class RunSummary:
-    """One row of the run list. `start_time` is in ms since the epoch; `steps` the planned steps."""
+    """One row of the run list. `start_time` is in ms since the epoch; `steps` the planned steps;
+    `params` every param (the list's param columns and filters pick from them)."""
 
     run_id: str
     name: str
@@ -34,13 +34,13 @@ class RunSummary:
     mix: str
     steps: int | None
     headline: dict[str, float]
+    params: dict[str, str]
 
 
 @dataclass
 class RunDetail(RunSummary):
     """Everything about one run; `metrics` holds each key's latest value."""
 
-    params: dict[str, str]
     metrics: dict[str, float]
     tags: dict[str, str]
 
@@ -54,7 +54,7 @@ def summary_of(
     tags: Mapping[str, str],
     metrics: Mapping[str, float],
 ) -> RunSummary:
-    """The run-list row of a run, from its columns and (at least) its summary params and tags."""
+    """The run-list row of a run, from its columns, params and (at least) its summary tags."""
     return RunSummary(
         run_id=run_id,
         name=name or tags.get("mlflow.runName") or "",
@@ -64,6 +64,7 @@ def summary_of(
         mix=tags.get("hybrid_tui.mix") or "",
         steps=_int_or_none(params.get("train.steps")),
         headline=headline(metrics),
+        params=dict(params),
     )
 
 
@@ -73,9 +74,8 @@ def detail_of(
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
 ) -> RunDetail:
-    return RunDetail(
-        **summary.__dict__, params=dict(params), metrics=dict(metrics), tags=dict(tags)
-    )
+    fields = summary.__dict__ | {"params": dict(params)}
+    return RunDetail(**fields, metrics=dict(metrics), tags=dict(tags))
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hybrid_tui.tracking.records import (
-    SUMMARY_PARAMS,
     SUMMARY_TAGS,
     RunDetail,
     RunSummary,
@@ -69,7 +68,7 @@ class SqliteReads:
 
     @staticmethod
     def _summary_rows(rows_of: Callable[[str, tuple], list], where: str, args: tuple) -> tuple:
-        """Rows of the chosen runs, and of their summary tags, params and headline metrics."""
+        """Rows of the chosen runs, and of their summary tags, every param and headline metrics."""
         chosen = (
             f"SELECT r.run_uuid FROM runs r JOIN experiments e USING (experiment_id) WHERE {where}"
         )
@@ -85,9 +84,7 @@ class SqliteReads:
             args + SUMMARY_TAGS,
         )
         params = rows_of(
-            f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({chosen}) "
-            f"AND key IN ({', '.join('?' * len(SUMMARY_PARAMS))})",
-            args + SUMMARY_PARAMS,
+            f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({chosen})", args
         )
         metrics = rows_of(
             f"SELECT run_uuid, key, {_VALUE} FROM latest_metrics "

@@ -14,6 +14,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from hybrid_tui.run_columns import (
+    DEFAULT_PARAM_COLUMNS,
+    column_label,
+    param_cells,
+    param_sort_value,
+)
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
 
@@ -29,9 +35,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("cross", "cross"),
     ("multi", "multi"),
     ("bias", "bias"),
+    *((key, column_label(key)) for key in DEFAULT_PARAM_COLUMNS),
     ("started", "started"),
 )
-NUMERIC = {"steps", "mono", "cross", "multi", "bias"}
+NUMERIC = {"steps", "mono", "cross", "multi", "bias", *DEFAULT_PARAM_COLUMNS}
 STATUS_STYLE = {
     "RUNNING": "bold green",
     "FINISHED": "",
@@ -59,6 +66,8 @@ def sort_value(run: Any, column: str) -> Any:
         return (run.start_time is None, run.start_time or 0)
     if column == "run":
         return (False, run.run_id)
+    if column in DEFAULT_PARAM_COLUMNS:
+        return param_sort_value(run.params.get(column))
     return (False, str(getattr(run, column, "") or "").lower())
 
 
@@ -176,6 +185,10 @@ class RunsScreen(Screen):
                 Text("" if run.steps is None else str(run.steps), justify="right"),
                 *(_number(headline.get(key)) for key in ("mono", "cross", "multi")),
                 _number(headline.get("bias"), rank=True),
+                *(
+                    Text(cell, justify="right")
+                    for cell in param_cells(run.params, DEFAULT_PARAM_COLUMNS)
+                ),
                 started_label(run.start_time),
                 key=run.run_id,
             )
