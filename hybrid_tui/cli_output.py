@@ -47,19 +47,19 @@ def list_runs(
     from rich import box
 
     table = Table(
-        title=f"runs in {uri} (mAP × 100, bias = rank distance)",
+        title=f"runs in {uri} (mAP × 100, bias = rank distance, best multi mAP at step)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    numeric = ("steps", "mono", "cross", "multi", "bias")
-    wide = _console().width >= 110  # below that, model and start time make way for the figures
+    numeric = ("steps", "mono", "cross", "multi", "bias", "best", "at")
+    wide = _console().width >= 110  # below: model, start, best and params make way for figures
     if not wide and columns is None:
         param_keys = ()  # the default param columns make way too; chosen ones are always shown
     shown = ("run", "name", "status", "model", "mix", "started", *param_keys, *numeric)
     if not wide:
-        shown = tuple(c for c in shown if c not in ("model", "started"))
-    fixed_width = {"run": 8, "status": 8, "started": 11, "steps": 5, "bias": 4}
+        shown = tuple(c for c in shown if c not in ("model", "started", "best", "at"))
+    fixed_width = {"run": 8, "status": 8, "started": 11, "steps": 5, "bias": 4, "at": 4}
     param_width = {  # whole values (up to 12 characters): 0.001 and 0.0001 must not both read 0.…
         key: min(12, max([len(column_label(key))] + [len(run.params.get(key, "")) for run in runs]))
         for key in param_keys
@@ -88,6 +88,7 @@ def list_runs(
         }
         cells |= {key: _percent(headline.get(key)) for key in ("mono", "cross", "multi")}
         cells |= {key: run.params.get(key, "") for key in param_keys}
+        cells |= {"best": _percent(run.best_multi), "at": str(run.best_multi_step or "")}
         table.add_row(*(cells[column] for column in shown))
     _console().print(table)
 

@@ -81,14 +81,28 @@ def datasets_in(metrics: Iterable[str]) -> list[str]:
     return known + sorted(found.difference(known))
 
 
+def headline_dataset(metrics: Iterable[str]) -> str | None:
+    """The eval set the headline figures come from: XQuAD-R when present, else the first one."""
+    present = datasets_in(metrics)
+    if not present:
+        return None
+    return PREFERRED_DATASET if PREFERRED_DATASET in present else present[0]
+
+
+def best_multi_key(metrics: Iterable[str]) -> str | None:
+    """The key whose best value over the run's history is the run list's "best" column: the
+    headline set's multilingual mAP averaged over languages."""
+    dataset = headline_dataset(metrics)
+    return None if dataset is None else eval_key(dataset, "multi", AVERAGE, "map")
+
+
 def headline(metrics: Mapping[str, float], dataset: str | None = None) -> dict[str, float]:
     """`{"mono", "cross", "multi", "bias"}`: the macro averages of `dataset`, by default XQuAD-R
     when present, else the first eval set; keys whose metric is missing are left out."""
     if dataset is None:
-        present = datasets_in(metrics)
-        if not present:
+        dataset = headline_dataset(metrics)
+        if dataset is None:
             return {}
-        dataset = PREFERRED_DATASET if PREFERRED_DATASET in present else present[0]
     found = {
         name: metrics.get(eval_key(dataset, setting, AVERAGE, metric))
         for name, (setting, metric) in HEADLINE.items()

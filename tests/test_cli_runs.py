@@ -71,3 +71,28 @@ def test_runs_columns_names_an_unknown_param(lr_runs, run_cli) -> None:
         "train.seed, sampler.mono (`hybrid-tui show RUN --json` lists a run's params)"
     ]
     assert done.stdout == ""
+
+
+def _evaluated_twice(uri: str, run_id: str, earlier: float, step: int) -> None:
+    """An earlier evaluation (at `step`) whose multilingual mAP is `earlier`."""
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(uri)
+    tracker.log_metrics(run_id, {"eval/xquad_r/multi/avg/map": earlier}, step)
+    tracker.flush()
+
+
+def test_runs_shows_the_best_multilingual_map_and_its_step(lr_runs, run_cli, monkeypatch) -> None:
+    import os
+
+    monkeypatch.setenv("COLUMNS", "160")
+    _evaluated_twice(os.environ["MLFLOW_TRACKING_URI"], lr_runs[0], 0.9, 5)
+    done = run_cli("runs", check_code=0)
+    header, rows = _header_and_rows(done.stdout, lr_runs)
+    best, at, multi = header.index("best"), header.index("at"), header.index("multi")
+    assert (rows[lr_runs[0]][best], rows[lr_runs[0]][at]) == ("90.0", "5")
+    assert rows[lr_runs[0]][multi] == "35.0"  # the latest value stays in multi
+    assert rows[lr_runs[1]][best] == rows[lr_runs[1]][multi] and rows[lr_runs[1]][at] == "20"
+    listed = {run["run_id"]: run for run in json.loads(run_cli("runs", "--json").stdout)}
+    assert listed[lr_runs[0]]["best_multi"] == pytest.approx(0.9)
+    assert listed[lr_runs[0]]["best_multi_step"] == 5

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from hybrid_tui.metric_keys import best_multi_key
 from hybrid_tui.tracking.records import RunDetail, RunSummary, detail_of, summary_of
 from hybrid_tui.tracking.store import RUN_ID, experiment_id, known_run, retrying, unknown_run
 
@@ -36,7 +37,7 @@ class ClientReads:
             return []
         filter_string = f"attributes.status = '{status}'" if status else ""
         return [
-            _summary(run)
+            _summary(run, self._best_multi_history(run))
             for run in self._search(experiment_ids, filter_string, ViewType.ACTIVE_ONLY)
         ]
 
@@ -53,7 +54,15 @@ class ClientReads:
 
     def run(self, run_id: str) -> RunDetail:
         run = self.mlflow_run(run_id)
-        return detail_of(_summary(run), run.data.params, run.data.metrics, run.data.tags)
+        summary = _summary(run, self._best_multi_history(run))
+        return detail_of(summary, run.data.params, run.data.metrics, run.data.tags)
+
+    def _best_multi_history(self, run: Any) -> list[tuple[int, float]]:
+        """The `(step, value)` points of the run's best-value key (one call per evaluated run)."""
+        key = best_multi_key(run.data.metrics)
+        if key is None:
+            return []
+        return [(step, value) for step, _, value in self.history(run.info.run_id, key, -1)]
 
     def run_ids(self, prefix: str) -> list[str]:
         """Ids of undeleted runs (of any experiment) that start with `prefix`, sorted."""
@@ -114,7 +123,7 @@ class ClientReads:
                 return ids
 
 
-def _summary(run: Any) -> RunSummary:
+def _summary(run: Any, history: list[tuple[int, float]]) -> RunSummary:
     info, data = run.info, run.data
     return summary_of(
         info.run_id,
@@ -124,4 +133,5 @@ def _summary(run: Any) -> RunSummary:
         data.params,
         data.tags,
         data.metrics,
+        history,
     )

@@ -7,7 +7,7 @@ agree field by field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hybrid_tui.metric_keys import headline
@@ -24,7 +24,9 @@ def short_id(run_id: str) -> str:
 @dataclass
 class RunSummary:
     """One row of the run list. `start_time` is in ms since the epoch; `steps` the planned steps;
-    `params` every param (the list's param columns and filters pick from them)."""
+    `params` every param (the list's param columns and filters pick from them); `best_multi` the
+    best multilingual mAP over the run's history (`metric_keys.best_multi_key`) and
+    `best_multi_step` the first step that reached it (Omniboard's rolled-up columns)."""
 
     run_id: str
     name: str
@@ -34,6 +36,8 @@ class RunSummary:
     mix: str
     steps: int | None
     headline: dict[str, float]
+    best_multi: float | None
+    best_multi_step: int | None
     params: dict[str, str]
 
 
@@ -53,8 +57,11 @@ def summary_of(
     params: Mapping[str, str],
     tags: Mapping[str, str],
     metrics: Mapping[str, float],
+    history: Sequence[tuple[int, float]] = (),
 ) -> RunSummary:
-    """The run-list row of a run, from its columns, params and (at least) its summary tags."""
+    """The run-list row of a run, from its columns, params, (at least) its summary tags and the
+    `(step, value)` points of its `best_multi_key`."""
+    best = best_point(history)
     return RunSummary(
         run_id=run_id,
         name=name or tags.get("mlflow.runName") or "",
@@ -64,8 +71,18 @@ def summary_of(
         mix=tags.get("hybrid_tui.mix") or "",
         steps=_int_or_none(params.get("train.steps")),
         headline=headline(metrics),
+        best_multi=best[1] if best else None,
+        best_multi_step=best[0] if best else None,
         params=dict(params),
     )
+
+
+def best_point(points: Sequence[tuple[int, float]]) -> tuple[int, float] | None:
+    """The highest `(step, value)` (NaN ignored), the earliest step among equal values."""
+    finite = [(step, value) for step, value in points if value == value]
+    if not finite:
+        return None
+    return min(finite, key=lambda point: (-point[1], point[0]))
 
 
 def detail_of(

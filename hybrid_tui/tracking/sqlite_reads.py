@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hybrid_tui.metric_keys import best_multi_key
 from hybrid_tui.tracking.records import (
     SUMMARY_TAGS,
     RunDetail,
@@ -52,17 +53,23 @@ class SqliteReads:
             where += " AND r.status = ?"
             args += (status,)
         with self._reading() as rows_of:
-            runs, tags, params, metrics = self._summary_rows(rows_of, where, args)
+            runs, tags, params, metrics, multi = self._summary_rows(rows_of, where, args)
         data: dict[str, tuple[dict, dict, dict]] = {row[0]: ({}, {}, {}) for row in runs}
         for table, rows in enumerate((tags, params, metrics)):
             for run_id, key, value in rows:
                 if run_id in data:
                     data[run_id][table][key] = math.nan if value is None else value
+        points: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        for run_id, key, step, value in multi:
+            points.setdefault((run_id, key), []).append((step, value))
         summaries = []
         for run_id, name, run_status, start_time in runs:
             run_tags, run_params, run_metrics = data[run_id]
+            history = points.get((run_id, best_multi_key(run_metrics) or ""), [])
             summaries.append(
-                summary_of(run_id, name, run_status, start_time, run_params, run_tags, run_metrics)
+                summary_of(
+                    run_id, name, run_status, start_time, run_params, run_tags, run_metrics, history
+                )
             )
         return summaries
 
@@ -91,7 +98,12 @@ class SqliteReads:
             f"WHERE run_uuid IN ({chosen}) AND key LIKE 'eval/%/avg/%'",
             args,
         )
-        return runs, tags, params, metrics
+        multi = rows_of(  # every evaluation's multilingual average, for the best-value columns
+            f"SELECT run_uuid, key, step, value FROM metrics WHERE run_uuid IN ({chosen}) "
+            "AND key LIKE 'eval/%/multi/avg/map' AND NOT is_nan",
+            args,
+        )
+        return runs, tags, params, metrics, multi
 
     def run(self, run_id: str) -> RunDetail | None:
         """One undeleted run with all its params, tags and latest metric values; None if none."""
@@ -107,9 +119,13 @@ class SqliteReads:
             latest = rows_of(
                 f"SELECT key, {_VALUE} FROM latest_metrics WHERE run_uuid = ?", (run_id,)
             )
-        metrics = {key: math.nan if value is None else value for key, value in latest}
+            metrics = {key: math.nan if value is None else value for key, value in latest}
+            history = rows_of(
+                "SELECT step, value FROM metrics WHERE run_uuid = ? AND key = ? AND NOT is_nan",
+                (run_id, best_multi_key(metrics) or ""),
+            )
         name, status, start_time = found[0]
-        summary = summary_of(run_id, name, status, start_time, params, tags, metrics)
+        summary = summary_of(run_id, name, status, start_time, params, tags, metrics, history)
         return detail_of(summary, params, metrics, tags)
 
     def run_ids(self, prefix: str) -> list[str]:

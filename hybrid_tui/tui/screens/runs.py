@@ -35,10 +35,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("cross", "cross"),
     ("multi", "multi"),
     ("bias", "bias"),
+    ("best", "best"),
+    ("at", "at"),
     *((key, column_label(key)) for key in DEFAULT_PARAM_COLUMNS),
     ("started", "started"),
 )
-NUMERIC = {"steps", "mono", "cross", "multi", "bias", *DEFAULT_PARAM_COLUMNS}
+NUMERIC = {"steps", "mono", "cross", "multi", "bias", "best", "at", *DEFAULT_PARAM_COLUMNS}
 STATUS_STYLE = {
     "RUNNING": "bold green",
     "FINISHED": "",
@@ -64,6 +66,9 @@ def sort_value(run: Any, column: str) -> Any:
         return (run.steps is None, run.steps or 0)
     if column == "started":
         return (run.start_time is None, run.start_time or 0)
+    if column in ("best", "at"):
+        value = run.best_multi if column == "best" else run.best_multi_step
+        return (value is None, value if value is not None else 0)
     if column == "run":
         return (False, run.run_id)
     if column in DEFAULT_PARAM_COLUMNS:
@@ -185,6 +190,8 @@ class RunsScreen(Screen):
                 Text("" if run.steps is None else str(run.steps), justify="right"),
                 *(_number(headline.get(key)) for key in ("mono", "cross", "multi")),
                 _number(headline.get("bias"), rank=True),
+                _number(run.best_multi),
+                Text(str(run.best_multi_step or ""), justify="right"),
                 *(
                     Text(cell, justify="right")
                     for cell in param_cells(run.params, DEFAULT_PARAM_COLUMNS)
