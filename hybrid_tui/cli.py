@@ -225,12 +225,36 @@ def runs(
             "(train.lr,train.seed,sampler.mono)."
         ),
     ] = None,
+    filter_text: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="Keep runs matching MLflow's search syntax (metrics.`eval/xquad_r/multi/avg/map`"
+            " > 0.5 and params.`train.lr` = '0.001') or the short form (multi>0.5 lr=1e-3).",
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(help="Sort by a column (multi, best, started, name, ...) or a param key."),
+    ] = None,
+    descending: Annotated[
+        bool | None,
+        typer.Option("--desc/--asc", help="Sort order (default: figures down, text up)."),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """List tracked runs (runs whose trainer died are marked FAILED first)."""
     from hybrid_tui.cli_output import list_runs
 
-    list_runs(resolve_tracking_uri(tracking_uri), experiment, json_output, columns)
+    list_runs(
+        resolve_tracking_uri(tracking_uri),
+        experiment,
+        json_output,
+        columns,
+        filter_text,
+        sort,
+        descending,
+    )
 
 
 @app.command()

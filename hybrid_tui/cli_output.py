@@ -26,18 +26,41 @@ def _tracker(uri: str):
 
 
 def list_runs(
-    uri: str, experiment: str | None, json_output: bool, columns: str | None = None
+    uri: str,
+    experiment: str | None,
+    json_output: bool,
+    columns: str | None = None,
+    filter_text: str | None = None,
+    sort: str | None = None,
+    descending: bool | None = None,
 ) -> None:
-    """The run list; `columns` ("train.lr,train.seed") replaces the default param columns."""
+    """The run list; `columns` ("train.lr,train.seed") replaces the default param columns,
+    `filter_text` keeps the runs it matches (`run_filter`), `sort` orders them by a column."""
     from rich.table import Table
 
     from hybrid_tui.jobs import reconcile
-    from hybrid_tui.run_columns import DEFAULT_PARAM_COLUMNS, column_label, parse_columns
+    from hybrid_tui.run_columns import (
+        DEFAULT_PARAM_COLUMNS,
+        column_label,
+        parse_columns,
+        sorted_runs,
+    )
+    from hybrid_tui.run_filter import parse_filter
 
+    run_filter = parse_filter(filter_text) if filter_text is not None else None
     tracker = _tracker(uri)
     reconcile(tracker)
     runs = tracker.list_runs(experiment=experiment)
     param_keys = DEFAULT_PARAM_COLUMNS if columns is None else parse_columns(columns, runs)
+    if sort is not None:
+        runs = sorted_runs(runs, sort, descending)
+    elif descending is False:
+        runs = runs[::-1]  # oldest first
+    if run_filter is not None:
+        everything, runs = len(runs), run_filter(runs)
+        if not runs and not json_output:
+            _console().print(f"no run of {everything} matches the filter {filter_text}")
+            return
     if json_output:
         _print_json([run.__dict__ for run in runs])
         return

@@ -8,6 +8,7 @@ apart. `hybrid-tui runs --columns train.lr,train.seed` picks others.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from hybrid_tui.errors import HybridTuiError
 
@@ -45,13 +46,56 @@ def parse_columns(text: str, runs: Iterable = ()) -> tuple[str, ...]:
 
 
 def param_sort_value(value: str | None) -> tuple:
-    """Missing last, numbers as numbers, anything else as text after the numbers."""
+    """(missing, then numbers as numbers before text)."""
     if value is None:
-        return (2, 0.0, "")
+        return (True, 0, 0.0, "")
     try:
-        return (0, float(value), "")
+        return (False, 0, float(value), "")
     except ValueError:
-        return (1, 0.0, value.lower())
+        return (False, 1, 0.0, value.lower())
+
+
+FIGURES = ("mono", "cross", "multi", "bias")
+SORT_KEYS = ("run", "name", "status", "model", "mix", "steps", *FIGURES, "best", "at", "started")
+TEXT_KEYS = ("run", "name", "status", "model", "mix")
+
+
+def sort_key(run: Any, column: str) -> tuple:
+    """`(missing, ...)` for a column (a `SORT_KEYS` name or a param key): numbers as numbers,
+    text case-insensitively."""
+    if column in FIGURES:
+        value = (run.headline or {}).get(column)
+    elif column in ("steps", "best", "at", "started"):
+        attribute = {"best": "best_multi", "at": "best_multi_step", "started": "start_time"}
+        value = getattr(run, attribute.get(column, column))
+    elif column in TEXT_KEYS:
+        return (False, (run.run_id if column == "run" else str(getattr(run, column) or "")).lower())
+    else:
+        return param_sort_value(run.params.get(column))
+    return (value is None, value if value is not None else 0)
+
+
+def sorted_runs(runs: list, column: str, descending: bool | None = None) -> list:
+    """Runs sorted by a column (missing values last either way); figures, steps and start time
+    default to descending, text to ascending."""
+    column = {label: key for key, label in LABELS.items()}.get(column, column)  # lr: train.lr
+    if column not in SORT_KEYS and not any(column in run.params for run in runs):
+        from hybrid_tui.recipe import check_override_key
+
+        try:
+            check_override_key(column)
+        except HybridTuiError:
+            raise HybridTuiError(
+                f"--sort: unknown column {column!r}; one of {', '.join(SORT_KEYS)}, lr, batch, "
+                "seed, or a param key such as sampler.mono"
+            ) from None
+    if descending is None:
+        descending = column not in TEXT_KEYS
+    keys = {run.run_id: sort_key(run, column) for run in runs}
+    present = [run for run in runs if not keys[run.run_id][0]]
+    missing = [run for run in runs if keys[run.run_id][0]]
+    present.sort(key=lambda run: keys[run.run_id][1:], reverse=descending)
+    return present + missing  # runs without the value last, either way
 
 
 def param_cells(params: dict[str, str], keys: Sequence[str]) -> list[str]:

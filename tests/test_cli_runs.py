@@ -96,3 +96,37 @@ def test_runs_shows_the_best_multilingual_map_and_its_step(lr_runs, run_cli, mon
     listed = {run["run_id"]: run for run in json.loads(run_cli("runs", "--json").stdout)}
     assert listed[lr_runs[0]]["best_multi"] == pytest.approx(0.9)
     assert listed[lr_runs[0]]["best_multi_step"] == 5
+
+
+def test_runs_filter_keeps_the_matching_runs(lr_runs, run_cli) -> None:
+    expression = "metrics.`eval/xquad_r/multi/avg/map` > 0.3 and params.`train.lr` = '0.001'"
+    listed = json.loads(run_cli("runs", "--filter", expression, "--json", check_code=0).stdout)
+    assert [run["run_id"] for run in listed] == [lr_runs[1]]
+    shown = run_cli("runs", "--filter", "lr=1.0", check_code=0).stdout
+    assert lr_runs[0][:8] in shown and lr_runs[1][:8] not in shown
+    none = run_cli("runs", "--filter", "multi>0.99", check_code=0).stdout
+    assert none.strip() == "no run of 2 matches the filter multi>0.99"
+
+
+def test_a_bad_filter_is_one_line_and_exit_2(lr_runs, run_cli) -> None:
+    done = run_cli("runs", "--filter", "params.`train.lr` > 1", check_code=2)
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "error: filter: params compare with =, !=, LIKE, ILIKE or IN, not > at '1'; e.g. "
+        "metrics.`eval/xquad_r/multi/avg/map` > 0.5 and params.`train.lr` = '0.001', or the "
+        "short form multi>0.5 lr=1e-3"
+    ]
+
+
+def test_runs_sort_both_ways(lr_runs, run_cli) -> None:
+    def order(*args: str) -> list[str]:
+        listed = json.loads(run_cli("runs", "--json", *args, check_code=0).stdout)
+        return [run["run_id"] for run in listed]
+
+    assert order("--sort", "lr") == [lr_runs[0], lr_runs[1]]  # figures: largest first
+    assert order("--sort", "lr", "--asc") == [lr_runs[1], lr_runs[0]]
+    assert order("--sort", "name", "--desc") == [lr_runs[1], lr_runs[0]]  # lr-small, lr-one
+    assert order("--sort", "name") == [lr_runs[0], lr_runs[1]]
+    assert order("--asc") == [lr_runs[0], lr_runs[1]]  # oldest first
+    done = run_cli("runs", "--sort", "speed", check_code=2)
+    assert done.stderr.startswith("error: --sort: unknown column 'speed'")

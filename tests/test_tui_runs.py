@@ -10,7 +10,16 @@ import pytest
 from hybrid_tui.tui.app import HybridTuiApp
 from hybrid_tui.tui.screens.compare import CompareScreen
 from hybrid_tui.tui.screens.confirm import ConfirmScreen
-from tests.test_tui import _screen_text, errors, runs_loaded, seed_run, text_of, wait_for
+from tests.test_tui import (
+    _screen_text,
+    errors,
+    retype,
+    row_ids,
+    runs_loaded,
+    seed_run,
+    text_of,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +116,37 @@ async def test_the_runs_table_shows_the_best_multilingual_map_and_its_step(twins
             "5",
         )
         assert str(table.get_cell(twins[1], "at")) == "20"
+
+
+async def test_the_filter_takes_the_cli_syntax(twins, store) -> None:
+    killed = seed_run(store, "other", status="KILLED", lr=0.5)
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        await pilot.press("slash", *"lr=1e-3", "enter")
+        assert row_ids(screen) == [twins[1]]
+        await retype(pilot, "#runs-filter", "attributes.status = 'KILLED'")
+        assert row_ids(screen) == [killed]
+        await retype(pilot, "#runs-filter", "metrics.`eval/xquad_r/multi/avg/map` > 0.36")
+        assert row_ids(screen) == [twins[1]]
+        await retype(pilot, "#runs-filter", "multi>high")
+        assert (
+            len(row_ids(screen)) == 3
+        )  # an expression it cannot read filters nothing, and says so
+        assert "multi is compared with a number, not 'high'" in text_of(app, "#runs-empty")
+        await pilot.press("escape")
+        assert len(row_ids(screen)) == 3 and not errors(app)
+
+
+async def test_sorting_goes_both_ways_and_the_header_says_which(twins, store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(200, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one("#runs-table")
+        while screen.sort_column != "train.lr":
+            await pilot.press("s")
+        assert row_ids(screen) == twins  # 1.0 first: figures sort largest first
+        assert str(table.columns["train.lr"].label) == "lr ▼"
+        await pilot.press("S")
+        assert row_ids(screen) == twins[::-1]
+        assert str(table.columns["train.lr"].label) == "lr ▲"

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from hybrid_tui.metric_keys import headline
 
-SUMMARY_TAGS = ("hybrid_tui.mix", "hybrid_tui.model_source", "mlflow.runName")
+SUMMARY_METRICS_SQL = "(key LIKE 'eval/%/avg/%' OR key NOT LIKE 'eval/%')"
+
+
+def is_summary_metric(key: str) -> bool:
+    """The latest values a run-list row carries (what `runs --filter` can test): every eval
+    set's averages and every non-eval metric (train/..., system/...), not per-language ones."""
+    return not key.startswith("eval/") or "/avg/" in key
+
+
 SHORT_ID_LENGTH = 8
 
 
@@ -26,7 +34,8 @@ class RunSummary:
     """One row of the run list. `start_time` is in ms since the epoch; `steps` the planned steps;
     `params` every param (the list's param columns and filters pick from them); `best_multi` the
     best multilingual mAP over the run's history (`metric_keys.best_multi_key`) and
-    `best_multi_step` the first step that reached it (Omniboard's rolled-up columns)."""
+    `best_multi_step` the first step that reached it (Omniboard's rolled-up columns); `tags`
+    every tag; `latest` the latest value of each `is_summary_metric` key."""
 
     run_id: str
     name: str
@@ -39,6 +48,8 @@ class RunSummary:
     best_multi: float | None
     best_multi_step: int | None
     params: dict[str, str]
+    tags: dict[str, str]
+    latest: dict[str, float]
 
 
 @dataclass
@@ -46,7 +57,6 @@ class RunDetail(RunSummary):
     """Everything about one run; `metrics` holds each key's latest value."""
 
     metrics: dict[str, float]
-    tags: dict[str, str]
 
 
 def summary_of(
@@ -59,8 +69,8 @@ def summary_of(
     metrics: Mapping[str, float],
     history: Sequence[tuple[int, float]] = (),
 ) -> RunSummary:
-    """The run-list row of a run, from its columns, params, (at least) its summary tags and the
-    `(step, value)` points of its `best_multi_key`."""
+    """The run-list row of a run, from its columns, params, tags, (at least) its summary metrics
+    and the `(step, value)` points of its `best_multi_key`."""
     best = best_point(history)
     return RunSummary(
         run_id=run_id,
@@ -74,6 +84,8 @@ def summary_of(
         best_multi=best[1] if best else None,
         best_multi_step=best[0] if best else None,
         params=dict(params),
+        tags=dict(tags),
+        latest={key: value for key, value in metrics.items() if is_summary_metric(key)},
     )
 
 
@@ -91,8 +103,8 @@ def detail_of(
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
 ) -> RunDetail:
-    fields = summary.__dict__ | {"params": dict(params)}
-    return RunDetail(**fields, metrics=dict(metrics), tags=dict(tags))
+    fields = summary.__dict__ | {"params": dict(params), "tags": dict(tags)}
+    return RunDetail(**fields, metrics=dict(metrics))
 
 
 def _int_or_none(value: str | None) -> int | None:

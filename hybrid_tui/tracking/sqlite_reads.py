@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hybrid_tui.metric_keys import best_multi_key
 from hybrid_tui.tracking.records import (
-    SUMMARY_TAGS,
+    SUMMARY_METRICS_SQL,
     RunDetail,
     RunSummary,
     detail_of,
@@ -75,7 +75,7 @@ class SqliteReads:
 
     @staticmethod
     def _summary_rows(rows_of: Callable[[str, tuple], list], where: str, args: tuple) -> tuple:
-        """Rows of the chosen runs, and of their summary tags, every param and headline metrics."""
+        """Rows of the chosen runs, their tags and params, and their summary metrics."""
         chosen = (
             f"SELECT r.run_uuid FROM runs r JOIN experiments e USING (experiment_id) WHERE {where}"
         )
@@ -85,17 +85,13 @@ class SqliteReads:
             "ORDER BY r.start_time DESC, r.run_uuid",
             args,
         )
-        tags = rows_of(
-            f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({chosen}) "
-            f"AND key IN ({', '.join('?' * len(SUMMARY_TAGS))})",
-            args + SUMMARY_TAGS,
-        )
+        tags = rows_of(f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({chosen})", args)
         params = rows_of(
             f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({chosen})", args
         )
         metrics = rows_of(
             f"SELECT run_uuid, key, {_VALUE} FROM latest_metrics "
-            f"WHERE run_uuid IN ({chosen}) AND key LIKE 'eval/%/avg/%'",
+            f"WHERE run_uuid IN ({chosen}) AND {SUMMARY_METRICS_SQL}",
             args,
         )
         multi = rows_of(  # every evaluation's multilingual average, for the best-value columns

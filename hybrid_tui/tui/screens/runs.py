@@ -1,5 +1,7 @@
 """Runs: the start screen. The runs of the tracking store in a sortable, filterable table; enter
-opens a run's results, c marks runs, C compares the marked ones, d deletes, l follows a run live.
+opens a run's results, c marks runs, C compares the marked ones, d deletes, l follows a run live;
+s picks the sort column (or click its header), S (or a second click) flips the order, / filters
+(`run_filter`'s syntax, or a word).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from hybrid_tui.run_columns import (
     DEFAULT_PARAM_COLUMNS,
     column_label,
     param_cells,
-    param_sort_value,
+    sorted_runs,
 )
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
@@ -57,25 +59,6 @@ class RunTable(DataTable):
     BINDINGS = [Binding("enter", "select_cursor", "Results", show=True)]
 
 
-def sort_value(run: Any, column: str) -> Any:
-    """Sort key for a column: numbers as numbers (missing last), text case-insensitively."""
-    if column in ("mono", "cross", "multi", "bias"):
-        value = (run.headline or {}).get(column)
-        return (value is None, value if value is not None else 0.0)
-    if column == "steps":
-        return (run.steps is None, run.steps or 0)
-    if column == "started":
-        return (run.start_time is None, run.start_time or 0)
-    if column in ("best", "at"):
-        value = run.best_multi if column == "best" else run.best_multi_step
-        return (value is None, value if value is not None else 0)
-    if column == "run":
-        return (False, run.run_id)
-    if column in DEFAULT_PARAM_COLUMNS:
-        return param_sort_value(run.params.get(column))
-    return (False, str(getattr(run, column, "") or "").lower())
-
-
 def started_label(start_time: int | None) -> str:
     if not start_time:
         return ""
@@ -96,6 +79,7 @@ class RunsScreen(Screen):
         Binding("d", "delete", "Delete"),
         Binding("l", "live", "Live"),
         Binding("s", "sort", "Sort", show=False),
+        Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("slash", "filter", "Filter", show=False),
         Binding("escape", "clear", "Clear", show=False),
     ]
@@ -107,10 +91,14 @@ class RunsScreen(Screen):
         self.sort_column = "started"
         self.sort_reverse = True
         self.loaded = False
+        self.filter_error: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter runs: name, status, model, mix  (/)", id="runs-filter")
+        yield Input(
+            placeholder="filter (/): a word, multi>0.5 lr=1e-3, or metrics.`…` > 0.5 and …",
+            id="runs-filter",
+        )
         table = RunTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
@@ -160,19 +148,31 @@ class RunsScreen(Screen):
     # ------------------------------------------------------------------ table
 
     def visible_runs(self) -> list[Any]:
-        needle = self.query_one("#runs-filter", Input).value.strip().lower()
-        runs = [
-            run
-            for run in self.runs
-            if not needle
-            or needle
-            in " ".join(
-                str(getattr(run, field, "") or "") for field in ("name", "status", "model", "mix")
-            ).lower()
-        ]
-        return sorted(
-            runs, key=lambda run: sort_value(run, self.sort_column), reverse=self.sort_reverse
-        )
+        """The runs the filter keeps (a filter expression, or a word to look for in names,
+        statuses, models and mixes), in the chosen order; `filter_error` says what is wrong
+        with an expression that cannot be read (then every run is shown)."""
+        from hybrid_tui.errors import HybridTuiError
+        from hybrid_tui.run_filter import looks_like_filter, parse_filter
+
+        text = self.query_one("#runs-filter", Input).value.strip()
+        runs, self.filter_error = list(self.runs), None
+        if text and looks_like_filter(text):
+            try:
+                runs = parse_filter(text)(runs)
+            except HybridTuiError as err:
+                self.filter_error = str(err)
+        elif text:
+            needle = text.lower()
+            runs = [
+                run
+                for run in runs
+                if needle
+                in " ".join(
+                    str(getattr(run, field, "") or "")
+                    for field in ("name", "status", "model", "mix")
+                ).lower()
+            ]
+        return sorted_runs(runs, self.sort_column, self.sort_reverse)
 
     def populate(self) -> None:
         table = self.query_one(RunTable)
@@ -210,6 +210,8 @@ class RunsScreen(Screen):
                 "No runs yet. Press [b]n[/b] to compose a recipe and launch it, or run "
                 "`hybrid-tui train recipes/smoke.toml`."
             )
+        elif self.filter_error:
+            empty.update(Text(self.filter_error, style="bold red"))
         elif not table.row_count:
             empty.update("No run matches the filter (escape clears it).")
         else:
@@ -294,6 +296,13 @@ class RunsScreen(Screen):
         self.sort_column = keys[index]
         self.sort_reverse = self.sort_column in NUMERIC | {"started"}
         self.notify(f"sorted by {self.sort_column}", timeout=2)
+        self.populate()
+
+    def action_reverse_sort(self) -> None:
+        """Flip the order of the sorted column (the header's ▼/▲ shows which way)."""
+        self.sort_reverse = not self.sort_reverse
+        way = "descending" if self.sort_reverse else "ascending"
+        self.notify(f"sorted by {self.sort_column}, {way}", timeout=2)
         self.populate()
 
     def action_filter(self) -> None:
