@@ -304,6 +304,47 @@ def cancel(
     typer.echo(f"cancelled {run_id}")
 
 
+RunArgument = Annotated[
+    str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
+]
+
+
+@app.command("tag")
+def tag_command(
+    run_id: RunArgument,
+    tags: Annotated[list[str], typer.Argument(help="KEY=VALUE tags (team=ir stage=2).")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Set MLflow tags on a run (`runs --filter "tags.team = 'ir'"` finds them)."""
+    from hybrid_tui.cli_runs import tag
+
+    tag(resolve_tracking_uri(tracking_uri), run_id, tags)
+
+
+@app.command("note")
+def note_command(
+    run_id: RunArgument,
+    text: Annotated[str, typer.Argument(help="The note; an empty text clears it.")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Set a run's free-text note (the mlflow.note.content tag: the MLflow UI's description)."""
+    from hybrid_tui.cli_runs import note
+
+    note(resolve_tracking_uri(tracking_uri), run_id, text)
+
+
+@app.command("delete")
+def delete_command(
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids or unique prefixes.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Delete runs (asks first; a run still RUNNING is refused: cancel it first)."""
+    from hybrid_tui.cli_runs import delete
+
+    delete(resolve_tracking_uri(tracking_uri), run_ids, yes)
+
+
 @app.command()
 def ui(
     tracking_uri: TrackingUri = None,

@@ -130,3 +130,78 @@ def test_runs_sort_both_ways(lr_runs, run_cli) -> None:
     assert order("--asc") == [lr_runs[0], lr_runs[1]]  # oldest first
     done = run_cli("runs", "--sort", "speed", check_code=2)
     assert done.stderr.startswith("error: --sort: unknown column 'speed'")
+
+
+def _tracker():
+    import os
+
+    from hybrid_tui.tracking import Tracker
+
+    return Tracker(os.environ["MLFLOW_TRACKING_URI"])
+
+
+def test_tag_and_note_are_mlflow_tags(lr_runs, run_cli) -> None:
+    done = run_cli("tag", lr_runs[0][:8], "team=ir", "stage=try 2", check_code=0)
+    assert done.stdout.strip() == f"tagged {lr_runs[0][:8]}: team=ir, stage=try 2"
+    run_cli("note", lr_runs[0][:6], "lr 1.0: the loss never moved", check_code=0)
+    tags = _tracker().get_run(lr_runs[0]).tags
+    assert tags["team"] == "ir" and tags["stage"] == "try 2"
+    assert tags["mlflow.note.content"] == "lr 1.0: the loss never moved"  # the MLflow UI's note
+    found = run_cli("runs", "--filter", "tags.team = 'ir'", "--json", check_code=0).stdout
+    assert [run["run_id"] for run in json.loads(found)] == [lr_runs[0]]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["team"], "error: tag 'team' is not KEY=VALUE (e.g. team=ir)"),
+        (["mlflow.user=me"], "error: tag 'mlflow.user': keys starting with mlflow. or"),
+        (["a=1", "a=2"], "error: tag 'a' is given twice; give each key once"),
+    ],
+)
+def test_a_bad_tag_is_one_line_and_nothing_is_written(lr_runs, run_cli, args, says) -> None:
+    done = run_cli("tag", lr_runs[0], *args, check_code=2)
+    assert done.stderr.startswith(says) and len(done.stderr.strip().splitlines()) == 1
+    assert "a" not in _tracker().get_run(lr_runs[0]).tags
+
+
+def test_delete_asks_first_unless_yes(lr_runs, run_cli, workdir) -> None:
+    import subprocess
+    import sys
+
+    def delete(*args: str, answer: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "hybrid_tui", "delete", *args],
+            input=answer,
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            timeout=120,
+        )
+
+    kept = delete(lr_runs[0][:8], answer="n\n")
+    assert kept.returncode == 1 and "nothing deleted" in kept.stdout
+    assert f"delete {lr_runs[0][:8]} (lr-one, FINISHED)?" in kept.stdout
+    assert len(_tracker().list_runs()) == 2
+    no_answer = delete(lr_runs[0][:8], answer="")
+    assert no_answer.returncode == 2 and "nothing deleted: no answer" in no_answer.stderr
+    gone = delete(lr_runs[0][:8], answer="y\n")
+    assert gone.returncode == 0 and f"deleted {lr_runs[0][:8]} (lr-one" in gone.stdout
+    assert [run.run_id for run in _tracker().list_runs()] == [lr_runs[1]]
+    run_cli("delete", lr_runs[1], "--yes", check_code=0)
+    assert _tracker().list_runs() == []
+
+
+def test_delete_refuses_a_running_run_and_deletes_none(lr_runs, run_cli, workdir) -> None:
+    import os
+
+    from tests.test_cli_reads import _record_trainer
+
+    live = seed_run(os.environ["MLFLOW_TRACKING_URI"], "live", status="RUNNING")
+    _record_trainer(workdir / ".hybrid-tui", live, os.getpid())  # its trainer: this process
+    done = run_cli("delete", lr_runs[0], live[:8], "--yes", check_code=2)
+    assert done.stderr.strip() == (
+        f"error: run {live[:8]} (live) is still RUNNING; stop it first "
+        f"(hybrid-tui cancel {live[:8]}), then delete it"
+    )
+    assert len(_tracker().list_runs()) == 3  # the finished one was not deleted either

@@ -150,3 +150,32 @@ async def test_sorting_goes_both_ways_and_the_header_says_which(twins, store) ->
         await pilot.press("S")
         assert row_ids(screen) == twins[::-1]
         assert str(table.columns["train.lr"].label) == "lr ▲"
+
+
+async def test_tag_and_note_from_the_runs_screen(twins, store) -> None:
+    from hybrid_tui.tracking import Tracker
+    from hybrid_tui.tui.screens.text_prompt import TextPromptScreen
+
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        run_id = screen.highlighted_run_id()
+        await pilot.press("t")
+        assert isinstance(app.screen, TextPromptScreen)
+        assert run_id[:8] in text_of(app, "#prompt-question")
+        await pilot.press(*'team=ir stage="try 2"', "enter")
+        await wait_for(pilot, lambda: Tracker(store).get_run(run_id).tags.get("team") == "ir")
+        assert Tracker(store).get_run(run_id).tags["stage"] == "try 2"
+        await pilot.press("N")
+        await pilot.press(*"loss flat", "enter")
+        await wait_for(
+            pilot,
+            lambda: Tracker(store).get_run(run_id).tags.get("mlflow.note.content") == "loss flat",
+            what="the note",
+        )
+        await wait_for(pilot, lambda: screen._run(run_id).tags.get("team") == "ir", what="reload")
+        await pilot.press("slash", *"tags.team = 'ir'", "enter")
+        assert row_ids(screen) == [run_id]  # the filter finds the tag just set
+        await pilot.press("escape", "t", *"oops", "enter")
+        await wait_for(pilot, lambda: errors(app), what="the error")
+        assert errors(app) == ["tag 'oops' is not KEY=VALUE (e.g. team=ir)"]

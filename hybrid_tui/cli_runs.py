@@ -1,0 +1,54 @@
+"""`hybrid-tui tag`, `note` and `delete`: writing to runs from the command line (through the
+`Tracker`, so these import MLflow; the reads before them do not)."""
+
+from __future__ import annotations
+
+import typer
+
+from hybrid_tui.errors import HybridTuiError
+
+
+def _tracker(uri: str):
+    from hybrid_tui.tracking import Tracker
+
+    return Tracker(uri)
+
+
+def tag(uri: str, run_id: str, pairs: list[str]) -> None:
+    from hybrid_tui.run_labels import parse_tags, tag_run
+
+    tags = parse_tags(pairs)  # checked before the store is touched
+    whole = tag_run(_tracker(uri), run_id, tags)
+    shown = ", ".join(f"{key}={value}" for key, value in tags.items())
+    typer.echo(f"tagged {whole[:8]}: {shown}")
+
+
+def note(uri: str, run_id: str, text: str) -> None:
+    from hybrid_tui.run_labels import note_run
+
+    whole = note_run(_tracker(uri), run_id, text)
+    typer.echo(f"note on {whole[:8]} {'set' if text else 'cleared'} (the MLflow UI's description)")
+
+
+def delete(uri: str, run_ids: list[str], yes: bool) -> None:
+    """Delete every named run, or none: all are checked first, then the user is asked."""
+    from hybrid_tui.jobs import reconcile
+    from hybrid_tui.run_labels import deletable
+
+    tracker = _tracker(uri)
+    reconcile(tracker)  # a dead trainer's run is FAILED, and so deletable
+    runs = deletable(tracker, run_ids)
+    listed = ", ".join(f"{run.run_id[:8]} ({run.name}, {run.status})" for run in runs)
+    if not yes:
+        try:
+            sure = typer.confirm(f"delete {listed}?", default=False)
+        except typer.Abort:
+            raise HybridTuiError(
+                "nothing deleted: no answer (give --yes to delete without asking)"
+            ) from None
+        if not sure:
+            typer.echo("nothing deleted")
+            raise typer.Exit(1)
+    for run in runs:
+        tracker.delete_run(run.run_id)
+    typer.echo(f"deleted {listed}")
