@@ -179,3 +179,17 @@ async def test_tag_and_note_from_the_runs_screen(twins, store) -> None:
         await pilot.press("escape", "t", *"oops", "enter")
         await wait_for(pilot, lambda: errors(app), what="the error")
         assert errors(app) == ["tag 'oops' is not KEY=VALUE (e.g. team=ir)"]
+
+
+async def test_runs_started_elsewhere_appear_on_their_own(twins, store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one("#runs-table")
+        table.move_cursor(row=table.get_row_index(twins[0]))
+        await pilot.press("c")  # marked, and the cursor moves on to the next run
+        cursor_on = screen.highlighted_run_id()
+        started = seed_run(store, "from-the-cli", status="RUNNING")  # as `hybrid-tui train` does
+        await wait_for(pilot, lambda: started in row_ids(screen), what="the new run, without r")
+        assert screen.highlighted_run_id() == cursor_on and screen.marked == [twins[0]]
+        assert not errors(app)

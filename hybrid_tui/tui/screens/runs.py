@@ -51,7 +51,7 @@ STATUS_STYLE = {
     "KILLED": "yellow",
     "SCHEDULED": "dim",
 }
-REFRESH_WHILE_RUNNING_S = 5.0
+REFRESH_S = 3.0  # runs started elsewhere (the CLI, another app) appear within this
 
 
 class RunTable(DataTable):
@@ -79,8 +79,8 @@ class RunsScreen(Screen):
         Binding("C", "compare", "Compare marked"),
         Binding("d", "delete", "Delete"),
         Binding("l", "live", "Live"),
-        Binding("t", "tag", "Tag"),
-        Binding("N", "note", "Note"),
+        Binding("t", "tag", "Tag", show=False),
+        Binding("N", "note", "Note", show=False),
         Binding("s", "sort", "Sort", show=False),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("slash", "filter", "Filter", show=False),
@@ -112,14 +112,15 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(RunTable).focus()
         self.reload()
-        self.set_interval(REFRESH_WHILE_RUNNING_S, self._refresh_if_running)
+        self.set_interval(REFRESH_S, self._refresh)
 
     def on_screen_resume(self) -> None:
         if self.loaded:
             self.reload()
 
-    def _refresh_if_running(self) -> None:
-        if any(run.status == "RUNNING" for run in self.runs):
+    def _refresh(self) -> None:
+        """Re-read the store (a few ms of sqlite in a worker) while this screen is shown."""
+        if self.loaded and self.is_current:
             self.reload()
 
     # ------------------------------------------------------------------ loading
@@ -142,6 +143,8 @@ class RunsScreen(Screen):
             self.post_message(RunsLoaded(runs))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
+        if self.loaded and repr(message.runs) == repr(self.runs):
+            return  # nothing changed: the table, its cursor and scroll stay as they are
         self.runs = list(message.runs)
         self.loaded = True
         known = {run.run_id for run in self.runs}
