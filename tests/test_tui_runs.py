@@ -4,6 +4,7 @@ tags and notes, and the list refreshing on its own (Textual's Pilot, on a tempor
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +194,64 @@ async def test_runs_started_elsewhere_appear_on_their_own(twins, store) -> None:
         await wait_for(pilot, lambda: started in row_ids(screen), what="the new run, without r")
         assert screen.highlighted_run_id() == cursor_on and screen.marked == [twins[0]]
         assert not errors(app)
+
+
+async def test_cancel_asks_first_then_stops_the_trainer(store, workdir) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_cli_reads import _record_trainer
+
+    live = seed_run(store, "training", status="RUNNING")
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        _record_trainer(Path(os.environ["HYBRID_TUI_HOME"]), live, trainer.pid)
+        app = HybridTuiApp(tracking_uri=store)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = await runs_loaded(pilot)
+            assert screen.highlighted_run_id() == live
+            await pilot.press("x")
+            assert isinstance(app.screen, ConfirmScreen)
+            assert live[:8] in text_of(app, "#confirm-question")
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            assert trainer.poll() is None  # kept training
+            await pilot.press("x", "y")
+            await wait_for(pilot, lambda: trainer.poll() is not None, what="the trainer to stop")
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
+async def test_resume_relaunches_a_killed_run_from_its_checkpoint(store, monkeypatch) -> None:
+    from hybrid_tui import jobs
+    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.tui.screens.live import LiveScreen
+
+    killed = seed_run(store, "stopped", status="KILLED")
+    finished = seed_run(store, "done")
+    asked: list = []
+
+    def launch(recipe_path, data_dir=None, resume=None, **_):
+        asked.append((str(recipe_path), resume))
+        return jobs.Job(resume, 0, None, RunFiles.for_run(resume).log)
+
+    monkeypatch.setattr(jobs, "launch", launch)  # the trainer itself is tested in test_checkpoint
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one("#runs-table")
+        table.move_cursor(row=table.get_row_index(finished))
+        await pilot.press("R")
+        table.move_cursor(row=table.get_row_index(killed))
+        await pilot.press("R")  # no checkpoint yet
+        await pilot.pause(0.2)
+        assert asked == [] and any("has no checkpoint" in e for e in errors(app))
+        checkpoint = RunFiles.for_run(killed).checkpoint
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "state.json").write_text("{}")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: asked, what="the resume")
+        assert asked == [("", killed)]  # as `hybrid-tui train --resume RUN --detach` launches
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), what="Live")

@@ -1,7 +1,7 @@
 """Runs: the start screen. The runs of the tracking store in a sortable, filterable table; enter
 opens a run's results, c marks runs, C compares the marked ones, d deletes, l follows a run live;
 s picks the sort column (or click its header), S (or a second click) flips the order, / filters
-(`run_filter`'s syntax, or a word).
+(`run_filter`'s syntax, or a word); t, N, x and R are in `run_actions`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.run_columns import (
     DEFAULT_PARAM_COLUMNS,
     column_label,
@@ -25,6 +24,7 @@ from hybrid_tui.run_columns import (
 )
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
+from hybrid_tui.tui.screens.run_actions import RunActions
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("mark", " "),
@@ -73,7 +73,7 @@ def _number(value: float | None, rank: bool = False) -> Text:
     return Text("" if value is None else score_text(value, False, rank=rank), justify="right")
 
 
-class RunsScreen(Screen):
+class RunsScreen(RunActions, Screen):
     BINDINGS = [
         Binding("c", "mark", "Mark"),
         Binding("C", "compare", "Compare marked"),
@@ -81,6 +81,8 @@ class RunsScreen(Screen):
         Binding("l", "live", "Live"),
         Binding("t", "tag", "Tag", show=False),
         Binding("N", "note", "Note", show=False),
+        Binding("x", "cancel_run", "Cancel run", show=False),
+        Binding("R", "resume", "Resume", show=False),
         Binding("s", "sort", "Sort", show=False),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("slash", "filter", "Filter", show=False),
@@ -347,73 +349,6 @@ class RunsScreen(Screen):
             ),
             answered,
         )
-
-    def action_tag(self) -> None:
-        from hybrid_tui.tui.screens.text_prompt import TextPromptScreen
-
-        run = self._run(self.highlighted_run_id() or "")
-        if run is None:
-            return
-        own = {k: v for k, v in run.tags.items() if not k.startswith(("mlflow.", "hybrid_tui."))}
-
-        def answered(text: str | None) -> None:
-            if text:
-                self._write_tags(run.run_id, text, note=False)
-
-        self.app.push_screen(
-            TextPromptScreen(
-                f"Tags for [b]{run.name}[/b] {short_id(run.run_id)}"
-                + (f" (now: {', '.join(f'{k}={v}' for k, v in own.items())})" if own else ""),
-                placeholder='KEY=VALUE ...  e.g. team=ir stage="try 2"',
-            ),
-            answered,
-        )
-
-    def action_note(self) -> None:
-        from hybrid_tui.run_labels import NOTE_TAG
-        from hybrid_tui.tui.screens.text_prompt import TextPromptScreen
-
-        run = self._run(self.highlighted_run_id() or "")
-        if run is None:
-            return
-
-        def answered(text: str | None) -> None:
-            if text is not None:
-                self._write_tags(run.run_id, text, note=True)
-
-        self.app.push_screen(
-            TextPromptScreen(
-                f"Note on [b]{run.name}[/b] {short_id(run.run_id)} (the MLflow UI's description)",
-                value=run.tags.get(NOTE_TAG, ""),
-                placeholder="what this run tried, what it showed",
-            ),
-            answered,
-        )
-
-    @work(thread=True, group="tags", exit_on_error=False)
-    def _write_tags(self, run_id: str, text: str, note: bool) -> None:
-        """Tags (`KEY=VALUE` words, shell quoting) or the note, written through the tracker."""
-        import shlex
-
-        from hybrid_tui.run_labels import note_run, parse_tags, tag_run
-
-        try:
-            if note:
-                note_run(self.app.tracker(), run_id, text)
-                done = "note saved" if text else "note cleared"
-            else:
-                try:
-                    words = shlex.split(text)
-                except ValueError as err:
-                    raise HybridTuiError(f"tags: {err} (close the quote)") from None
-                tags = parse_tags(words)
-                tag_run(self.app.tracker(), run_id, tags)
-                done = "tagged " + ", ".join(f"{k}={v}" for k, v in tags.items())
-        except Exception as err:
-            self.app.show_error(err, "tagging the run")
-            return
-        self.app.call_from_thread(self.notify, done, timeout=3)
-        self.app.call_from_thread(self.reload)
 
     @work(thread=True, group="delete", exit_on_error=False)
     def _delete(self, run_id: str) -> None:
