@@ -42,6 +42,7 @@ def list_runs(
     from hybrid_tui.run_columns import (
         DEFAULT_PARAM_COLUMNS,
         column_label,
+        compact_mix,
         parse_columns,
         sorted_runs,
     )
@@ -104,7 +105,7 @@ def list_runs(
             "name": run.name,
             "status": run.status,
             "model": run.model,
-            "mix": run.mix,
+            "mix": run.mix if wide else compact_mix(run.mix),
             "started": _when(run.start_time),
             "steps": str(run.steps or ""),
             "bias": _fmt(headline.get("bias"), 0),

@@ -7,6 +7,7 @@ apart. `hybrid-tui runs --columns train.lr,train.seed` picks others.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -100,3 +101,26 @@ def sorted_runs(runs: list, column: str, descending: bool | None = None) -> list
 
 def param_cells(params: dict[str, str], keys: Sequence[str]) -> list[str]:
     return [params.get(key, "") for key in keys]
+
+
+_MIX_PART = re.compile(r"\b(mono|cross|multi) (\d*\.?\d+)")
+_INITIAL = {"mono": "m", "cross": "c", "multi": "x"}
+
+
+def compact_mix(label: str) -> str:
+    """The mix label for narrow terminals: "mono 0.58 / cross 0.25 / multi 0.17" → "m.58 c.25
+    x.17", "hybrid α=0.80" → "α.80", " +schedule" → "+s"; a label it does not know stays."""
+    short = label.replace(" +schedule", " +s")
+    if _MIX_PART.search(short):
+        parts = [
+            _INITIAL[name] + _no_leading_zero(value) for name, value in _MIX_PART.findall(short)
+        ]
+        return " ".join(parts) + (" +s" if short.endswith("+s") else "")
+    hybrid = re.match(r"hybrid α=(\d*\.?\d+)(.*)$", short)
+    if hybrid:
+        return "α" + _no_leading_zero(hybrid[1]) + hybrid[2]
+    return short
+
+
+def _no_leading_zero(value: str) -> str:
+    return value[1:] if value.startswith("0.") else value

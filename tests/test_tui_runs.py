@@ -255,3 +255,36 @@ async def test_resume_relaunches_a_killed_run_from_its_checkpoint(store, monkeyp
         await wait_for(pilot, lambda: asked, what="the resume")
         assert asked == [("", killed)]  # as `hybrid-tui train --resume RUN --detach` launches
         await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), what="Live")
+
+
+async def test_at_80_columns_the_mix_is_compact_and_the_figures_stay_on_screen(store) -> None:
+    seed_run(store, "two-way")
+    mixed = _seed_three_way(store)
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one("#runs-table")
+        assert str(table.get_cell(mixed, "mix")) == "m.58 c.25 x.17"
+        shown = _screen_text(app)
+        assert "m.58 c.25 x.17" in shown and "mono 0.58" not in shown
+        for column in ("steps", "mono", "cross", "multi", "bias"):
+            assert column in shown, column
+        await pilot.resize_terminal(200, 40)
+        await wait_for(pilot, lambda: not screen.compact, what="the wide layout")
+        assert str(table.get_cell(mixed, "mix")) == "mono 0.58 / cross 0.25 / multi 0.17"
+
+
+def _seed_three_way(uri: str) -> str:
+    """A run whose mix has all three batch types (the long label)."""
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(uri)
+    run_id = tracker.start_run(
+        "tui-tests", "three", {"hybrid_tui.mix": "mono 0.58 / cross 0.25 / multi 0.17"}
+    )
+    tracker.log_params(run_id, {"train.steps": "60", "train.lr": "3e-05"})
+    tracker.log_metrics(
+        run_id, {f"eval/xquad_r/{s}/avg/map": 0.5 for s in ("mono", "cross", "multi")}, 60
+    )
+    tracker.end_run(run_id, "FINISHED")
+    return run_id

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from hybrid_tui.run_columns import (
     DEFAULT_PARAM_COLUMNS,
     column_label,
+    compact_mix,
     param_cells,
     sorted_runs,
 )
@@ -31,7 +32,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("run", "run"),
     ("name", "name"),
     ("status", "status"),
-    ("model", "model"),
     ("mix", "mix"),
     ("steps", "steps"),
     ("mono", "mono"),
@@ -41,8 +41,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("best", "best"),
     ("at", "at"),
     *((key, column_label(key)) for key in DEFAULT_PARAM_COLUMNS),
+    ("model", "model"),  # after the figures: at 80 columns steps to bias stay on screen
     ("started", "started"),
 )
+COMPACT_BELOW = 120  # terminal columns under which the mix label is compact (m.58 c.25 x.17)
 NUMERIC = {"steps", "mono", "cross", "multi", "bias", "best", "at", *DEFAULT_PARAM_COLUMNS}
 STATUS_STYLE = {
     "RUNNING": "bold green",
@@ -97,6 +99,7 @@ class RunsScreen(RunActions, Screen):
         self.sort_reverse = True
         self.loaded = False
         self.filter_error: str | None = None
+        self.compact = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -186,27 +189,11 @@ class RunsScreen(RunActions, Screen):
         table = self.query_one(RunTable)
         current = self.highlighted_run_id()
         table.clear()
+        compact = self.size.width < COMPACT_BELOW
         for run in self.visible_runs():
-            headline = run.headline or {}
-            table.add_row(
-                self._mark_cell(run.run_id),
-                Text(short_id(run.run_id), style="dim"),
-                run.name or short_id(run.run_id),
-                Text(run.status, style=STATUS_STYLE.get(run.status, "")),
-                run.model or "",
-                run.mix or "",
-                Text("" if run.steps is None else str(run.steps), justify="right"),
-                *(_number(headline.get(key)) for key in ("mono", "cross", "multi")),
-                _number(headline.get("bias"), rank=True),
-                _number(run.best_multi),
-                Text(str(run.best_multi_step or ""), justify="right"),
-                *(
-                    Text(cell, justify="right")
-                    for cell in param_cells(run.params, DEFAULT_PARAM_COLUMNS)
-                ),
-                started_label(run.start_time),
-                key=run.run_id,
-            )
+            cells = self._cells(run, compact)
+            table.add_row(*(cells[key] for key, _ in COLUMNS), key=run.run_id)
+        self.compact = compact
         for key, label in COLUMNS:
             arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
             table.columns[key].label = Text(label + arrow)
@@ -224,6 +211,33 @@ class RunsScreen(RunActions, Screen):
             empty.update("No run matches the filter (escape clears it).")
         else:
             empty.update(f"{len(self.runs)} runs · {len(self.marked)} marked for compare")
+
+    def _cells(self, run: Any, compact: bool) -> dict[str, Any]:
+        """A run's row, by column key; `compact` shortens the mix label (80-column terminals)."""
+        headline = run.headline or {}
+        params = param_cells(run.params, DEFAULT_PARAM_COLUMNS)
+        return {
+            "mark": self._mark_cell(run.run_id),
+            "run": Text(short_id(run.run_id), style="dim"),
+            "name": run.name or short_id(run.run_id),
+            "status": Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+            "model": run.model or "",
+            "mix": compact_mix(run.mix or "") if compact else run.mix or "",
+            "steps": Text("" if run.steps is None else str(run.steps), justify="right"),
+            **{key: _number(headline.get(key)) for key in ("mono", "cross", "multi")},
+            "bias": _number(headline.get("bias"), rank=True),
+            "best": _number(run.best_multi),
+            "at": Text(str(run.best_multi_step or ""), justify="right"),
+            **{
+                key: Text(cell, justify="right")
+                for key, cell in zip(DEFAULT_PARAM_COLUMNS, params, strict=True)
+            },
+            "started": started_label(run.start_time),
+        }
+
+    def on_resize(self) -> None:
+        if self.loaded and (self.size.width < COMPACT_BELOW) != self.compact:
+            self.populate()
 
     def _mark_cell(self, run_id: str) -> Text:
         if run_id not in self.marked:
