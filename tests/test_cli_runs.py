@@ -55,7 +55,8 @@ def test_runs_shows_lr_batch_and_seed_by_default(lr_runs, run_cli, monkeypatch) 
     assert rows[lr_runs[0]][header.index("batch")] == "16"
 
 
-def test_runs_columns_picks_the_params(lr_runs, run_cli) -> None:
+def test_runs_columns_picks_the_params(lr_runs, run_cli, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
     done = run_cli("runs", "--columns", "sampler.mono,train.lr", check_code=0)
     header, rows = _header_and_rows(done.stdout, lr_runs)
     assert "mono" in header and "batch" not in header
