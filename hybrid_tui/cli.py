@@ -332,7 +332,8 @@ def study(
 
     from hybrid_tui.demo import demo_recipe
     from hybrid_tui.recipe import load_recipe
-    from hybrid_tui.study import queue_study, run_study, summarize, write_report
+    from hybrid_tui.study import queue_study, run_study, summarize
+    from hybrid_tui.study_report import write_report
 
     try:
         sweep = [float(a) for a in alphas.split(",") if a.strip()]
