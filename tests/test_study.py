@@ -209,6 +209,9 @@ def test_study_command_trains_tags_reports_and_resumes(run_cli, data_root, workd
     for method in ("untrained", "mono", "cross", "hybrid"):
         assert f"| {method} | 1 |" in report
     assert "Every run: `tiny-random`, 20 steps × batch 16" in report
+    # The trainer's per-query artifacts reach the report: the claims are tested query by query.
+    assert "| 1a. hybrid gives better multilingual mAP than mono-only |" in report
+    assert "Holm-Bonferroni" in report and "not available" not in report
     assert (workdir / "out" / "results.png").is_file()
 
     from hybrid_tui.tracking import Tracker
