@@ -332,7 +332,7 @@ def study(
 
     from hybrid_tui.demo import demo_recipe
     from hybrid_tui.recipe import load_recipe
-    from hybrid_tui.study import queue_study, run_study, summarize
+    from hybrid_tui.study import queue_study, run_study, summarize_and_save
     from hybrid_tui.study_report import write_report
 
     try:
@@ -358,9 +358,8 @@ def study(
         )
         return
     if summary_only:
-        from hybrid_tui.tracking import Tracker
-
-        write_report(summarize(Tracker(base.tracking.resolved_uri()), name), Path(out), base)
+        summary = summarize_and_save(base.tracking.resolved_uri(), name, Path(out))
+        write_report(summary, Path(out), base)
     else:
         run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out))
     typer.echo(f"wrote {out}")

@@ -101,7 +101,7 @@ def run_study(
             print(f"  {recipe.name} failed; it is left out of the summary", flush=True)
     from hybrid_tui.study_report import write_report
 
-    summary = summarize(tracker, study)
+    summary = summarize_and_save(uri, study, out)
     write_report(summary, out, base)
     return summary
 
@@ -249,36 +249,71 @@ def headline_figures(metrics: dict[str, float], dataset: str, seen: set[str]) ->
 
 
 def summarize(tracker, study: str, dataset: str = "xquad-r") -> StudySummary:
-    details = _study_runs(tracker, study)
-    if not details:
+    """The study's summary from its runs in a tracking store."""
+    from hybrid_tui.study_runs import runs_from_store
+
+    return summarize_runs(study, runs_from_store(tracker, study, dataset), dataset)
+
+
+def summaries_folder(out: Path) -> Path:
+    """Where the per-run summaries live: `docs/results/` beside `docs/results.md`."""
+    return Path(out).with_suffix("")
+
+
+def summarize_and_save(uri: str, study: str, out: Path, dataset: str = "xquad-r") -> StudySummary:
+    """Summarise from the store when it holds the study (saving each run's summary beside the
+    report first), else from the summaries already there (a fresh clone); either way the
+    figures come from the saved summaries, so both paths give the same report."""
+    from hybrid_tui.study_runs import load_runs, runs_from_store, save_runs
+    from hybrid_tui.tracking import Tracker
+    from hybrid_tui.tracking.store import sqlite_path
+
+    folder = summaries_folder(out)
+    db = sqlite_path(uri)
+    if db is None or db.exists():
+        runs = runs_from_store(Tracker(uri), study, dataset)
+        if runs:
+            save_runs(runs, folder)
+    saved = load_runs(folder, study) if folder.is_dir() else []
+    if not saved:
+        raise HybridTuiError(
+            f"no finished runs of study {study!r} in {uri} nor summaries in {folder}/; "
+            "run `hybrid-tui study` first"
+        )
+    return summarize_runs(study, saved, dataset)
+
+
+def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySummary:
+    """Per-seed headline figures, the seen/unseen split, the α sweep and the paired claim tests
+    of a study's runs (`study_runs.StudyRun` records)."""
+    from hybrid_tui.study_paired import paired_claims
+
+    if not runs:
         raise HybridTuiError(f"no finished runs of study {study!r}; run `hybrid-tui study` first")
-    trained = [d for d in details if d.tags["hybrid_tui.study_method"] != UNTRAINED]
+    trained = [r for r in runs if r.method != UNTRAINED]
     seen = (
         set(trained[0].tags.get("hybrid_tui.train_languages", "").split(",")) if trained else set()
     )
     evaluated = sorted(
         {
             parsed.query
-            for d in details
-            for k in d.metrics
+            for r in runs
+            for k in r.metrics
             if (parsed := parse_eval_key(k)) and parsed.setting == "mono" and parsed.query
         }
     )
     methods: dict[str, MethodResult] = {}
     sweep: dict[float, dict[str, float]] = {}
-    for detail in sorted(details, key=lambda d: d.tags["hybrid_tui.study_seed"]):
-        method = detail.tags["hybrid_tui.study_method"]
-        figures = headline_figures(detail.metrics, dataset, seen)
-        if method in METHODS or method == UNTRAINED:
-            methods.setdefault(method, MethodResult(method)).add(figures)
-        if detail.tags.get("hybrid_tui.study_seed") == "0" and method != UNTRAINED:
-            sweep[float(detail.tags["hybrid_tui.study_alpha"])] = figures
-    from hybrid_tui.study_paired import load_per_query, paired_claims
-
+    for run in sorted(runs, key=lambda r: (r.seed, r.name)):
+        figures = headline_figures(run.metrics, dataset, seen)
+        if run.method in METHODS or run.method == UNTRAINED:
+            methods.setdefault(run.method, MethodResult(run.method)).add(figures)
+        if run.seed == 0 and run.method != UNTRAINED:
+            sweep[float(run.tags["hybrid_tui.study_alpha"])] = figures
     unseen = [lang for lang in evaluated if lang not in seen]
-    per_query = load_per_query(
-        tracker, [d for d in details if d.tags["hybrid_tui.study_method"] in METHODS], dataset
-    )
+    per_query = {
+        (r.method, r.seed): r.per_query for r in runs if r.method in METHODS and r.per_query
+    }
     return StudySummary(
         study,
         dataset,

@@ -11,9 +11,7 @@ interval of the difference stays above −0.01 mAP (a non-inferiority margin of 
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hybrid_tui.paired_stats import (
     PairedComparison,
@@ -23,7 +21,7 @@ from hybrid_tui.paired_stats import (
     verdict,
     welch_over_seeds,
 )
-from hybrid_tui.per_query import ARTIFACT_DIR, PerQueryResults, artifact_name, read_csv_gz
+from hybrid_tui.per_query import PerQueryResults
 
 COMPARABLE_MARGIN = 0.01
 # (claim, hybrid's rival, setting, metric, lower is better, query languages: all/unseen)
@@ -75,22 +73,6 @@ class ClaimTest:
     welch_p: float
     per_seed: list[float] = field(default_factory=list)  # mean difference per seed
     note: str = ""
-
-
-def load_per_query(tracker, details, dataset: str) -> dict[tuple[str, int], PerQueryResults]:
-    """Each study run's per-query results, by (method, seed); runs without them are left out."""
-    found = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for detail in details:
-            key = (
-                detail.tags["hybrid_tui.study_method"],
-                int(detail.tags["hybrid_tui.study_seed"]),
-            )
-            name = f"{ARTIFACT_DIR}/{artifact_name(dataset)}"
-            path = tracker.download_artifact(detail.run_id, name, Path(tmp) / detail.run_id)
-            if path is not None:
-                found[key] = read_csv_gz(path, dataset)
-    return found
 
 
 def _values(results: PerQueryResults, seed: int, setting: str, metric: str, langs) -> dict:

@@ -94,16 +94,14 @@ def test_summary_from_tracked_runs_judges_the_claims(workdir):
     assert (workdir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdir, tmp_path):
+def _planted_study(tracker, study: str = "p") -> None:
     """Runs carrying per-query results (as the trainer logs them): hybrid is planted 0.02 AP
     better than mono-only on every multilingual query, with seed noise that hides it from
-    Welch; the report names the tests and the correction and says the claim holds."""
+    Welch; mono AP is drawn alike for every method."""
     import numpy as np
 
     from hybrid_tui.per_query import PerQueryResults, log_per_query_artifacts
-    from hybrid_tui.tracking import Tracker
 
-    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
     rng = np.random.default_rng(5)
     ids = [f"q{i}" for i in range(120)]
     difficulty = rng.uniform(0.2, 0.9, (len(SEEN + UNSEEN), len(ids)))
@@ -111,13 +109,13 @@ def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdi
     for seed in range(3):
         for method in ("mono", "cross", "hybrid"):
             tags = {
-                "hybrid_tui.study": "p",
+                "hybrid_tui.study": study,
                 "hybrid_tui.study_method": method,
                 "hybrid_tui.study_seed": str(seed),
                 "hybrid_tui.study_alpha": {"mono": "1", "cross": "0", "hybrid": "0.5"}[method],
                 "hybrid_tui.train_languages": ",".join(SEEN),
             }
-            run_id = tracker.start_run("study-p", f"p-{method}-s{seed}", tags)
+            run_id = tracker.start_run(f"study-{study}", f"{study}-{method}-s{seed}", tags)
             offset = rng.normal(0, 0.015)
             results = PerQueryResults("xquad-r")
             for i, x in enumerate(SEEN + UNSEEN):
@@ -127,6 +125,13 @@ def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdi
             log_per_query_artifacts(tracker, run_id, {"xquad-r": results})
             tracker.log_metrics(run_id, metrics_for(0.8, 0.6, 0.5 + lift[method], 200, 0.1), 60)
             tracker.end_run(run_id, "FINISHED")
+
+
+def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdir):
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    _planted_study(tracker)
     summary = summarize(tracker, "p")
     verdicts = {t.claim: t for t in summary.paired}
     better = verdicts["1a. hybrid gives better multilingual mAP than mono-only"]
@@ -140,6 +145,33 @@ def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdi
     text = markdown(summary)
     assert "randomization (sign-flip" in text and "Holm-Bonferroni" in text
     assert "| 1a. hybrid gives better multilingual mAP than mono-only | holds" in text
+
+
+def test_summary_only_rebuilds_the_same_report_from_committed_summaries(run_cli, workdir):
+    """A fresh clone has the report's per-run summaries but no mlflow.db: `--summary-only`
+    rebuilds the page with the same numbers."""
+    import shutil
+
+    from hybrid_tui.tracking import Tracker
+
+    _planted_study(Tracker(f"sqlite:///{workdir / 'mlflow.db'}"))
+    args = ("study", "--name", "p", "--summary-only", "--out", "docs/results.md")
+    run_cli(*args, check_code=0)
+    first = (workdir / "docs" / "results.md").read_text()
+    saved = sorted(p.name for p in (workdir / "docs" / "results").iterdir())
+    assert len(saved) == 9 and all(name.endswith(".json.gz") for name in saved)
+    assert "| 1a. hybrid gives better multilingual mAP than mono-only | holds" in first
+
+    (workdir / "mlflow.db").unlink()
+    shutil.rmtree(workdir / "mlartifacts")
+    (workdir / "docs" / "results.md").unlink()
+    run_cli(*args, check_code=0)
+    assert (workdir / "docs" / "results.md").read_text() == first
+    assert not (workdir / "mlflow.db").exists()  # nothing was created to read from
+
+    shutil.rmtree(workdir / "docs" / "results")
+    failed = run_cli(*args, check_code=2)
+    assert "no finished runs of study 'p'" in failed.stderr and "docs/results/" in failed.stderr
 
 
 def _result(name: str, key: str, values: list[float]) -> MethodResult:
