@@ -19,6 +19,7 @@ from hybrid_tui.languages import EVAL_DATASETS, metric_dataset_name
 SETTINGS = ("mono", "cross", "multi", "bias")
 AVERAGE = "avg"
 TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S = "train/loss", "train/lr", "train/pairs_per_s"
+TRAIN_HARD_NEGATIVES = "train/hard_negatives"  # hard negatives the step's global batch scored
 # The four figures a run is summed up by: (setting, metric) of the macro averages.
 HEADLINE = {
     "mono": ("mono", "map"),

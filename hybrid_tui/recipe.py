@@ -61,6 +61,8 @@ class DataConfig(_Section):
     split: str = "train"
     languages: list[str] = Field(default_factory=list)
     max_items: int | None = Field(None, ge=2)
+    # Hard negatives per query from the rows' `negatives` (0: in-batch negatives only).
+    hard_negatives: int = Field(0, ge=0, le=64)
 
     @field_validator("languages")
     @classmethod
