@@ -102,6 +102,12 @@ def batch_kind_key(kind: str) -> str:
     return f"train/batch_kind/{kind}"
 
 
+def batch_source_key(source: str) -> str:
+    """`train/batch_source/<dataset>`: how many batches came from a dataset so far (several-
+    dataset recipes)."""
+    return f"train/batch_source/{source}"
+
+
 SYSTEM_GPU_METRICS = ("util", "memory_mb")
 
 

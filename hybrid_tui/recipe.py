@@ -52,9 +52,31 @@ class ModelConfig(_Section):
         raise ValueError('padding_free must be "auto", true or false')
 
 
+class DataSource(_Section):
+    """One dataset of a recipe that trains on several (`[[data.sources]]`)."""
+
+    name: str = ""  # its label in the run (default: the file's stem or the dataset id)
+    source: Literal["lareqa", "jsonl", "hub"] = "lareqa"
+    dataset: str = Field(min_length=1)
+    split: str = "train"
+    languages: list[str] = Field(default_factory=list)
+    max_items: int | None = Field(None, ge=2)
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        return _check_language_codes(value)
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.dataset).stem or self.dataset
+
+
 class DataConfig(_Section):
     """Training pairs. `dataset` is a LAReQA name (`mlqa-r`, `xquad-r`) or folder for `lareqa`,
-    a file for `jsonl`, a dataset id for `hub`."""
+    a file for `jsonl`, a dataset id for `hub`. With `[[data.sources]]` the recipe trains on
+    several datasets instead: each batch comes from one of them, chosen uniformly or in
+    proportion to its size (`source_weighting`), and the mix applies within it."""
 
     source: Literal["lareqa", "jsonl", "hub"] = "lareqa"
     dataset: str = Field("mlqa-r", min_length=1)
@@ -63,11 +85,50 @@ class DataConfig(_Section):
     max_items: int | None = Field(None, ge=2)
     # Hard negatives per query from the rows' `negatives` (0: in-batch negatives only).
     hard_negatives: int = Field(0, ge=0, le=64)
+    sources: list[DataSource] = Field(default_factory=list)
+    source_weighting: Literal["uniform", "size"] = "size"
 
     @field_validator("languages")
     @classmethod
     def _language_codes(cls, value: list[str]) -> list[str]:
         return _check_language_codes(value)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_data(self) -> DataConfig:
+        if not self.sources:
+            return self
+        given = sorted(
+            {"source", "dataset", "split", "languages", "max_items"} & self.model_fields_set
+        )
+        if given:
+            raise ValueError(
+                f"data.{given[0]} and [[data.sources]] both name training data; move it into "
+                "the sources (each source has its own source, dataset, split, languages)"
+            )
+        labels = [s.label for s in self.sources]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(
+                f"two data sources are both called {twice[0]!r}; give each a distinct `name`"
+            )
+        return self
+
+    def source_configs(self) -> list[tuple[str, DataConfig]]:
+        """Each source as a one-dataset config (sharing `hard_negatives`), with its label."""
+        return [
+            (
+                s.label,
+                DataConfig(
+                    source=s.source,
+                    dataset=s.dataset,
+                    split=s.split,
+                    languages=s.languages,
+                    max_items=s.max_items,
+                    hard_negatives=self.hard_negatives,
+                ),
+            )
+            for s in self.sources
+        ]
 
 
 class SchedulePhase(_Section):

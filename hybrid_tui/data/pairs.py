@@ -33,10 +33,26 @@ class ParallelItem:
     negatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceSpan:
+    """The items `start:stop` of `TrainingPairs.items` came from the dataset labelled `name`."""
+
+    name: str
+    start: int
+    stop: int
+
+
 @dataclass
 class TrainingPairs:
     items: list[ParallelItem]
     languages: list[str]
+    sources: list[SourceSpan] = field(default_factory=list)  # set for `[[data.sources]]`
+
+    def source_pairs(self, span: SourceSpan) -> TrainingPairs:
+        """One source's items alone (what its own sampler draws from)."""
+        items = self.items[span.start : span.stop]
+        present = {lang for item in items for lang in item.texts}
+        return TrainingPairs(items, [lang for lang in self.languages if lang in present])
 
     @property
     def has_negatives(self) -> bool:
@@ -54,7 +70,10 @@ _Row = tuple[str, str, str, str, str, tuple[str, ...]]
 def load_training_pairs(
     config: DataConfig, data_root: str | Path | None, progress: ProgressFn | None = None
 ) -> TrainingPairs:
-    """The recipe's training data as parallel items (sorted by id, cut to `max_items`)."""
+    """The recipe's training data as parallel items (sorted by id, cut to `max_items`); with
+    `[[data.sources]]`, each source's items one after the other, their spans in `sources`."""
+    if config.sources:
+        return _several_sources(config, data_root, progress)
     if config.source == "lareqa":
         by_lang = _lareqa_pairs(config, data_root, progress)
         rows = (
@@ -74,6 +93,21 @@ def load_training_pairs(
             "or set data.hard_negatives = 0"
         )
     return pairs
+
+
+def _several_sources(config: DataConfig, data_root, progress) -> TrainingPairs:
+    items: list[ParallelItem] = []
+    languages: list[str] = []
+    spans = []
+    for label, one in config.source_configs():
+        try:
+            pairs = load_training_pairs(one, data_root, progress)
+        except HybridTuiError as err:
+            raise HybridTuiError(f"data source {label!r}: {err}") from None
+        spans.append(SourceSpan(label, len(items), len(items) + len(pairs.items)))
+        items += pairs.items
+        languages += [lang for lang in pairs.languages if lang not in languages]
+    return TrainingPairs(items, languages, spans)
 
 
 def _lareqa_pairs(config: DataConfig, data_root, progress) -> dict[str, dict[str, tuple]]:

@@ -74,7 +74,7 @@ def run_training(
 
 def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress) -> str:
     """The loop. Returns the final status: FINISHED, or KILLED when asked to stop."""
-    from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES
+    from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
     from hybrid_tui.training.distributed import barrier
     from hybrid_tui.training.evaluation import evaluate_and_log
     from hybrid_tui.training.run_record import StepMeter, step_metrics
@@ -104,11 +104,15 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
             record = meter.record(step, loss, setup.scheduler.get_last_lr()[0], batch.kind)
             if recipe.data.hard_negatives:
                 record["hard_negatives"] = sum(len(n) for n in negatives)
+            if batch.source:
+                record["source"] = batch.source
             events.write("step", **record)
             if step % recipe.train.log_every == 0 or step == steps:
                 metrics = step_metrics(record, meter)
                 if recipe.data.hard_negatives:
                     metrics[TRAIN_HARD_NEGATIVES] = record["hard_negatives"]
+                for source, count in setup.sampler.source_counts.items():
+                    metrics[batch_source_key(source)] = count
                 tracker.log_metrics(run_id, metrics, step)
             if system := gpu_metrics.due():
                 tracker.log_metrics(run_id, system, step)
