@@ -118,3 +118,16 @@ def evaluate_miracl(
             np.mean([found[name] for found in per_language])
         )
     return out
+
+
+def miracl_table(metrics: Mapping[str, float], languages: Sequence[str]) -> dict[str, dict]:
+    """`{"sw": {"ndcg_10": .., "recall_100": ..}, ..., "avg": {...}}` from a run's metrics: the
+    table a run logs and its model card shows."""
+    return {
+        who: {
+            name: metrics[key]
+            for name in METRICS
+            if (key := eval_key(DATASET, "mono", who, name)) in metrics
+        }
+        for who in [*languages, AVERAGE]
+    }

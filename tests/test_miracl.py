@@ -23,7 +23,7 @@ DOCS, TOPICS = 50, 8
 
 
 def _text(rng: np.random.Generator, lang: str, n: int) -> str:
-    return " ".join(rng.choice(WORDS[lang], n))
+    return " ".join(rng.choice(WORDS.get(lang, WORDS["sw"]), n))
 
 
 def build_fixture(root: Path, langs=LANGS, split: str = "dev", nested: bool = True) -> dict:
@@ -287,3 +287,56 @@ def test_bad_input_is_one_line_exit_2(run_cli, tmp_path: Path, what, args, expec
     for part in expected:
         assert part in lines[0], (part, lines[0])
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_recipe_with_miracl_eval_trains_and_logs_its_keys(
+    run_cli, workdir: Path, data_root: Path, monkeypatch
+) -> None:
+    import time
+
+    from tests.conftest import REPO, tracker_of
+
+    root = workdir / "data"
+    build_fixture(root, langs=("de", "en", "th"))  # the smoke recipe's eval languages
+    for name in ("xquad-r", "mlqa-dev-r"):
+        (root / name).symlink_to(data_root / name)
+    monkeypatch.setenv("HYBRID_TUI_EMBEDDINGS", str(workdir / "embeddings"))
+    announce = workdir / f"announce-{time.time_ns()}"
+    run_cli(
+        *("train", str(REPO / "recipes" / "smoke.toml"), "--data-dir", str(root)),
+        *("--set", 'eval.datasets=["xquad-r", "miracl"]', "--announce", str(announce)),
+        check_code=0,
+    )
+    run_id = announce.read_text().strip()
+    detail = tracker_of(workdir).get_run(run_id)
+    assert detail.status == "FINISHED"
+    for key in ("eval/xquad_r/mono/avg/map", "eval/miracl/mono/th/ndcg_10"):
+        assert key in detail.metrics, key
+    per_language = [detail.metrics[f"eval/miracl/mono/{x}/recall_100"] for x in ("de", "en", "th")]
+    assert detail.metrics["eval/miracl/mono/avg/recall_100"] == pytest.approx(np.mean(per_language))
+    (table,) = workdir.rglob(f"{run_id}/artifacts/tables/miracl.json")
+    assert json.loads(table.read_text())["th"]["ndcg_10"] == pytest.approx(
+        detail.metrics["eval/miracl/mono/th/ndcg_10"]
+    )
+    from hybrid_tui.run_files import RunFiles
+
+    card = (RunFiles.for_run(run_id).model / "README.md").read_text()
+    assert "| language | nDCG@10 | R@100 |" in card and "| th |" in card
+
+
+def test_recipe_missing_miracl_files_fails_before_a_run(run_cli, workdir: Path, data_root) -> None:
+    from tests.conftest import REPO, tracked_runs
+
+    root = workdir / "data"
+    build_fixture(root, langs=("de", "th"))  # the smoke recipe also evaluates en
+    for name in ("xquad-r", "mlqa-dev-r"):
+        (root / name).symlink_to(data_root / name)
+    done = run_cli(
+        *("train", str(REPO / "recipes" / "smoke.toml"), "--data-dir", str(root)),
+        *("--set", 'eval.datasets=["xquad-r", "miracl"]'),
+        check_code=2,
+    )
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: MIRACL en: topics file") and "miracl-v1.0-en" in line
+    assert tracked_runs(workdir) == []
