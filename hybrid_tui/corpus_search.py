@@ -5,7 +5,7 @@ float16 (or float32) matrix, `key` hashing the model's weights and conventions, 
 content and the dtype. Encoding goes in chunks of rows; after each chunk the rows are flushed and
 `state.json` (atomic) records how many chunks are complete, so an interrupted encode resumes at
 the first incomplete chunk. The index is chosen by size: exact inner product (`IndexFlatIP`) up
-to `FLAT_LIMIT` rows, HNSW above it on CPU, IVF-flat above it on GPU (HNSW has no GPU form);
+to `FLAT_LIMIT` rows, HNSW (float16 vectors) above it on CPU, IVF-flat above it on GPU (HNSW has no GPU form);
 faiss on GPU when the installed faiss has GPUs. faiss and torch are imported inside functions.
 """
 
@@ -158,8 +158,9 @@ def build_index(
     kind = index_kind(rows, gpu, flat_limit)
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    elif kind == "hnsw":  # vectors kept as float16: lossless for a float16 cache, half the RAM
+        fp16 = faiss.ScalarQuantizer.QT_fp16
+        index = faiss.IndexHNSWSQ(dim, fp16, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction, index.hnsw.efSearch = 80, 256
     else:
         lists = int(min(65_536, max(1, 4 * np.sqrt(rows))))
@@ -167,6 +168,8 @@ def build_index(
         index.nprobe = min(lists, 64)
     if gpu and kind != "hnsw":
         index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    if kind == "hnsw" and not index.is_trained:
+        index.train(np.ascontiguousarray(embeddings[:_ADD_ROWS], dtype=np.float32))
     if kind == "ivf":
         sample = np.random.default_rng(0).choice(rows, min(rows, 64 * lists), replace=False)
         index.train(np.ascontiguousarray(embeddings[np.sort(sample)], dtype=np.float32))

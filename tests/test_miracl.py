@@ -235,6 +235,14 @@ def test_both_layouts_load_and_passages_are_title_then_text(tmp_path: Path) -> N
     assert nested.question_counts() == {"sw": TOPICS - 1, "th": TOPICS - 1}
 
 
+def test_hub_needs_listed_languages(monkeypatch) -> None:
+    from hybrid_tui.data.miracl import load_miracl
+
+    with pytest.raises(HybridTuiError) as err:
+        load_miracl(None, [])  # no data root: the hub, which never downloads all 18 corpora
+    one_line(err, "--langs: list the MIRACL languages to download", "sw")
+
+
 def test_recipe_takes_miracl_eval_and_its_languages() -> None:
     from hybrid_tui.recipe import recipe_from_dict
 
