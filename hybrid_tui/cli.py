@@ -136,7 +136,9 @@ def _warn_if_device_busy(device: str) -> None:
 
 @app.command("eval")
 def eval_command(
-    dataset: Annotated[str, typer.Option(help="xquad-r or mlqa-r.")] = "xquad-r",
+    dataset: Annotated[
+        str, typer.Option(help="xquad-r, mlqa-r or miracl (nDCG@10, Recall@100).")
+    ] = "xquad-r",
     model: Annotated[
         str | None, typer.Option(help="Model spec: offline name, hub id or folder.")
     ] = None,

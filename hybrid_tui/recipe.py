@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.languages import EVAL_DATASETS
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
 from hybrid_tui.run_files import DEFAULT_TRACKING_URI
 
 BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
@@ -246,10 +246,11 @@ class EvalConfig(_Section):
     @field_validator("datasets")
     @classmethod
     def _datasets(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in EVAL_DATASETS]
+        names = [*EVAL_DATASETS, MIRACL]
+        unknown = [name for name in value if name not in names]
         if unknown:
             raise ValueError(
-                f"unknown evaluation dataset {unknown[0]!r}; choose from {', '.join(EVAL_DATASETS)}"
+                f"unknown evaluation dataset {unknown[0]!r}; choose from {', '.join(names)}"
             )
         return value
 
@@ -257,6 +258,7 @@ class EvalConfig(_Section):
     @classmethod
     def _language_codes(cls, value: list[str]) -> list[str]:
         known = {lang for _, _, langs in EVAL_DATASETS.values() for lang in langs}
+        known |= set(MIRACL_LANGUAGES)
         unknown = [lang for lang in value if lang not in known]
         if unknown:
             raise ValueError(

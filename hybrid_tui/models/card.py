@@ -79,6 +79,9 @@ def _evaluation(metrics, eval_sets, train_languages, report, unseen_languages) -
         "",
     ]
     for rset in sets:
+        if rset.name == "miracl":
+            lines += _miracl_section(metrics, rset.languages)
+            continue
         tables = report.LanguageTables.from_metrics(metrics, rset.name)
         if tables.is_empty():
             continue
@@ -163,3 +166,25 @@ def _data_text(d) -> str:
     if d.hard_negatives:
         text += f", up to {d.hard_negatives} hard negatives per query"
     return text
+
+
+def _miracl_section(metrics, languages) -> list[str]:
+    from hybrid_tui.miracl_eval import miracl_table
+
+    rows = [
+        f"| {who} | {figures['ndcg_10'] * 100:.1f} | {figures['recall_100'] * 100:.1f} |"
+        for who, figures in miracl_table(metrics, languages).items()
+        if len(figures) == 2
+    ]
+    if not rows:
+        return []
+    return [
+        "### miracl",
+        "",
+        "MIRACL dev, monolingual: nDCG@10 and Recall@100 × 100 (passages are title + text).",
+        "",
+        "| language | nDCG@10 | R@100 |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
