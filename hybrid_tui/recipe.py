@@ -56,7 +56,7 @@ class DataSource(_Section):
     """One dataset of a recipe that trains on several (`[[data.sources]]`)."""
 
     name: str = ""  # its label in the run (default: the file's stem or the dataset id)
-    source: Literal["lareqa", "jsonl", "hub"] = "lareqa"
+    source: Literal["lareqa", "jsonl", "hub", "mmarco"] = "lareqa"
     dataset: str = Field(min_length=1)
     split: str = "train"
     languages: list[str] = Field(default_factory=list)
@@ -78,7 +78,7 @@ class DataConfig(_Section):
     several datasets instead: each batch comes from one of them, chosen uniformly or in
     proportion to its size (`source_weighting`), and the mix applies within it."""
 
-    source: Literal["lareqa", "jsonl", "hub"] = "lareqa"
+    source: Literal["lareqa", "jsonl", "hub", "mmarco"] = "lareqa"
     dataset: str = Field("mlqa-r", min_length=1)
     split: str = "train"
     languages: list[str] = Field(default_factory=list)

@@ -161,3 +161,28 @@ datasets = []
     line = one_error_line(run_cli("train", str(recipe)))
     assert "data source 'large'" in line and "missing.jsonl" in line
     assert len(tracker_of(workdir).list_runs()) == 1  # no second run was started
+
+
+def test_hard_negatives_need_one_source_that_has_them(files, tmp_path: Path):
+    from hybrid_tui.data.pairs import load_training_pairs
+
+    small, large = files
+    with_negatives = tmp_path / "negatives.jsonl"
+    rows = [
+        json.loads(line) | {"negatives": ["a wrong passage"]}
+        for line in large.read_text().splitlines()
+    ]
+    with_negatives.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    mixed = _recipe_dict(small, with_negatives)
+    mixed["data"]["hard_negatives"] = 1
+    pairs = load_training_pairs(recipe_from_dict(mixed).data, None)
+    spans = {s.name: s for s in pairs.sources}
+    assert not any(
+        item.negatives for item in pairs.items[spans["small"].start : spans["small"].stop]
+    )
+    assert all(item.negatives for item in pairs.items[spans["large"].start : spans["large"].stop])
+    neither = _recipe_dict(small, large)
+    neither["data"]["hard_negatives"] = 1
+    with pytest.raises(HybridTuiError) as err:
+        load_training_pairs(recipe_from_dict(neither).data, None)
+    one_line(err, "data.hard_negatives = 1 but no data source carries negatives")

@@ -5,7 +5,8 @@ monolingual, cross-lingual and multilingual batches from these items, and never 
 in a batch (its parallel copy would be a false negative). Sources: the LAReQA files (question,
 answer sentence), a JSONL file of `{"id", "lang", "query", "passage"}` rows, or a hub dataset.
 A JSONL row (or a hub row's `negative`/`negatives` column) may carry hard negatives: passages in
-the row's language that do not answer its query (`hybrid-tui mine` writes them).
+the row's language that do not answer its query (`hybrid-tui mine` writes them); mMARCO's
+parallel triples (`data/mmarco.py`) carry their BM25 negative.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def load_training_pairs(
     """The recipe's training data as parallel items (sorted by id, cut to `max_items`); with
     `[[data.sources]]`, each source's items one after the other, their spans in `sources`."""
     if config.sources:
-        return _several_sources(config, data_root, progress)
-    if config.source == "lareqa":
+        pairs = _several_sources(config, data_root, progress)
+    elif config.source == "lareqa":
         by_lang = _lareqa_pairs(config, data_root, progress)
         rows = (
             (config.dataset, qid, lang, query, passage, ())
@@ -84,13 +85,19 @@ def load_training_pairs(
         pairs = _build(config, rows, list(by_lang))
     elif config.source == "jsonl":
         pairs = _build(config, _jsonl_rows(_jsonl_path(config.dataset, data_root)))
+    elif config.source == "mmarco":
+        from hybrid_tui.data.mmarco import mmarco_rows
+
+        rows = mmarco_rows(config.dataset, config.languages, config.max_items, data_root, progress)
+        pairs = _build(config, rows)
     else:
         pairs = _build(config, _hub_rows(config))
     if config.hard_negatives and not pairs.has_negatives:
+        what = "no data source carries" if config.sources else f"{config.dataset} carries no"
         raise HybridTuiError(
-            f"data.hard_negatives = {config.hard_negatives} but {config.dataset} carries no "
-            "negatives; add a `negatives` list to its rows (`hybrid-tui mine` writes them) "
-            "or set data.hard_negatives = 0"
+            f"data.hard_negatives = {config.hard_negatives} but {what} negatives; add a "
+            "`negatives` list to its rows (`hybrid-tui mine` writes them) or set "
+            "data.hard_negatives = 0"
         )
     return pairs
 
@@ -100,8 +107,10 @@ def _several_sources(config: DataConfig, data_root, progress) -> TrainingPairs:
     languages: list[str] = []
     spans = []
     for label, one in config.source_configs():
-        try:
-            pairs = load_training_pairs(one, data_root, progress)
+        try:  # negatives are asked of the sources together: some may have none
+            pairs = load_training_pairs(
+                one.model_copy(update={"hard_negatives": 0}), data_root, progress
+            )
         except HybridTuiError as err:
             raise HybridTuiError(f"data source {label!r}: {err}") from None
         spans.append(SourceSpan(label, len(items), len(items) + len(pairs.items)))
