@@ -328,6 +328,14 @@ def study(
             "(then `hybrid-tui queue start`, and --summary-only once they are done).",
         ),
     ] = False,
+    schedule_arm: Annotated[
+        bool,
+        typer.Option(
+            "--schedule-arm",
+            help="Also train an α schedule (mono 0.8 for the first half, then 0.5) per seed, "
+            "judged against constant α = 0.5.",
+        ),
+    ] = False,
 ) -> None:
     """Mono vs cross vs hybrid batches over seeds, plus an α sweep; resumable; writes a report."""
     from pathlib import Path
@@ -349,7 +357,7 @@ def study(
     if queue and summary_only:
         raise HybridTuiError("--queue adds the study's runs, --summary-only reads them; pick one")
     if queue:
-        queued = queue_study(base, name, seeds, sweep, resolve_data_root(data_dir))
+        queued = queue_study(base, name, seeds, sweep, resolve_data_root(data_dir), schedule_arm)
         for job in queued:
             typer.echo(job.id)
         again = f"hybrid-tui study --name {name}" + (f" --recipe {recipe}" if recipe else "")
@@ -363,7 +371,7 @@ def study(
         summary = summarize_and_save(base.tracking.resolved_uri(), name, Path(out))
         write_report(summary, Path(out), base)
     else:
-        run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out))
+        run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out), schedule_arm)
     typer.echo(f"wrote {out}")
 
 

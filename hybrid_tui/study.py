@@ -29,6 +29,10 @@ METHODS: dict[str, tuple[float, float]] = {
     "hybrid": (0.5, 0.5),
 }
 UNTRAINED = "untrained"
+# Beyond the paper (`--schedule-arm`): mono-heavy early, hybrid later, against constant α = 0.5.
+# (fraction of the steps it starts at, mono weight, cross weight)
+SCHEDULE = "schedule"
+SCHEDULE_PHASES = ((0.0, 0.8, 0.2), (0.5, 0.5, 0.5))
 HEADLINES = ("mono", "cross", "multi", "bias")
 
 
@@ -45,11 +49,15 @@ class PlannedRun:
     seed: int
     mono: float
     cross: float
+    schedule: bool = False  # the α-schedule arm: SCHEDULE_PHASES instead of a constant mix
 
 
-def plan(seeds: int, alphas: list[float]) -> list[PlannedRun]:
-    """The three methods over `seeds` seeds, then the α sweep on seed 0 (reusing equal mixes)."""
+def plan(seeds: int, alphas: list[float], schedule_arm: bool = False) -> list[PlannedRun]:
+    """The three methods over `seeds` seeds (and the α-schedule arm when asked), then the α
+    sweep on seed 0 (reusing equal mixes)."""
     runs = [PlannedRun(m, s, *METHODS[m]) for s in range(seeds) for m in METHODS]
+    if schedule_arm:
+        runs += [PlannedRun(SCHEDULE, s, 0.5, 0.5, schedule=True) for s in range(seeds)]
     existing = {(r.mono, r.cross) for r in runs if r.seed == 0}
     for alpha in alphas:
         if (alpha, 1 - alpha) not in existing:
@@ -61,6 +69,14 @@ def recipe_for(base: Recipe, study: str, run: PlannedRun) -> Recipe:
     recipe = base.model_copy(deep=True)
     recipe.name = f"{study}-{run.method}-s{run.seed}"
     recipe.sampler.mono, recipe.sampler.cross, recipe.sampler.multi = run.mono, run.cross, 0.0
+    recipe.sampler.schedule = []
+    if run.schedule:
+        from hybrid_tui.recipe import SchedulePhase
+
+        recipe.sampler.schedule = [
+            SchedulePhase(from_step=int(start * base.train.steps), mono=mono, cross=cross)
+            for start, mono, cross in SCHEDULE_PHASES
+        ]
     recipe.train.seed = run.seed
     recipe.tracking.experiment = f"study-{study}"
     recipe.tracking.run_name = recipe.name
@@ -69,7 +85,9 @@ def recipe_for(base: Recipe, study: str, run: PlannedRun) -> Recipe:
         "hybrid_tui.study": study,
         "hybrid_tui.study_method": run.method,
         "hybrid_tui.study_seed": str(run.seed),
-        "hybrid_tui.study_alpha": f"{run.mono / (run.mono + run.cross):g}",
+        "hybrid_tui.study_alpha": "schedule"
+        if run.schedule
+        else f"{run.mono / (run.mono + run.cross):g}",
     }
     return recipe
 
@@ -78,7 +96,13 @@ def recipe_for(base: Recipe, study: str, run: PlannedRun) -> Recipe:
 
 
 def run_study(
-    base: Recipe, study: str, seeds: int, alphas: list[float], data_root: str | None, out: Path
+    base: Recipe,
+    study: str,
+    seeds: int,
+    alphas: list[float],
+    data_root: str | None,
+    out: Path,
+    schedule_arm: bool = False,
 ) -> StudySummary:
     """Train what is missing, evaluate the baseline if missing, then summarise into `out`."""
     from hybrid_tui.tracking import Tracker
@@ -86,7 +110,7 @@ def run_study(
     uri = base.tracking.resolved_uri()
     tracker = Tracker(uri)
     done = _finished(tracker, study)
-    todo = [r for r in plan(seeds, alphas) if (r.method, r.seed) not in done]
+    todo = [r for r in plan(seeds, alphas, schedule_arm) if (r.method, r.seed) not in done]
     print(f"study {study}: {len(done)} runs already finished, {len(todo)} to train", flush=True)
     if (UNTRAINED, 0) not in done:
         _evaluate_untrained(base, study, tracker, data_root)
@@ -107,7 +131,12 @@ def run_study(
 
 
 def queue_study(
-    base: Recipe, study: str, seeds: int, alphas: list[float], data_root: str | None
+    base: Recipe,
+    study: str,
+    seeds: int,
+    alphas: list[float],
+    data_root: str | None,
+    schedule_arm: bool = False,
 ) -> list:
     """Queue the runs still missing as jobs (one per method x seed) instead of training them here,
     so a box with several GPUs trains them in parallel; `--summary-only` summarises once they are
@@ -125,7 +154,9 @@ def queue_study(
         for job in store.jobs([QUEUED, RUNNING])
         if job.tags.get("hybrid_tui.study") == study
     }
-    todo = [r for r in plan(seeds, alphas) if (r.method, r.seed) not in done | waiting]
+    todo = [
+        r for r in plan(seeds, alphas, schedule_arm) if (r.method, r.seed) not in done | waiting
+    ]
     print(
         f"study {study}: {len(done)} runs already finished, {len(waiting)} already queued or "
         f"running, {len(todo)} to queue",
@@ -306,13 +337,15 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
     sweep: dict[float, dict[str, float]] = {}
     for run in sorted(runs, key=lambda r: (r.seed, r.name)):
         figures = headline_figures(run.metrics, dataset, seen)
-        if run.method in METHODS or run.method == UNTRAINED:
+        if run.method in METHODS or run.method in (UNTRAINED, SCHEDULE):
             methods.setdefault(run.method, MethodResult(run.method)).add(figures)
-        if run.seed == 0 and run.method != UNTRAINED:
+        if run.seed == 0 and run.method not in (UNTRAINED, SCHEDULE):
             sweep[float(run.tags["hybrid_tui.study_alpha"])] = figures
     unseen = [lang for lang in evaluated if lang not in seen]
     per_query = {
-        (r.method, r.seed): r.per_query for r in runs if r.method in METHODS and r.per_query
+        (r.method, r.seed): r.per_query
+        for r in runs
+        if (r.method in METHODS or r.method == SCHEDULE) and r.per_query
     }
     return StudySummary(
         study,

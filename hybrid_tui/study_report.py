@@ -13,7 +13,14 @@ from pathlib import Path
 
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.recipe import Recipe
-from hybrid_tui.study import HEADLINES, METHODS, UNTRAINED, MethodResult, StudySummary
+from hybrid_tui.study import (
+    HEADLINES,
+    METHODS,
+    SCHEDULE,
+    UNTRAINED,
+    MethodResult,
+    StudySummary,
+)
 
 
 def differs(a: MethodResult, b: MethodResult, key: str) -> bool:
@@ -118,7 +125,7 @@ def setup_text(base: Recipe) -> str:
 
 
 def markdown(summary: StudySummary, base: Recipe | None = None) -> str:
-    order = [name for name in (UNTRAINED, *METHODS) if name in summary.methods]
+    order = [name for name in (UNTRAINED, *METHODS, SCHEDULE) if name in summary.methods]
     lines = [
         f"# Study `{summary.study}`: batch types, zero-shot on {summary.dataset.upper()}",
         "",
@@ -192,7 +199,7 @@ def plot_png(summary: StudySummary, path: Path) -> None:
 
     from hybrid_tui.atomic_files import atomic_write_bytes
 
-    order = [name for name in (UNTRAINED, *METHODS) if name in summary.methods]
+    order = [name for name in (UNTRAINED, *METHODS, SCHEDULE) if name in summary.methods]
     fig, axes = plt.subplots(1, 3 if summary.sweep else 2, figsize=(12, 3.6))
     for ax, key, label in (
         (axes[0], "multi", "multilingual mAP"),

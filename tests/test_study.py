@@ -38,6 +38,20 @@ def test_plan_covers_methods_seeds_and_only_new_alphas():
     assert all(r.seed == 0 for r in runs[9:])
 
 
+def test_the_schedule_arm_trains_mono_heavy_early_then_hybrid():
+    from hybrid_tui.demo import demo_recipe
+    from hybrid_tui.study import recipe_for
+
+    runs = plan(2, [], schedule_arm=True)
+    arms = [r for r in runs if r.method == "schedule"]
+    assert [r.seed for r in arms] == [0, 1]
+    recipe = recipe_for(demo_recipe(), "t", arms[1])
+    phases = [(p.from_step, p.mono, p.cross) for p in recipe.sampler.schedule]
+    assert phases == [(0, 0.8, 0.2), (recipe.train.steps // 2, 0.5, 0.5)]
+    assert recipe.tracking.tags["hybrid_tui.study_alpha"] == "schedule"
+    assert recipe_for(demo_recipe(), "t", runs[0]).sampler.schedule == []
+
+
 def test_headline_figures_split_seen_and_unseen():
     figures = headline_figures(metrics_for(0.8, 0.6, 0.5, 100, 0.2), "xquad-r", set(SEEN))
     assert figures["mono/seen"] == pytest.approx(0.8)
@@ -73,7 +87,12 @@ def test_summary_from_tracked_runs_judges_the_claims(workdir):
                 "hybrid_tui.study": "t",
                 "hybrid_tui.study_method": method,
                 "hybrid_tui.study_seed": str(seed),
-                "hybrid_tui.study_alpha": {"mono": "1", "cross": "0", "hybrid": "0.5"}[method],
+                "hybrid_tui.study_alpha": {
+                    "mono": "1",
+                    "cross": "0",
+                    "hybrid": "0.5",
+                    "schedule": "schedule",
+                }[method],
                 "hybrid_tui.train_languages": ",".join(SEEN),
             }
             run_id = tracker.start_run("study-t", f"t-{method}-s{seed}", tags)
@@ -94,7 +113,7 @@ def test_summary_from_tracked_runs_judges_the_claims(workdir):
     assert (workdir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _planted_study(tracker, study: str = "p") -> None:
+def _planted_study(tracker, study: str = "p", methods=("mono", "cross", "hybrid")) -> None:
     """Runs carrying per-query results (as the trainer logs them): hybrid is planted 0.02 AP
     better than mono-only on every multilingual query, with seed noise that hides it from
     Welch; mono AP is drawn alike for every method."""
@@ -105,14 +124,19 @@ def _planted_study(tracker, study: str = "p") -> None:
     rng = np.random.default_rng(5)
     ids = [f"q{i}" for i in range(120)]
     difficulty = rng.uniform(0.2, 0.9, (len(SEEN + UNSEEN), len(ids)))
-    lift = {"mono": 0.0, "cross": -0.05, "hybrid": 0.02}
+    lift = {"mono": 0.0, "cross": -0.05, "hybrid": 0.02, "schedule": 0.02}
     for seed in range(3):
-        for method in ("mono", "cross", "hybrid"):
+        for method in methods:
             tags = {
                 "hybrid_tui.study": study,
                 "hybrid_tui.study_method": method,
                 "hybrid_tui.study_seed": str(seed),
-                "hybrid_tui.study_alpha": {"mono": "1", "cross": "0", "hybrid": "0.5"}[method],
+                "hybrid_tui.study_alpha": {
+                    "mono": "1",
+                    "cross": "0",
+                    "hybrid": "0.5",
+                    "schedule": "schedule",
+                }[method],
                 "hybrid_tui.train_languages": ",".join(SEEN),
             }
             run_id = tracker.start_run(f"study-{study}", f"{study}-{method}-s{seed}", tags)
@@ -145,6 +169,20 @@ def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdi
     text = markdown(summary)
     assert "randomization (sign-flip" in text and "Holm-Bonferroni" in text
     assert "| 1a. hybrid gives better multilingual mAP than mono-only | holds" in text
+
+
+def test_the_schedule_arm_is_judged_against_constant_alpha(workdir):
+    from hybrid_tui.study import summarize
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    _planted_study(tracker, methods=("mono", "cross", "hybrid", "schedule"))
+    summary = summarize(tracker, "p")
+    assert summary.methods["schedule"].seeds == 3 and 0.5 in summary.sweep
+    claim = {t.claim[:2]: t for t in summary.paired}["4."]
+    assert claim.comparison.n == 3 * 4 * 120  # schedule seed s against hybrid seed s
+    assert claim.comparison.p_adjusted >= claim.comparison.p_randomization  # in the Holm family
+    assert "| schedule | 3 |" in markdown(summary)
 
 
 def test_summary_only_rebuilds_the_same_report_from_committed_summaries(run_cli, workdir):
