@@ -31,6 +31,20 @@ def metrics_for(mono: float, cross: float, multi: float, bias: float, unseen_dro
     return out
 
 
+ALPHA_TAG = {"mono": "1", "cross": "0", "hybrid": "0.5", "schedule": "schedule"}
+
+
+def _tags(study: str, method: str, seed: int) -> dict[str, str]:
+    """The tags `study.recipe_for` gives a run (the store is all `summarize` reads)."""
+    return {
+        "hybrid_tui.study": study,
+        "hybrid_tui.study_method": method,
+        "hybrid_tui.study_seed": str(seed),
+        "hybrid_tui.study_alpha": ALPHA_TAG[method],
+        "hybrid_tui.train_languages": ",".join(SEEN),
+    }
+
+
 def test_plan_covers_methods_seeds_and_only_new_alphas():
     runs = plan(3, [0, 0.25, 0.5, 0.75, 1])
     assert len([r for r in runs if r.method in ("mono", "cross", "hybrid")]) == 9
@@ -83,19 +97,7 @@ def test_summary_from_tracked_runs_judges_the_claims(workdir):
     for seed in range(3):
         for method, (mono, cross, multi, bias) in figures.items():
             jitter = 0.01 * seed
-            tags = {
-                "hybrid_tui.study": "t",
-                "hybrid_tui.study_method": method,
-                "hybrid_tui.study_seed": str(seed),
-                "hybrid_tui.study_alpha": {
-                    "mono": "1",
-                    "cross": "0",
-                    "hybrid": "0.5",
-                    "schedule": "schedule",
-                }[method],
-                "hybrid_tui.train_languages": ",".join(SEEN),
-            }
-            run_id = tracker.start_run("study-t", f"t-{method}-s{seed}", tags)
+            run_id = tracker.start_run("study-t", f"t-{method}-s{seed}", _tags("t", method, seed))
             tracker.log_metrics(run_id, metrics_for(mono + jitter, cross, multi, bias, 0.1), 60)
             tracker.end_run(run_id, "FINISHED")
     summary = summarize(tracker, "t")
@@ -127,19 +129,9 @@ def _planted_study(tracker, study: str = "p", methods=("mono", "cross", "hybrid"
     lift = {"mono": 0.0, "cross": -0.05, "hybrid": 0.02, "schedule": 0.02}
     for seed in range(3):
         for method in methods:
-            tags = {
-                "hybrid_tui.study": study,
-                "hybrid_tui.study_method": method,
-                "hybrid_tui.study_seed": str(seed),
-                "hybrid_tui.study_alpha": {
-                    "mono": "1",
-                    "cross": "0",
-                    "hybrid": "0.5",
-                    "schedule": "schedule",
-                }[method],
-                "hybrid_tui.train_languages": ",".join(SEEN),
-            }
-            run_id = tracker.start_run(f"study-{study}", f"{study}-{method}-s{seed}", tags)
+            run_id = tracker.start_run(
+                f"study-{study}", f"{study}-{method}-s{seed}", _tags(study, method, seed)
+            )
             offset = rng.normal(0, 0.015)
             results = PerQueryResults("xquad-r")
             for i, x in enumerate(SEEN + UNSEEN):
