@@ -391,9 +391,7 @@ def test_a_run_written_straight_to_sqlite_reads_back_as_mlflows_own(tracker: Tra
     for field in ("status", "lifecycle_stage", "user_id", "run_name", "experiment_id"):
         assert getattr(mine.info, field) == getattr(theirs.info, field), field
     assert mine.info.end_time is None and mine.info.start_time > 0
-    assert mine.info.artifact_uri == theirs.info.artifact_uri.replace(
-        theirs.info.run_id, mine_id
-    )
+    assert mine.info.artifact_uri == theirs.info.artifact_uri.replace(theirs.info.run_id, mine_id)
     assert mine.data.tags == client.get_run(theirs.info.run_id).data.tags
     listed = {run.run_id: run for run in tracker.list_runs()}
     assert listed[mine_id].status == "RUNNING" and listed[mine_id].name == "same"
