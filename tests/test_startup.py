@@ -66,7 +66,8 @@ def test_help_lists_the_commands() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "hybrid_tui", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    commands = ("train", "eval", "runs", "show", "compare", "ui", "demo", "models", "tui", "queue")
+    commands = ("train", "eval", "mine", "runs", "show", "compare", "ui", "demo", "models", "tui")
+    commands += ("queue",)
     for command in commands:
         assert command in out
 
