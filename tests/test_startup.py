@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = (
     "torch",
     "transformers",
@@ -72,7 +74,10 @@ def test_help_lists_the_commands() -> None:
         assert command in out
 
 
-def test_a_trainer_announces_its_run_before_importing_torch_or_mlflow(workdir, data_root) -> None:
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_a_trainer_announces_its_run_before_importing_torch_or_mlflow(
+    device: str, workdir, data_root
+) -> None:
     """`train --detach` prints the run id once the trainer announces it: by then the trainer has
     checked every input and created its run, but imported neither torch nor mlflow (~3 s)."""
     from tests.conftest import REPO, tracker_of
@@ -86,11 +91,13 @@ def test_a_trainer_announces_its_run_before_importing_torch_or_mlflow(workdir, d
         "    print(run_id, ' '.join(sys.modules)); sys.stdout.flush(); os._exit(0)\n"
         "run_record.announce_run_id = announce\n"
         "from hybrid_tui.training.loop import main_entry\n"
-        f"main_entry({str(recipe)!r}, {str(data_root)!r}, None, 'announce-file')\n"
+        f"main_entry({str(recipe)!r}, {str(data_root)!r}, None, 'announce-file', "
+        f"['train.device={device}'])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     ).stdout
     run_id, *loaded = out.split()
     assert not set(loaded) & {"torch", "mlflow", "transformers"}, set(loaded) & set(HEAVY)
-    assert tracker_of(workdir).get_run(run_id).status == "RUNNING"
+    run = tracker_of(workdir).get_run(run_id)
+    assert run.status == "RUNNING" and run.params == {}  # params come after the announce

@@ -50,7 +50,8 @@ def prepare_inputs(
     from hybrid_tui.padding_free_choice import folder_choice
     from hybrid_tui.sampling import BatchSampler
 
-    pick_device(recipe.train.device)  # `cuda` where no GPU is visible is bad input
+    if recipe.train.device != "auto":  # `cuda` where no GPU is visible is bad input
+        pick_device(recipe.train.device)
     if pairs is None:
         pairs = load_training_pairs(recipe.data, data_root, progress=progress)
     if eval_sets is None:

@@ -65,6 +65,8 @@ def run_training(
     try:
         if is_main and not resume_run_id:
             run_record.record_run_details(tracker, run_id, inputs)
+        if is_main:
+            run_record.pick_job_device(files, recipe)
         status = _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress)
     except BaseException as err:
         message = err if isinstance(err, HybridTuiError) else f"{type(err).__name__}: {err}"

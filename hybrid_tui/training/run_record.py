@@ -86,9 +86,20 @@ def write_job_record(files: RunFiles, inputs, recipe: Recipe) -> None:
         "log": str(files.log),
         "tracking_uri": recipe.tracking.resolved_uri(),
         "name": recipe.name,
-        "device": pick_device(recipe.train.device),
+        # `auto` is picked once torch is loaded (`pick_job_device`); readers handle `auto`
+        "device": "auto" if recipe.train.device == "auto" else pick_device(recipe.train.device),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
+    atomic_write_text(files.job, json.dumps(record, indent=1))
+
+
+def pick_job_device(files: RunFiles, recipe: Recipe) -> None:
+    """Replace `auto` in the job record with the device picked (`cuda:0`, `cpu`): after the run id
+    is announced, since picking it imports torch."""
+    if recipe.train.device != "auto":
+        return
+    record = json.loads(files.job.read_text(encoding="utf-8"))
+    record["device"] = pick_device("auto")
     atomic_write_text(files.job, json.dumps(record, indent=1))
 
 
