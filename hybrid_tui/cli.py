@@ -136,7 +136,9 @@ def _warn_if_device_busy(device: str) -> None:
 
 @app.command("eval")
 def eval_command(
-    dataset: Annotated[str, typer.Option(help="xquad-r or mlqa-r.")] = "xquad-r",
+    dataset: Annotated[
+        str, typer.Option(help="xquad-r, mlqa-r or miracl (nDCG@10, Recall@100).")
+    ] = "xquad-r",
     model: Annotated[
         str | None, typer.Option(help="Model spec: offline name, hub id or folder.")
     ] = None,
@@ -393,13 +395,22 @@ def study(
             "(then `hybrid-tui queue start`, and --summary-only once they are done).",
         ),
     ] = False,
+    schedule_arm: Annotated[
+        bool,
+        typer.Option(
+            "--schedule-arm",
+            help="Also train an α schedule (mono 0.8 for the first half, then 0.5) per seed, "
+            "judged against constant α = 0.5.",
+        ),
+    ] = False,
 ) -> None:
     """Mono vs cross vs hybrid batches over seeds, plus an α sweep; resumable; writes a report."""
     from pathlib import Path
 
     from hybrid_tui.demo import demo_recipe
     from hybrid_tui.recipe import load_recipe
-    from hybrid_tui.study import queue_study, run_study, summarize, write_report
+    from hybrid_tui.study import queue_study, run_study, summarize_and_save
+    from hybrid_tui.study_report import write_report
 
     try:
         sweep = [float(a) for a in alphas.split(",") if a.strip()]
@@ -413,7 +424,7 @@ def study(
     if queue and summary_only:
         raise HybridTuiError("--queue adds the study's runs, --summary-only reads them; pick one")
     if queue:
-        queued = queue_study(base, name, seeds, sweep, resolve_data_root(data_dir))
+        queued = queue_study(base, name, seeds, sweep, resolve_data_root(data_dir), schedule_arm)
         for job in queued:
             typer.echo(job.id)
         again = f"hybrid-tui study --name {name}" + (f" --recipe {recipe}" if recipe else "")
@@ -424,11 +435,10 @@ def study(
         )
         return
     if summary_only:
-        from hybrid_tui.tracking import Tracker
-
-        write_report(summarize(Tracker(base.tracking.resolved_uri()), name), Path(out), base)
+        summary = summarize_and_save(base.tracking.resolved_uri(), name, Path(out))
+        write_report(summary, Path(out), base)
     else:
-        run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out))
+        run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out), schedule_arm)
     typer.echo(f"wrote {out}")
 
 

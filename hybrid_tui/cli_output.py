@@ -112,6 +112,9 @@ def print_tables(metrics: dict[str, float], trained: list[str] | tuple[str, ...]
 
 def print_eval_result(result: dict) -> None:
     """What `hybrid-tui eval` prints: the setup line, questions per language, then the tables."""
+    if result["dataset"] == "miracl":
+        print_miracl_result(result)
+        return
     c = result["conventions"]
     questions = ", ".join(f"{lang} {n}" for lang, n in result["questions"].items())
     sample = (
@@ -133,6 +136,27 @@ def print_eval_result(result: dict) -> None:
         highlight=False,
     )
     print_tables(result["metrics"])
+
+
+def print_miracl_result(result: dict) -> None:
+    """`hybrid-tui eval --dataset miracl`: topics, passages, nDCG@10 and Recall@100 per language."""
+    from rich.table import Table
+
+    from hybrid_tui.metric_keys import AVERAGE, eval_key
+
+    metrics = result["metrics"]
+    table = Table(title=f"{result['model']} on MIRACL {result['split']} (monolingual)")
+    for column in ("language", "topics", "passages", "nDCG@10", "R@100"):
+        table.add_column(column, justify="left" if column == "language" else "right")
+    for lang in [*result["languages"], AVERAGE]:
+        figures = [metrics[eval_key("miracl", "mono", lang, m)] for m in ("ndcg_10", "recall_100")]
+        counts = (
+            ("", "")
+            if lang == AVERAGE
+            else (str(result["questions"][lang]), f"{result['passages'][lang]:,}")
+        )
+        table.add_row(lang, *counts, *(f"{value:.3f}" for value in figures))
+    _console().print(table)
 
 
 def show_run(uri: str, run_id: str, json_output: bool) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.languages import EVAL_DATASETS
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL
 from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
 from hybrid_tui.run_files import RunFiles
 
@@ -41,19 +41,10 @@ def run_eval(
     """
     if (model is None) == (run is None):
         raise HybridTuiError("give exactly one of --model SPEC or --run RUN_ID")
-    if dataset not in EVAL_DATASETS:
-        raise HybridTuiError(f"unknown dataset {dataset!r}; choose from {', '.join(EVAL_DATASETS)}")
-    chosen_settings = _split(settings)
-    bad = [name for name in chosen_settings if name not in BATCH_TYPES]
-    if bad or not chosen_settings:
-        raise HybridTuiError(f"--settings {settings!r}: use a comma list of mono, cross, multi")
-    languages = _split(langs)
-    available = EVAL_DATASETS[dataset][2]
-    unknown = [lang for lang in languages if lang not in available]
-    if unknown:
-        raise HybridTuiError(
-            f"--langs: {unknown[0]!r} is not in {dataset}; choose from {', '.join(available)}"
-        )
+    if dataset == MIRACL:
+        chosen_settings, languages = _miracl_options(langs, max_questions, map_cutoff)
+    else:
+        chosen_settings, languages = _lareqa_options(dataset, langs, settings)
     for flag, value in (
         ("--max-questions", max_questions),
         ("--map-cutoff", map_cutoff),
@@ -84,7 +75,7 @@ def run_eval(
 
         encoder = BiEncoder.load(model_config, device=pick_device(device), progress=progress)
         metrics = evaluate_model(encoder, eval_sets, config, progress=progress)
-    return {
+    result = {
         "dataset": dataset,
         "model": source,
         "languages": eval_sets[0].languages,
@@ -96,6 +87,44 @@ def run_eval(
         "conventions": encoder.conventions.as_dict(),
         "metrics": metrics,
     }
+    if dataset == MIRACL:
+        result |= {"split": eval_sets[0].split, "passages": eval_sets[0].passage_counts()}
+    return result
+
+
+def _lareqa_options(dataset: str, langs: str | None, settings: str) -> tuple[list[str], list[str]]:
+    """The settings and languages asked of an XQuAD-R / MLQA-R evaluation, checked."""
+    if dataset not in EVAL_DATASETS:
+        names = ", ".join([*EVAL_DATASETS, MIRACL])
+        raise HybridTuiError(f"unknown dataset {dataset!r}; choose from {names}")
+    chosen_settings = _split(settings)
+    bad = [name for name in chosen_settings if name not in BATCH_TYPES]
+    if bad or not chosen_settings:
+        raise HybridTuiError(f"--settings {settings!r}: use a comma list of mono, cross, multi")
+    languages = _split(langs)
+    available = EVAL_DATASETS[dataset][2]
+    unknown = [lang for lang in languages if lang not in available]
+    if unknown:
+        raise HybridTuiError(
+            f"--langs: {unknown[0]!r} is not in {dataset}; choose from {', '.join(available)}"
+        )
+    return chosen_settings, languages
+
+
+def _miracl_options(
+    langs: str | None, max_questions: int | None, map_cutoff: int | None
+) -> tuple[list[str], list[str]]:
+    """MIRACL is monolingual, scored on every judged topic: the options that do not apply are
+    refused rather than ignored."""
+    from hybrid_tui.data.miracl import check_languages
+
+    for flag, value in (("--max-questions", max_questions), ("--map-cutoff", map_cutoff)):
+        if value is not None:
+            raise HybridTuiError(
+                f"{flag} does not apply to --dataset miracl (nDCG@10 and Recall@100 over every "
+                "judged topic); leave it out"
+            )
+    return ["mono"], check_languages(_split(langs))
 
 
 def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[ModelConfig, str]:

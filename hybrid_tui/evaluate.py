@@ -32,6 +32,7 @@ from hybrid_tui.progress import ProgressFn
 
 if TYPE_CHECKING:
     from hybrid_tui.data.lareqa import RetrievalSet
+    from hybrid_tui.data.miracl import MiraclSet
     from hybrid_tui.per_query import PerQueryResults
     from hybrid_tui.recipe import EvalConfig
 
@@ -282,15 +283,23 @@ def load_eval_sets(
     data_root: str | Path | None,
     progress: ProgressFn | None = None,
     languages_option: str = "eval.languages",
-) -> list[RetrievalSet]:
-    """The evaluation sets `config` names, in its languages (all of a dataset's when none),
+) -> list[RetrievalSet | MiraclSet]:
+    """The evaluation sets `config` names (MIRACL through `data.miracl`), in its languages (all of a dataset's when none),
     with its question sample. `languages_option` names the setting in errors (`--langs` for the
     eval command)."""
     from hybrid_tui.data.lareqa import load_retrieval_set
-    from hybrid_tui.languages import EVAL_DATASETS
+    from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
 
-    sets = []
+    sets: list[RetrievalSet | MiraclSet] = []
     for dataset in config.datasets:
+        if dataset == MIRACL:  # monolingual only: the settings and the question sample do not apply
+            from hybrid_tui.data.miracl import load_miracl
+
+            chosen = [lang for lang in config.languages if lang in MIRACL_LANGUAGES]
+            sets.append(
+                load_miracl(data_root, chosen, progress=progress, languages_option=languages_option)
+            )
+            continue
         available = EVAL_DATASETS[dataset][2]
         chosen = [lang for lang in config.languages if lang in available]
         if config.languages and len(chosen) < 2 and "multi" in config.settings:
@@ -313,19 +322,26 @@ def load_eval_sets(
 
 def evaluate_model(
     encoder: Any,
-    eval_sets: Iterable[RetrievalSet],
+    eval_sets: Iterable[RetrievalSet | MiraclSet],
     config: EvalConfig,
     progress: ProgressFn | None = None,
     per_query: dict[str, PerQueryResults] | None = None,
 ) -> dict[str, float]:
     """Every metric of every set, scored as `config` says: what the trainer, the study and the
     eval command all call. The encoder is put in eval mode and left there. `per_query`, when
-    given (a dict), receives each set's per-query results under the set's name."""
+    given (a dict), receives each LAReQA set's per-query results under the set's name; MIRACL
+    sets are scored by `miracl_eval` (nDCG@10, Recall@100)."""
+    from hybrid_tui.data.miracl import MiraclSet
     from hybrid_tui.per_query import PerQueryResults
 
     encoder.eval()
     metrics: dict[str, float] = {}
     for rset in eval_sets:
+        if isinstance(rset, MiraclSet):
+            from hybrid_tui.miracl_eval import evaluate_miracl
+
+            metrics |= evaluate_miracl(encoder, rset, config.batch_size, progress=progress)
+            continue
         collector = None
         if per_query is not None:
             collector = per_query[rset.name] = PerQueryResults(rset.name)
@@ -341,7 +357,7 @@ def evaluate_model(
     return metrics
 
 
-def question_counts(eval_sets: Iterable[RetrievalSet]) -> dict[str, dict[str, int]]:
+def question_counts(eval_sets: Iterable[RetrievalSet | MiraclSet]) -> dict[str, dict[str, int]]:
     """Questions per language of each set (`{"xquad-r": {"en": 150, ...}}`): what a run records
     and the eval command prints, since a sample gives languages different counts."""
     return {rset.name: rset.question_counts() for rset in eval_sets}

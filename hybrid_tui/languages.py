@@ -18,6 +18,28 @@ XQUAD_R_LANGUAGES: tuple[str, ...] = (
     "zh",
 )
 MLQA_R_LANGUAGES: tuple[str, ...] = ("ar", "de", "en", "es", "hi", "vi", "zh")
+# MIRACL v1.0 (monolingual; its own loader and scoring, so not in EVAL_DATASETS).
+MIRACL = "miracl"
+MIRACL_LANGUAGES: tuple[str, ...] = (
+    "ar",
+    "bn",
+    "de",
+    "en",
+    "es",
+    "fa",
+    "fi",
+    "fr",
+    "hi",
+    "id",
+    "ja",
+    "ko",
+    "ru",
+    "sw",
+    "te",
+    "th",
+    "yo",
+    "zh",
+)
 
 # Dataset name as users write it -> (metric-key name, folder name in the LAReQA release, languages).
 EVAL_DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {

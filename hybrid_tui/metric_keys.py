@@ -3,7 +3,7 @@
 Evaluation keys are `eval/<dataset>/<setting>/<langs>/<metric>`: `<dataset>` is the metric-key
 name of an eval set (`xquad_r`), `<setting>` one of mono, cross, multi, bias, `<langs>` a query
 language (`de`), an ordered pair (`de-zh`: query de, pool zh) or `avg`, and `<metric>` map,
-recall_1, recall_10, rank_distance or mean_rank. Training keys are `train/loss`, `train/lr`,
+recall_1, recall_10, rank_distance or mean_rank (MIRACL, mono only: ndcg_10, recall_100). Training keys are `train/loss`, `train/lr`,
 `train/pairs_per_s` and `train/batch_kind/<kind>`. System keys, logged about every 10 s while a
 run trains on GPUs, are `system/gpu_<i>_util` (%) and `system/gpu_<i>_memory_mb` (MiB used), with
 `<i>` the GPU's NVML (nvidia-smi) index. Stdlib only: the CLI and the TUI parse keys.
@@ -19,6 +19,7 @@ from hybrid_tui.languages import EVAL_DATASETS, metric_dataset_name
 SETTINGS = ("mono", "cross", "multi", "bias")
 AVERAGE = "avg"
 TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S = "train/loss", "train/lr", "train/pairs_per_s"
+TRAIN_HARD_NEGATIVES = "train/hard_negatives"  # hard negatives the step's global batch scored
 # The four figures a run is summed up by: (setting, metric) of the macro averages.
 HEADLINE = {
     "mono": ("mono", "map"),
@@ -99,6 +100,12 @@ def headline(metrics: Mapping[str, float], dataset: str | None = None) -> dict[s
 def batch_kind_key(kind: str) -> str:
     """`train/batch_kind/mono`: how many batches of a kind the run has drawn so far."""
     return f"train/batch_kind/{kind}"
+
+
+def batch_source_key(source: str) -> str:
+    """`train/batch_source/<dataset>`: how many batches came from a dataset so far (several-
+    dataset recipes)."""
+    return f"train/batch_source/{source}"
 
 
 SYSTEM_GPU_METRICS = ("util", "memory_mb")

@@ -106,3 +106,29 @@ def log_per_query_artifacts(tracker, run_id: str, results: dict[str, PerQueryRes
         for dataset, rows in results.items():
             path = rows.to_csv_gz(Path(tmp) / artifact_name(dataset))
             tracker.log_artifact(run_id, path, ARTIFACT_DIR)
+
+
+def to_columns(results: PerQueryResults, digits: int = 6) -> dict[str, list]:
+    """Column lists for a compact JSON summary (AP rounded to `digits`: what a committed study
+    summary keeps; 1e-6 is far below any difference a test could resolve)."""
+    return {
+        "setting": [r.setting for r in results.rows],
+        "query_lang": [r.query_lang for r in results.rows],
+        "pool": [r.pool for r in results.rows],
+        "question_id": [r.question_id for r in results.rows],
+        "ap": [round(r.ap, digits) for r in results.rows],
+        "rank_distance": [
+            None if math.isnan(r.rank_distance) else r.rank_distance for r in results.rows
+        ],
+    }
+
+
+def from_columns(columns: dict[str, list], dataset: str) -> PerQueryResults:
+    results = PerQueryResults(dataset)
+    for setting, x, pool, qid, ap, distance in zip(*(columns[c] for c in COLUMNS), strict=True):
+        results.rows.append(
+            QueryResult(
+                setting, x, pool, qid, float(ap), math.nan if distance is None else distance
+            )
+        )
+    return results

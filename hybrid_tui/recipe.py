@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.languages import EVAL_DATASETS
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
 from hybrid_tui.run_files import DEFAULT_TRACKING_URI
 
 BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
@@ -52,12 +52,12 @@ class ModelConfig(_Section):
         raise ValueError('padding_free must be "auto", true or false')
 
 
-class DataConfig(_Section):
-    """Training pairs. `dataset` is a LAReQA name (`mlqa-r`, `xquad-r`) or folder for `lareqa`,
-    a file for `jsonl`, a dataset id for `hub`."""
+class DataSource(_Section):
+    """One dataset of a recipe that trains on several (`[[data.sources]]`)."""
 
-    source: Literal["lareqa", "jsonl", "hub"] = "lareqa"
-    dataset: str = Field("mlqa-r", min_length=1)
+    name: str = ""  # its label in the run (default: the file's stem or the dataset id)
+    source: Literal["lareqa", "jsonl", "hub", "mmarco"] = "lareqa"
+    dataset: str = Field(min_length=1)
     split: str = "train"
     languages: list[str] = Field(default_factory=list)
     max_items: int | None = Field(None, ge=2)
@@ -66,6 +66,69 @@ class DataConfig(_Section):
     @classmethod
     def _language_codes(cls, value: list[str]) -> list[str]:
         return _check_language_codes(value)
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.dataset).stem or self.dataset
+
+
+class DataConfig(_Section):
+    """Training pairs. `dataset` is a LAReQA name (`mlqa-r`, `xquad-r`) or folder for `lareqa`,
+    a file for `jsonl`, a dataset id for `hub`. With `[[data.sources]]` the recipe trains on
+    several datasets instead: each batch comes from one of them, chosen uniformly or in
+    proportion to its size (`source_weighting`), and the mix applies within it."""
+
+    source: Literal["lareqa", "jsonl", "hub", "mmarco"] = "lareqa"
+    dataset: str = Field("mlqa-r", min_length=1)
+    split: str = "train"
+    languages: list[str] = Field(default_factory=list)
+    max_items: int | None = Field(None, ge=2)
+    # Hard negatives per query from the rows' `negatives` (0: in-batch negatives only).
+    hard_negatives: int = Field(0, ge=0, le=64)
+    sources: list[DataSource] = Field(default_factory=list)
+    source_weighting: Literal["uniform", "size"] = "size"
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        return _check_language_codes(value)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_data(self) -> DataConfig:
+        if not self.sources:
+            return self
+        given = sorted(
+            {"source", "dataset", "split", "languages", "max_items"} & self.model_fields_set
+        )
+        if given:
+            raise ValueError(
+                f"data.{given[0]} and [[data.sources]] both name training data; move it into "
+                "the sources (each source has its own source, dataset, split, languages)"
+            )
+        labels = [s.label for s in self.sources]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(
+                f"two data sources are both called {twice[0]!r}; give each a distinct `name`"
+            )
+        return self
+
+    def source_configs(self) -> list[tuple[str, DataConfig]]:
+        """Each source as a one-dataset config (sharing `hard_negatives`), with its label."""
+        return [
+            (
+                s.label,
+                DataConfig(
+                    source=s.source,
+                    dataset=s.dataset,
+                    split=s.split,
+                    languages=s.languages,
+                    max_items=s.max_items,
+                    hard_negatives=self.hard_negatives,
+                ),
+            )
+            for s in self.sources
+        ]
 
 
 class SchedulePhase(_Section):
@@ -183,10 +246,11 @@ class EvalConfig(_Section):
     @field_validator("datasets")
     @classmethod
     def _datasets(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in EVAL_DATASETS]
+        names = [*EVAL_DATASETS, MIRACL]
+        unknown = [name for name in value if name not in names]
         if unknown:
             raise ValueError(
-                f"unknown evaluation dataset {unknown[0]!r}; choose from {', '.join(EVAL_DATASETS)}"
+                f"unknown evaluation dataset {unknown[0]!r}; choose from {', '.join(names)}"
             )
         return value
 
@@ -194,6 +258,7 @@ class EvalConfig(_Section):
     @classmethod
     def _language_codes(cls, value: list[str]) -> list[str]:
         known = {lang for _, _, langs in EVAL_DATASETS.values() for lang in langs}
+        known |= set(MIRACL_LANGUAGES)
         unknown = [lang for lang in value if lang not in known]
         if unknown:
             raise ValueError(

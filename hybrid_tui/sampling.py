@@ -36,6 +36,7 @@ class BatchItem:
 class Batch:
     kind: str
     items: list[BatchItem]
+    source: str = ""  # the dataset it came from, in a several-dataset recipe
 
 
 class BatchSampler:
@@ -49,6 +50,7 @@ class BatchSampler:
         self.seed = seed
         self.step = 0
         self.kind_counts: Counter[str] = Counter()
+        self.source_counts: Counter[str] = Counter()  # empty: one dataset
         self._rng = np.random.default_rng(seed)
         self._languages = list(pairs.languages)
         self._by_language = {
@@ -165,3 +167,75 @@ class BatchSampler:
         self.step = int(state["step"])
         self._rng.bit_generator.state = state["rng"]
         self.kind_counts = Counter(state.get("kind_counts", {}))
+
+
+class SourceSampler:
+    """Batches from several datasets (`[[data.sources]]`): each batch comes from one dataset,
+    chosen uniformly or in proportion to its number of items, and that dataset's own
+    `BatchSampler` (seeded from the run's seed and the source's position) forms it, so the mix
+    applies within the dataset and no batch mixes datasets. Resumable like `BatchSampler`."""
+
+    def __init__(
+        self, pairs, batch_size: int, sampler: SamplerConfig, seed: int, weighting: str = "size"
+    ) -> None:
+        self.pairs = pairs
+        self.spans = list(pairs.sources)
+        self.samplers = []
+        for index, span in enumerate(self.spans):
+            sub_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+            try:
+                self.samplers.append(
+                    BatchSampler(pairs.source_pairs(span), batch_size, sampler, sub_seed)
+                )
+            except HybridTuiError as err:
+                raise HybridTuiError(f"data source {span.name!r}: {err}") from None
+        sizes = np.array([span.stop - span.start for span in self.spans], dtype=float)
+        self.weights = (
+            sizes / sizes.sum() if weighting == "size" else np.full(len(sizes), 1 / len(sizes))
+        )
+        self.seed = seed
+        self.step = 0
+        self.kind_counts: Counter[str] = Counter()
+        self.source_counts: Counter[str] = Counter()
+        self._rng = np.random.default_rng(np.random.SeedSequence([seed, len(self.spans), 1]))
+
+    def next_batch(self) -> Batch:
+        index = int(self._rng.choice(len(self.spans), p=self.weights))
+        span, batch = self.spans[index], self.samplers[index].next_batch()
+        items = [BatchItem(b.item + span.start, b.query_lang, b.passage_lang) for b in batch.items]
+        self.step += 1
+        self.kind_counts[batch.kind] += 1
+        self.source_counts[span.name] += 1
+        return Batch(batch.kind, items, span.name)
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "seed": self.seed,
+            "rng": self._rng.bit_generator.state,
+            "kind_counts": dict(self.kind_counts),
+            "source_counts": dict(self.source_counts),
+            "sources": [sampler.state_dict() for sampler in self.samplers],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if len(state.get("sources", [])) != len(self.samplers):
+            raise HybridTuiError(
+                "the checkpoint's sampler has another number of data sources than the recipe; "
+                "resume with the recipe the run started with"
+            )
+        self.step = int(state["step"])
+        self._rng.bit_generator.state = state["rng"]
+        for sampler, sub in zip(self.samplers, state["sources"], strict=True):
+            sampler.load_state_dict(sub)
+        self.kind_counts.clear()
+        self.kind_counts.update(state.get("kind_counts", {}))
+        self.source_counts.clear()
+        self.source_counts.update(state.get("source_counts", {}))
+
+
+def make_sampler(pairs, batch_size: int, sampler: SamplerConfig, seed: int, weighting="size"):
+    """The run's sampler: one dataset's `BatchSampler`, or a `SourceSampler` over several."""
+    if pairs.sources:
+        return SourceSampler(pairs, batch_size, sampler, seed, weighting)
+    return BatchSampler(pairs, batch_size, sampler, seed)

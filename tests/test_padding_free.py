@@ -197,7 +197,9 @@ def test_gradient_cached_step_gives_the_same_gradients(mlqa_batch) -> None:
     encoder = _load("minilm-offline").eval()
     setup = SimpleNamespace(
         encoder=encoder,
-        recipe=SimpleNamespace(train=SimpleNamespace(temperature=TAU)),
+        recipe=SimpleNamespace(
+            train=SimpleNamespace(temperature=TAU), data=SimpleNamespace(hard_negatives=0)
+        ),
         device="cpu",
         autocast_dtype=None,
         scaler=None,

@@ -76,7 +76,7 @@ def test_mix_describes_alpha() -> None:
         ({"train": {"batch_size": 10, "grad_accum_steps": 3}}, "not divisible by grad_accum_steps"),
         ({"train": {"steps": 5, "warmup_steps": 9}}, "warmup_steps 9 exceeds steps 5"),
         ({"train": {"precision": "fp8"}}, "train.precision"),
-        ({"eval": {"datasets": ["miracl"]}}, "unknown evaluation dataset 'miracl'"),
+        ({"eval": {"datasets": ["beir"]}}, "unknown evaluation dataset 'beir'"),
         ({"eval": {"languages": ["xx"]}}, "unknown evaluation language 'xx'"),
         ({"eval": {"settings": ["mono", "bilingual"]}}, "eval.settings.1"),
         ({"eval": {"settings": []}}, "eval.settings"),

@@ -6,16 +6,8 @@ import math
 
 import pytest
 
-from hybrid_tui.study import (
-    MethodResult,
-    claims,
-    differs,
-    headline_figures,
-    markdown,
-    plan,
-    summarize,
-    write_report,
-)
+from hybrid_tui.study import MethodResult, headline_figures, plan, summarize
+from hybrid_tui.study_report import claims, differs, markdown, write_report
 
 SEEN = ["ar", "de", "en"]
 UNSEEN = ["th"]
@@ -39,11 +31,39 @@ def metrics_for(mono: float, cross: float, multi: float, bias: float, unseen_dro
     return out
 
 
+ALPHA_TAG = {"mono": "1", "cross": "0", "hybrid": "0.5", "schedule": "schedule"}
+
+
+def _tags(study: str, method: str, seed: int) -> dict[str, str]:
+    """The tags `study.recipe_for` gives a run (the store is all `summarize` reads)."""
+    return {
+        "hybrid_tui.study": study,
+        "hybrid_tui.study_method": method,
+        "hybrid_tui.study_seed": str(seed),
+        "hybrid_tui.study_alpha": ALPHA_TAG[method],
+        "hybrid_tui.train_languages": ",".join(SEEN),
+    }
+
+
 def test_plan_covers_methods_seeds_and_only_new_alphas():
     runs = plan(3, [0, 0.25, 0.5, 0.75, 1])
     assert len([r for r in runs if r.method in ("mono", "cross", "hybrid")]) == 9
     assert [r.method for r in runs[9:]] == ["alpha=0.25", "alpha=0.75"]
     assert all(r.seed == 0 for r in runs[9:])
+
+
+def test_the_schedule_arm_trains_mono_heavy_early_then_hybrid():
+    from hybrid_tui.demo import demo_recipe
+    from hybrid_tui.study import recipe_for
+
+    runs = plan(2, [], schedule_arm=True)
+    arms = [r for r in runs if r.method == "schedule"]
+    assert [r.seed for r in arms] == [0, 1]
+    recipe = recipe_for(demo_recipe(), "t", arms[1])
+    phases = [(p.from_step, p.mono, p.cross) for p in recipe.sampler.schedule]
+    assert phases == [(0, 0.8, 0.2), (recipe.train.steps // 2, 0.5, 0.5)]
+    assert recipe.tracking.tags["hybrid_tui.study_alpha"] == "schedule"
+    assert recipe_for(demo_recipe(), "t", runs[0]).sampler.schedule == []
 
 
 def test_headline_figures_split_seen_and_unseen():
@@ -77,14 +97,7 @@ def test_summary_from_tracked_runs_judges_the_claims(workdir):
     for seed in range(3):
         for method, (mono, cross, multi, bias) in figures.items():
             jitter = 0.01 * seed
-            tags = {
-                "hybrid_tui.study": "t",
-                "hybrid_tui.study_method": method,
-                "hybrid_tui.study_seed": str(seed),
-                "hybrid_tui.study_alpha": {"mono": "1", "cross": "0", "hybrid": "0.5"}[method],
-                "hybrid_tui.train_languages": ",".join(SEEN),
-            }
-            run_id = tracker.start_run("study-t", f"t-{method}-s{seed}", tags)
+            run_id = tracker.start_run("study-t", f"t-{method}-s{seed}", _tags("t", method, seed))
             tracker.log_metrics(run_id, metrics_for(mono + jitter, cross, multi, bias, 0.1), 60)
             tracker.end_run(run_id, "FINISHED")
     summary = summarize(tracker, "t")
@@ -100,6 +113,95 @@ def test_summary_from_tracked_runs_judges_the_claims(workdir):
     assert "Every run: `e5-small-offline`, 60 steps × batch 32 on mlqa-r" in text
     write_report(summary, workdir / "results.md")
     assert (workdir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _planted_study(tracker, study: str = "p", methods=("mono", "cross", "hybrid")) -> None:
+    """Runs carrying per-query results (as the trainer logs them): hybrid is planted 0.02 AP
+    better than mono-only on every multilingual query, with seed noise that hides it from
+    Welch; mono AP is drawn alike for every method."""
+    import numpy as np
+
+    from hybrid_tui.per_query import PerQueryResults, log_per_query_artifacts
+
+    rng = np.random.default_rng(5)
+    ids = [f"q{i}" for i in range(120)]
+    difficulty = rng.uniform(0.2, 0.9, (len(SEEN + UNSEEN), len(ids)))
+    lift = {"mono": 0.0, "cross": -0.05, "hybrid": 0.02, "schedule": 0.02}
+    for seed in range(3):
+        for method in methods:
+            run_id = tracker.start_run(
+                f"study-{study}", f"{study}-{method}-s{seed}", _tags(study, method, seed)
+            )
+            offset = rng.normal(0, 0.015)
+            results = PerQueryResults("xquad-r")
+            for i, x in enumerate(SEEN + UNSEEN):
+                ap = difficulty[i] + lift[method] + offset + rng.normal(0, 0.05, len(ids))
+                results.add("mono", x, x, ids, difficulty[i] + rng.normal(0, 0.05, len(ids)))
+                results.add("multi", x, "all", ids, ap, 300 - 1000 * ap)
+            log_per_query_artifacts(tracker, run_id, {"xquad-r": results})
+            tracker.log_metrics(run_id, metrics_for(0.8, 0.6, 0.5 + lift[method], 200, 0.1), 60)
+            tracker.end_run(run_id, "FINISHED")
+
+
+def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdir):
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    _planted_study(tracker)
+    summary = summarize(tracker, "p")
+    verdicts = {t.claim: t for t in summary.paired}
+    better = verdicts["1a. hybrid gives better multilingual mAP than mono-only"]
+    assert better.verdict == "holds" and better.comparison.n == 3 * 4 * 120
+    assert better.comparison.interval[0] > 0 and len(better.per_seed) == 3
+    assert verdicts["2. hybrid has less language bias than mono-only"].verdict == "holds"
+    unseen = verdicts["3. the multilingual gain over mono-only holds for unseen languages"]
+    assert unseen.comparison.n == 3 * 120
+    comparable = verdicts["1b. hybrid is comparable to mono-only on monolingual mAP"]
+    assert comparable.verdict == "holds (95 % interval above −0.01)"  # same mono AP drawn
+    text = markdown(summary)
+    assert "randomization (sign-flip" in text and "Holm-Bonferroni" in text
+    assert "| 1a. hybrid gives better multilingual mAP than mono-only | holds" in text
+
+
+def test_the_schedule_arm_is_judged_against_constant_alpha(workdir):
+    from hybrid_tui.study import summarize
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    _planted_study(tracker, methods=("mono", "cross", "hybrid", "schedule"))
+    summary = summarize(tracker, "p")
+    assert summary.methods["schedule"].seeds == 3 and 0.5 in summary.sweep
+    claim = {t.claim[:2]: t for t in summary.paired}["4."]
+    assert claim.comparison.n == 3 * 4 * 120  # schedule seed s against hybrid seed s
+    assert claim.comparison.p_adjusted >= claim.comparison.p_randomization  # in the Holm family
+    assert "| schedule | 3 |" in markdown(summary)
+
+
+def test_summary_only_rebuilds_the_same_report_from_committed_summaries(run_cli, workdir):
+    """A fresh clone has the report's per-run summaries but no mlflow.db: `--summary-only`
+    rebuilds the page with the same numbers."""
+    import shutil
+
+    from hybrid_tui.tracking import Tracker
+
+    _planted_study(Tracker(f"sqlite:///{workdir / 'mlflow.db'}"))
+    args = ("study", "--name", "p", "--summary-only", "--out", "docs/results.md")
+    run_cli(*args, check_code=0)
+    first = (workdir / "docs" / "results.md").read_text()
+    saved = sorted(p.name for p in (workdir / "docs" / "results").iterdir())
+    assert len(saved) == 9 and all(name.endswith(".json.gz") for name in saved)
+    assert "| 1a. hybrid gives better multilingual mAP than mono-only | holds" in first
+
+    (workdir / "mlflow.db").unlink()
+    shutil.rmtree(workdir / "mlartifacts")
+    (workdir / "docs" / "results.md").unlink()
+    run_cli(*args, check_code=0)
+    assert (workdir / "docs" / "results.md").read_text() == first
+    assert not (workdir / "mlflow.db").exists()  # nothing was created to read from
+
+    shutil.rmtree(workdir / "docs" / "results")
+    failed = run_cli(*args, check_code=2)
+    assert "no finished runs of study 'p'" in failed.stderr and "docs/results/" in failed.stderr
 
 
 def _result(name: str, key: str, values: list[float]) -> MethodResult:
@@ -169,6 +271,9 @@ def test_study_command_trains_tags_reports_and_resumes(run_cli, data_root, workd
     for method in ("untrained", "mono", "cross", "hybrid"):
         assert f"| {method} | 1 |" in report
     assert "Every run: `tiny-random`, 20 steps × batch 16" in report
+    # The trainer's per-query artifacts reach the report: the claims are tested query by query.
+    assert "| 1a. hybrid gives better multilingual mAP than mono-only |" in report
+    assert "Holm-Bonferroni" in report and "not available" not in report
     assert (workdir / "out" / "results.png").is_file()
 
     from hybrid_tui.tracking import Tracker

@@ -4,13 +4,16 @@ An item is one question id with its pair in every language it exists in; the sam
 monolingual, cross-lingual and multilingual batches from these items, and never puts one id twice
 in a batch (its parallel copy would be a false negative). Sources: the LAReQA files (question,
 answer sentence), a JSONL file of `{"id", "lang", "query", "passage"}` rows, or a hub dataset.
+A JSONL row (or a hub row's `negative`/`negatives` column) may carry hard negatives: passages in
+the row's language that do not answer its query (`hybrid-tui mine` writes them); mMARCO's
+parallel triples (`data/mmarco.py`) carry their BM25 negative.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
@@ -23,41 +26,97 @@ JSONL_FIELDS = ("id", "lang", "query", "passage")
 
 @dataclass(frozen=True)
 class ParallelItem:
-    """One question id: `texts[lang] = (question, passage)` for each language it exists in."""
+    """One question id: `texts[lang] = (question, passage)` for each language it exists in, and
+    `negatives[lang]`, hard negative passages in that language (none by default)."""
 
     id: str
     texts: dict[str, tuple[str, str]]
+    negatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceSpan:
+    """The items `start:stop` of `TrainingPairs.items` came from the dataset labelled `name`."""
+
+    name: str
+    start: int
+    stop: int
 
 
 @dataclass
 class TrainingPairs:
     items: list[ParallelItem]
     languages: list[str]
+    sources: list[SourceSpan] = field(default_factory=list)  # set for `[[data.sources]]`
+
+    def source_pairs(self, span: SourceSpan) -> TrainingPairs:
+        """One source's items alone (what its own sampler draws from)."""
+        items = self.items[span.start : span.stop]
+        present = {lang for item in items for lang in item.texts}
+        return TrainingPairs(items, [lang for lang in self.languages if lang in present])
+
+    @property
+    def has_negatives(self) -> bool:
+        return any(item.negatives for item in self.items)
 
     def size_per_language(self) -> dict[str, int]:
         """Items per language (what `language_weighting = "size"` weighs by)."""
         return {lang: sum(lang in item.texts for item in self.items) for lang in self.languages}
 
 
-# A row on its way into an item: (where it came from, id, lang, query, passage).
-_Row = tuple[str, str, str, str, str]
+# A row on its way into an item: (where it came from, id, lang, query, passage, negatives).
+_Row = tuple[str, str, str, str, str, tuple[str, ...]]
 
 
 def load_training_pairs(
     config: DataConfig, data_root: str | Path | None, progress: ProgressFn | None = None
 ) -> TrainingPairs:
-    """The recipe's training data as parallel items (sorted by id, cut to `max_items`)."""
-    if config.source == "lareqa":
+    """The recipe's training data as parallel items (sorted by id, cut to `max_items`); with
+    `[[data.sources]]`, each source's items one after the other, their spans in `sources`."""
+    if config.sources:
+        pairs = _several_sources(config, data_root, progress)
+    elif config.source == "lareqa":
         by_lang = _lareqa_pairs(config, data_root, progress)
         rows = (
-            (config.dataset, qid, lang, query, passage)
+            (config.dataset, qid, lang, query, passage, ())
             for lang, pairs in by_lang.items()
             for qid, (query, passage) in pairs.items()
         )
-        return _build(config, rows, list(by_lang))
-    if config.source == "jsonl":
-        return _build(config, _jsonl_rows(_jsonl_path(config.dataset, data_root)))
-    return _build(config, _hub_rows(config))
+        pairs = _build(config, rows, list(by_lang))
+    elif config.source == "jsonl":
+        pairs = _build(config, _jsonl_rows(_jsonl_path(config.dataset, data_root)))
+    elif config.source == "mmarco":
+        from hybrid_tui.data.mmarco import mmarco_rows
+
+        rows = mmarco_rows(config.dataset, config.languages, config.max_items, data_root, progress)
+        pairs = _build(config, rows)
+    else:
+        pairs = _build(config, _hub_rows(config))
+    if config.hard_negatives and not pairs.has_negatives:
+        what = "no data source carries" if config.sources else f"{config.dataset} carries no"
+        raise HybridTuiError(
+            f"data.hard_negatives = {config.hard_negatives} but {what} negatives; add a "
+            "`negatives` list to its rows (`hybrid-tui mine` writes them) or set "
+            "data.hard_negatives = 0"
+        )
+    return pairs
+
+
+def _several_sources(config: DataConfig, data_root, progress) -> TrainingPairs:
+    items: list[ParallelItem] = []
+    languages: list[str] = []
+    spans = []
+    for label, one in config.source_configs():
+        try:  # negatives are asked of the sources together: some may have none
+            pairs = load_training_pairs(
+                one.model_copy(update={"hard_negatives": 0}), data_root, progress
+            )
+        except HybridTuiError as err:
+            raise HybridTuiError(f"data source {label!r}: {err}") from None
+        spans.append(SourceSpan(label, len(items), len(items) + len(pairs.items)))
+        items += pairs.items
+        languages += [lang for lang in pairs.languages if lang not in languages]
+    return TrainingPairs(items, languages, spans)
 
 
 def _lareqa_pairs(config: DataConfig, data_root, progress) -> dict[str, dict[str, tuple]]:
@@ -79,8 +138,9 @@ def _lareqa_pairs(config: DataConfig, data_root, progress) -> dict[str, dict[str
 def _build(config: DataConfig, rows: Iterable[_Row], order: list[str] | None = None):
     """Group rows by id, keep `data.languages`, sort by id, cut to `max_items`."""
     texts: dict[str, dict[str, tuple[str, str]]] = {}
+    negatives: dict[str, dict[str, tuple[str, ...]]] = {}
     seen: dict[tuple[str, str], str] = {}
-    for where, qid, lang, query, passage in rows:
+    for where, qid, lang, query, passage, extra in rows:
         if (qid, lang) in seen:
             raise HybridTuiError(
                 f"{where}: id {qid!r} already has a {lang!r} pair ({seen[qid, lang]}); "
@@ -88,6 +148,8 @@ def _build(config: DataConfig, rows: Iterable[_Row], order: list[str] | None = N
             )
         seen[qid, lang] = where
         texts.setdefault(qid, {})[lang] = (query, passage)
+        if extra:
+            negatives.setdefault(qid, {})[lang] = extra
     present = order or sorted({lang for by_lang in texts.values() for lang in by_lang})
     wanted = config.languages or present
     missing = [lang for lang in wanted if lang not in present]
@@ -100,7 +162,8 @@ def _build(config: DataConfig, rows: Iterable[_Row], order: list[str] | None = N
     for qid in sorted(texts):
         kept = {lang: texts[qid][lang] for lang in wanted if lang in texts[qid]}
         if kept:
-            items.append(ParallelItem(qid, kept))
+            hard = {lang: n for lang, n in negatives.get(qid, {}).items() if lang in kept}
+            items.append(ParallelItem(qid, kept, hard))
     items = items[: config.max_items] if config.max_items else items
     if len(items) < 2:
         what = f"data.languages {', '.join(config.languages)}" if config.languages else "the data"
@@ -139,10 +202,17 @@ def _jsonl_rows(path: Path) -> Iterator[_Row]:
             raise HybridTuiError(f"{where}: not valid JSON ({err.msg})") from None
         if not isinstance(row, dict):
             raise HybridTuiError(f"{where}: expected an object with {', '.join(JSONL_FIELDS)}")
-        yield _row(where, row.get("id"), row.get("lang"), row.get("query"), row.get("passage"))
+        yield _row(
+            where,
+            row.get("id"),
+            row.get("lang"),
+            row.get("query"),
+            row.get("passage"),
+            row.get("negatives", []),
+        )
 
 
-def _row(where: str, qid, lang, query, passage) -> _Row:
+def _row(where: str, qid, lang, query, passage, negatives=()) -> _Row:
     values = {"id": qid, "lang": lang, "query": query, "passage": passage}
     for name, value in values.items():
         if value is None:
@@ -151,7 +221,13 @@ def _row(where: str, qid, lang, query, passage) -> _Row:
             raise HybridTuiError(f"{where}: field {name!r} must be a string")
         if not str(value).strip():
             raise HybridTuiError(f"{where}: field {name!r} is empty")
-    return where, str(qid), lang, query, passage
+    if isinstance(negatives, str):
+        negatives = [negatives]
+    if not isinstance(negatives, (list, tuple)) or not all(
+        isinstance(n, str) and n.strip() for n in negatives
+    ):
+        raise HybridTuiError(f"{where}: field 'negatives' must be a list of non-empty strings")
+    return where, str(qid), lang, query, passage, tuple(negatives)
 
 
 def _hub_rows(config: DataConfig) -> Iterator[_Row]:
@@ -176,7 +252,9 @@ def _hub_rows(config: DataConfig) -> Iterator[_Row]:
             f"language); it has {', '.join(columns)}"
         )
     ids = table["id"] if "id" in columns else range(len(table))
-    for n, (qid, code, q, p) in enumerate(
-        zip(ids, table[lang], table["query"], table[passage], strict=True)
+    negative = next((c for c in ("negatives", "negative") if c in columns), None)
+    negatives = table[negative] if negative else [()] * len(table)
+    for n, (qid, code, q, p, hard) in enumerate(
+        zip(ids, table[lang], table["query"], table[passage], negatives, strict=True)
     ):
-        yield _row(f"{config.dataset} row {n}", qid, code, q, p)
+        yield _row(f"{config.dataset} row {n}", qid, code, q, p, hard)

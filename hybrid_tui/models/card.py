@@ -52,8 +52,7 @@ def model_card(
         f"| base model | `{recipe.model.spec}` ({base_source}) |",
         f"| sampler mix | {s.describe()} ({mix}; languages weighted {s.language_weighting})"
         f"{schedule} |",
-        f"| training data | {d.source} `{d.dataset}` (split {d.split}), languages {languages}"
-        f"{f', first {d.max_items} items' if d.max_items else ''} |",
+        f"| training data | {_data_text(d)}, languages {languages} |",
         f"| optimisation | {steps} steps × batch {t.batch_size}, AdamW lr {t.lr:g} "
         f"({t.lr_schedule}, {t.warmup_steps} warm-up steps), weight decay {t.weight_decay:g}, "
         f"temperature {t.temperature:g}, seed {t.seed} |",
@@ -80,6 +79,9 @@ def _evaluation(metrics, eval_sets, train_languages, report, unseen_languages) -
         "",
     ]
     for rset in sets:
+        if rset.name == "miracl":
+            lines += _miracl_section(metrics, rset.languages)
+            continue
         tables = report.LanguageTables.from_metrics(metrics, rset.name)
         if tables.is_empty():
             continue
@@ -146,5 +148,43 @@ def _usage(c: Conventions) -> list[str]:
         "",
         "hybrid-tui: `hybrid-tui eval --model path/to/this/folder --dataset xquad-r` (the "
         "folder's `hybrid_tui.json` holds these conventions).",
+        "",
+    ]
+
+
+def _data_text(d) -> str:
+    """The training data in words: one dataset, or several with how batches chose among them."""
+    if not d.sources:
+        first = f", first {d.max_items} items" if d.max_items else ""
+        text = f"{d.source} `{d.dataset}` (split {d.split}){first}"
+    else:
+        each = "; ".join(
+            f"{s.label}: {s.source} `{s.dataset}` (split {s.split})" for s in d.sources
+        )
+        chosen = "in proportion to size" if d.source_weighting == "size" else "uniformly"
+        text = f"{len(d.sources)} datasets, each batch from one chosen {chosen} ({each})"
+    if d.hard_negatives:
+        text += f", up to {d.hard_negatives} hard negatives per query"
+    return text
+
+
+def _miracl_section(metrics, languages) -> list[str]:
+    from hybrid_tui.miracl_eval import miracl_table
+
+    rows = [
+        f"| {who} | {figures['ndcg_10'] * 100:.1f} | {figures['recall_100'] * 100:.1f} |"
+        for who, figures in miracl_table(metrics, languages).items()
+        if len(figures) == 2
+    ]
+    if not rows:
+        return []
+    return [
+        "### miracl",
+        "",
+        "MIRACL dev, monolingual: nDCG@10 and Recall@100 × 100 (passages are title + text).",
+        "",
+        "| language | nDCG@10 | R@100 |",
+        "|---|---|---|",
+        *rows,
         "",
     ]

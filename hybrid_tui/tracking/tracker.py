@@ -157,6 +157,17 @@ class Tracker:
         with known_run(run_id, self.uri):
             retrying(lambda: self.client.log_artifact(run_id, str(local_path), artifact_path))
 
+    def download_artifact(self, run_id: str, path: str, into: str | Path) -> Path | None:
+        """A run's artifact file `path` copied under `into`; None when the run has none there."""
+        from mlflow.exceptions import MlflowException
+
+        with known_run(run_id, self.uri):
+            try:
+                local = self.client.download_artifacts(run_id, path, str(into))
+            except (MlflowException, OSError):
+                return None
+        return Path(local) if Path(local).is_file() else None
+
     # ------------------------------------------------------------------ reading
 
     def list_runs(

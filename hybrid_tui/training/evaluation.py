@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hybrid_tui.languages import unseen_languages
+from hybrid_tui.languages import MIRACL, unseen_languages
+from hybrid_tui.miracl_eval import miracl_table
 from hybrid_tui.training.setup import Setup
 
 
@@ -47,6 +48,12 @@ def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, 
 
     with tempfile.TemporaryDirectory() as tmp:
         for rset in setup.eval_sets:
+            if rset.name == MIRACL:  # monolingual nDCG/recall: no pairs, no heatmap
+                stem = Path(tmp) / rset.name
+                table = miracl_table(metrics, rset.languages)
+                stem.with_suffix(".json").write_text(json.dumps(table, indent=1))
+                tracker.log_artifact(run_id, stem.with_suffix(".json"), "tables")
+                continue
             tables = report.LanguageTables.from_metrics(metrics, rset.name)
             unseen = unseen_languages(setup.train_languages, rset.languages)
             stem = Path(tmp) / rset.name

@@ -15,7 +15,7 @@ from hybrid_tui.run_files import RunFiles
 if TYPE_CHECKING:
     from hybrid_tui.data.lareqa import RetrievalSet
     from hybrid_tui.data.pairs import TrainingPairs
-    from hybrid_tui.sampling import BatchSampler
+    from hybrid_tui.sampling import BatchSampler, SourceSampler
 
 
 @dataclass
@@ -29,7 +29,7 @@ class TrainingInputs:
     model_source: str
     data_root: str | None
     conventions: Conventions
-    sampler: BatchSampler
+    sampler: BatchSampler | SourceSampler
     padding_free: bool = False  # the packed forward will be on (recipe setting + architecture)
 
 
@@ -48,7 +48,7 @@ def prepare_inputs(
     from hybrid_tui.evaluate import load_eval_sets
     from hybrid_tui.models import check_model_folder, resolve_conventions, resolve_model
     from hybrid_tui.padding_free_choice import folder_choice
-    from hybrid_tui.sampling import BatchSampler
+    from hybrid_tui.sampling import make_sampler
 
     if recipe.train.device != "auto":  # `cuda` where no GPU is visible is bad input
         pick_device(recipe.train.device)
@@ -61,7 +61,13 @@ def prepare_inputs(
     conventions = resolve_conventions(resolved.conventions, recipe.model)
     padding_free = folder_choice(recipe.model.padding_free, resolved.path)[0]
     # data that cannot fill the mix's batches (e.g. no id in two languages for cross) is bad input
-    sampler = BatchSampler(pairs, recipe.train.batch_size, recipe.sampler, recipe.train.seed)
+    sampler = make_sampler(
+        pairs,
+        recipe.train.batch_size,
+        recipe.sampler,
+        recipe.train.seed,
+        recipe.data.source_weighting,
+    )
     return TrainingInputs(
         recipe, pairs, eval_sets, resolved.source, data_root, conventions, sampler, padding_free
     )

@@ -79,12 +79,13 @@ def run_training(
 
 def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress) -> str:
     """The loop. Returns the final status: FINISHED, or KILLED when asked to stop."""
+    from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
     from hybrid_tui.training.distributed import barrier
     from hybrid_tui.training.evaluation import evaluate_and_log
     from hybrid_tui.training.run_record import StepMeter, step_metrics
     from hybrid_tui.training.saving import discard_checkpoint, save, save_final_model
     from hybrid_tui.training.setup import setup_training
-    from hybrid_tui.training.step import train_step
+    from hybrid_tui.training.step import hard_negatives, train_step
     from hybrid_tui.training.system_metrics import GpuMetrics
 
     recipe = inputs.recipe
@@ -103,11 +104,21 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
                 events.write("log", message=f"stopped at step {step - 1}; checkpoint saved")
                 return "KILLED"
             batch = setup.sampler.next_batch()
-            loss = train_step(setup, batch)
+            negatives = hard_negatives(setup, batch)
+            loss = train_step(setup, batch, negatives)
             record = meter.record(step, loss, setup.scheduler.get_last_lr()[0], batch.kind)
+            if recipe.data.hard_negatives:
+                record["hard_negatives"] = sum(len(n) for n in negatives)
+            if batch.source:
+                record["source"] = batch.source
             events.write("step", **record)
             if step % recipe.train.log_every == 0 or step == steps:
-                tracker.log_metrics(run_id, step_metrics(record, meter), step)
+                metrics = step_metrics(record, meter)
+                if recipe.data.hard_negatives:
+                    metrics[TRAIN_HARD_NEGATIVES] = record["hard_negatives"]
+                for source, count in setup.sampler.source_counts.items():
+                    metrics[batch_source_key(source)] = count
+                tracker.log_metrics(run_id, metrics, step)
             if system := gpu_metrics.due():
                 tracker.log_metrics(run_id, system, step)
             if recipe.train.checkpoint_every and step % recipe.train.checkpoint_every == 0:

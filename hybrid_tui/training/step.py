@@ -1,5 +1,6 @@
-"""One optimiser step: InfoNCE over the global batch's in-batch negatives, with gradient caching
-when `grad_accum_steps` > 1, gradients summed over torchrun ranks, clipping, and the AdamW step."""
+"""One optimiser step: InfoNCE over the global batch's in-batch (and hard) negatives, with
+gradient caching when `grad_accum_steps` > 1, gradients summed over torchrun ranks, clipping, and
+the AdamW step."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 
 import torch
 
-from hybrid_tui.loss import gather_with_grad, info_nce
+from hybrid_tui.loss import gather_varying_with_grad, gather_with_grad, info_nce
 from hybrid_tui.training.distributed import all_reduce_gradients
 from hybrid_tui.training.setup import Setup
 
@@ -23,15 +24,37 @@ def batch_texts(setup: Setup, batch) -> tuple[list[str], list[str]]:
     return queries, passages
 
 
-def train_step(setup: Setup, batch) -> float:
+def hard_negatives(setup: Setup, batch) -> list[tuple[str, ...]]:
+    """Per pair of the global batch, its hard negatives: the item's negatives in the pair's
+    passage language (the batch's language in a monolingual batch), at most
+    `data.hard_negatives`, without any passage of any item in the batch in any language (a
+    parallel copy of an in-batch positive would be a false negative)."""
+    cap = setup.recipe.data.hard_negatives
+    if not cap:
+        return [() for _ in batch.items]
+    items = setup.pairs.items
+    in_batch = {p for b in batch.items for _, p in items[b.item].texts.values()}
+    out = []
+    for b in batch.items:
+        kept = [n for n in items[b.item].negatives.get(b.passage_lang, ()) if n not in in_batch]
+        out.append(tuple(dict.fromkeys(kept))[:cap])
+    return out
+
+
+def train_step(setup: Setup, batch, negatives: list[tuple[str, ...]] | None = None) -> float:
     """One optimiser step on one batch; returns the InfoNCE loss over the global batch.
 
     With `grad_accum_steps` > 1 the batch is encoded in chunks with gradient caching (Gao et al.,
     2021): embeddings first without graphs, loss and embedding gradients over the whole batch, then
     each chunk re-encoded with the same dropout RNG and back-propagated. Every pair still sees the
-    whole batch's negatives, at the memory cost of one chunk.
+    whole batch's negatives, at the memory cost of one chunk. `negatives` (from `hard_negatives`,
+    computed here when not given) are scored by every query after all in-batch passages.
     """
     queries, passages = batch_texts(setup, batch)
+    per_rank = len(batch.items) // setup.world
+    negatives = hard_negatives(setup, batch) if negatives is None else negatives
+    mine = negatives[setup.rank * per_rank : (setup.rank + 1) * per_rank]
+    hard = [n for pair in mine for n in pair]
     encoder, tau = setup.encoder, setup.recipe.train.temperature
     chunks = setup.recipe.train.grad_accum_steps
     setup.optimizer.zero_grad(set_to_none=True)
@@ -39,10 +62,11 @@ def train_step(setup: Setup, batch) -> float:
         with _autocast(setup):
             q = encoder(encoder.tokenize(queries, "query"))
             p = encoder(encoder.tokenize(passages, "passage"))
-            loss = info_nce(gather_with_grad(q), gather_with_grad(p), tau)
+            n = encoder(encoder.tokenize(hard, "passage")) if hard else p[:0]
+            loss = info_nce(gather_with_grad(q), gather_with_grad(p), tau, _gathered(setup, n))
         _backward(setup, loss)
     else:
-        loss = _gradient_cached_backward(setup, queries, passages, chunks)
+        loss = _gradient_cached_backward(setup, queries, passages, chunks, hard)
     all_reduce_gradients(setup.encoder, setup.world)
     if setup.scaler:
         setup.scaler.unscale_(setup.optimizer)
@@ -57,23 +81,36 @@ def train_step(setup: Setup, batch) -> float:
     return float(loss.detach())
 
 
-def _gradient_cached_backward(setup: Setup, queries, passages, chunks: int) -> torch.Tensor:
+def _gathered(setup: Setup, negatives: torch.Tensor) -> torch.Tensor | None:
+    """The global batch's hard negatives; every rank gathers when the recipe uses them, since
+    another rank may hold some even when this one has none left."""
+    return gather_varying_with_grad(negatives) if setup.recipe.data.hard_negatives else None
+
+
+def _gradient_cached_backward(
+    setup: Setup, queries, passages, chunks: int, hard: list[str] = ()
+) -> torch.Tensor:
     encoder, tau = setup.encoder, setup.recipe.train.temperature
     size = math.ceil(len(queries) / chunks)
-    parts = [(queries[i : i + size], "query") for i in range(0, len(queries), size)]
-    parts += [(passages[i : i + size], "passage") for i in range(0, len(passages), size)]
+    groups = [(queries, "query"), (passages, "passage"), (hard, "passage")]
+    parts = [
+        (texts[i : i + size], kind) for texts, kind in groups for i in range(0, len(texts), size)
+    ]
     rng_states, reps = [], []
     with torch.no_grad():
         for texts, kind in parts:
             rng_states.append(_rng_state(setup))
             with _autocast(setup):
                 reps.append(encoder(encoder.tokenize(texts, kind)).float())
-    n_query_parts = math.ceil(len(queries) / size)
-    q = torch.cat(reps[:n_query_parts]).requires_grad_()
-    p = torch.cat(reps[n_query_parts:]).requires_grad_()
-    loss = info_nce(gather_with_grad(q), gather_with_grad(p), tau)
+    n_q, n_p = math.ceil(len(queries) / size), math.ceil(len(passages) / size)
+    q = torch.cat(reps[:n_q]).requires_grad_()
+    p = torch.cat(reps[n_q : n_q + n_p]).requires_grad_()
+    n = (torch.cat(reps[n_q + n_p :]) if hard else p.detach()[:0]).requires_grad_()
+    loss = info_nce(gather_with_grad(q), gather_with_grad(p), tau, _gathered(setup, n))
     _backward(setup, loss)
     grads = list(torch.split(q.grad, size)) + list(torch.split(p.grad, size))
+    if hard:
+        grads += list(torch.split(n.grad, size))
     for (texts, kind), state, grad in zip(parts, rng_states, grads, strict=True):
         _set_rng_state(setup, state)
         with _autocast(setup):
