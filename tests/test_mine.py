@@ -258,3 +258,18 @@ def test_a_runs_model_is_found_by_an_id_prefix(run_cli, workdir: Path) -> None:
     assert len(mined) == 12 and all(len(row["negatives"]) == 2 for row in mined)
     line = one_error_line(run_cli("mine", str(source), "-o", str(out) + "2", "--run", "ffffffff"))
     assert "ffffffff" in line and not Path(str(out) + "2").exists()
+
+
+def test_the_mined_file_trains_with_its_negatives(tmp_path: Path) -> None:
+    """The output is the training JSONL format: the loader reads each row's negatives."""
+    from hybrid_tui.data.pairs import load_training_pairs
+    from hybrid_tui.mine import write_mined
+    from hybrid_tui.recipe import DataConfig
+
+    pairs = _parallel_pairs()
+    rows = mine(pairs, _IdEncoder(pairs), MiningOptions(num_negatives=2, range_max=10))
+    write_mined(rows, tmp_path / "mined.jsonl")
+    config = DataConfig(source="jsonl", dataset=str(tmp_path / "mined.jsonl"), hard_negatives=2)
+    loaded = {item.id: item for item in load_training_pairs(config, None).items}
+    for row in rows:
+        assert loaded[row.id].negatives[row.lang] == tuple(row.negatives)
