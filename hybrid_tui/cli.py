@@ -217,6 +217,73 @@ def eval_command(
 
 
 @app.command()
+def mine(
+    pairs: Annotated[
+        str,
+        typer.Argument(
+            help="JSONL pairs file ({id, lang, query, passage} rows), or a LAReQA folder or name."
+        ),
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="JSONL file to write.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model spec: packaged name, hub id or folder.")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(help="Mine with the trained model of this run (4+ characters).")
+    ] = None,
+    data_dir: DataDir = None,
+    langs: Annotated[
+        str | None, typer.Option(help="Comma-separated languages to keep (default: all).")
+    ] = None,
+    num_negatives: Annotated[int, typer.Option(help="Negatives per (id, lang) row.")] = 3,
+    range_min: Annotated[
+        int, typer.Option(help="Skip the first N ranked candidates (likely false negatives).")
+    ] = 0,
+    range_max: Annotated[int, typer.Option(help="Take negatives from ranks below this.")] = 100,
+    margin: Annotated[
+        float | None,
+        typer.Option(help="Keep only candidates scoring at most the positive's score minus this."),
+    ] = None,
+    candidates: Annotated[
+        str,
+        typer.Option(help="passage: the row's own language (default); all: every language."),
+    ] = "passage",
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    tracking_uri: TrackingUri = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Mine hard negatives for a pairs file with a model and faiss; writes JSONL with `negatives`."""
+    from hybrid_tui.mine import MiningOptions, print_summary, run_mine
+    from hybrid_tui.progress import rich_progress
+
+    def run_resolver(text: str) -> str:
+        from hybrid_tui.tracking import Tracker
+
+        return Tracker(resolve_tracking_uri(tracking_uri)).resolve_run_id(text)
+
+    options = MiningOptions(num_negatives, range_min, range_max, margin, candidates)
+    with rich_progress(transient=True) as progress:
+        summary = run_mine(
+            pairs,
+            output,
+            model,
+            run,
+            resolve_data_root(data_dir),
+            [lang.strip() for lang in (langs or "").split(",") if lang.strip()],
+            options,
+            batch_size,
+            device,
+            progress,
+            run_resolver,
+        )
+    if json_output:
+        _print_json(summary.as_dict())
+    else:
+        print_summary(summary)
+
+
+@app.command()
 def runs(
     tracking_uri: TrackingUri = None,
     experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,

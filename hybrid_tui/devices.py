@@ -18,6 +18,8 @@ from hybrid_tui.errors import HybridTuiError
 
 def pick_device(requested: str) -> str:
     """`auto` -> this rank's GPU when there is one, else cpu; an unusable GPU is a clear error."""
+    if requested != "auto" and not requested.startswith("cuda"):
+        return requested  # cpu, mps: without importing torch (a trainer announces its run first)
     import torch
 
     if requested == "cuda" and "LOCAL_RANK" in os.environ:

@@ -1,10 +1,20 @@
-"""`hybrid-tui ui`: the real MLflow UI on the same store, bound to 127.0.0.1 unless asked."""
+"""`hybrid-tui ui`: the real MLflow UI on the same store, bound to 127.0.0.1 unless asked.
+
+The server (mlflow → uvicorn, with its workers) runs in its own process group, and SIGTERM,
+SIGINT and SIGHUP to this wrapper are forwarded to that whole group: otherwise a `kill` of the
+wrapper re-parents the server, which keeps answering on the port.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+
+STOP_GRACE_S = 10.0
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def serve_mlflow_ui(uri: str, host: str, port: int) -> None:
@@ -30,7 +40,58 @@ def serve_mlflow_ui(uri: str, host: str, port: int) -> None:
             file=sys.stderr,
         )
     print(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
+    run_process_group(command, env)
+
+
+def run_process_group(command: list[str], env: dict[str, str]) -> int:
+    """Run `command` as the leader of a new process group until it exits or this process is told
+    to stop; then stop the whole group (SIGTERM, SIGKILL after `STOP_GRACE_S`). Returns its code."""
+    asked_to_stop: list[int] = []
+
+    def forward(signum: int, _frame) -> None:
+        asked_to_stop.append(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
-        subprocess.run(command, env=env, check=False)
-    except KeyboardInterrupt:
-        pass
+        server = subprocess.Popen(command, env=env, start_new_session=True)
+        while server.poll() is None and not asked_to_stop:
+            try:
+                server.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+        stop_group(server, asked_to_stop[0] if asked_to_stop else signal.SIGTERM)
+        return server.returncode
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_group(leader: subprocess.Popen, signum: int, grace_s: float = STOP_GRACE_S) -> None:
+    """Send `signum` to every process of `leader`'s group (workers included), wait up to
+    `grace_s` for all of them to go, then SIGKILL whatever is left and reap the leader."""
+    group = leader.pid  # start_new_session: the group id is the leader's pid
+    if not _signal_group(group, signum):
+        leader.wait()
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        leader.poll()  # reap the leader, so a zombie does not keep the group "alive"
+        if not _signal_group(group, 0):
+            break
+        time.sleep(0.1)
+    else:
+        _signal_group(group, signal.SIGKILL)
+    leader.wait()
+    while _signal_group(group, 0) and time.monotonic() < deadline + grace_s:
+        time.sleep(0.05)  # killed workers are reaped by init once their parent is gone
+
+
+def _signal_group(group: int, signum: int) -> bool:
+    """Signal a process group; False when no process of it is left."""
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = (
     "torch",
     "transformers",
@@ -66,6 +68,36 @@ def test_help_lists_the_commands() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "hybrid_tui", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    commands = ("train", "eval", "runs", "show", "compare", "ui", "demo", "models", "tui", "queue")
+    commands = ("train", "eval", "mine", "runs", "show", "compare", "ui", "demo", "models", "tui")
+    commands += ("queue",)
     for command in commands:
         assert command in out
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_a_trainer_announces_its_run_before_importing_torch_or_mlflow(
+    device: str, workdir, data_root
+) -> None:
+    """`train --detach` prints the run id once the trainer announces it: by then the trainer has
+    checked every input and created its run, but imported neither torch nor mlflow (~3 s)."""
+    from tests.conftest import REPO, tracker_of
+
+    tracker_of(workdir).start_run("smoke", "earlier run")  # the experiment exists
+    recipe = REPO / "recipes" / "smoke.toml"
+    code = (
+        "import os, sys\n"
+        "from hybrid_tui.training import run_record\n"
+        "def announce(path, run_id):\n"
+        "    print(run_id, ' '.join(sys.modules)); sys.stdout.flush(); os._exit(0)\n"
+        "run_record.announce_run_id = announce\n"
+        "from hybrid_tui.training.loop import main_entry\n"
+        f"main_entry({str(recipe)!r}, {str(data_root)!r}, None, 'announce-file', "
+        f"['train.device={device}'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+    run_id, *loaded = out.split()
+    assert not set(loaded) & {"torch", "mlflow", "transformers"}, set(loaded) & set(HEAVY)
+    run = tracker_of(workdir).get_run(run_id)
+    assert run.status == "RUNNING" and run.params == {}  # params come after the announce

@@ -328,6 +328,7 @@ def test_the_null_tracker_has_exactly_the_trackers_write_methods() -> None:
         "resolve_run_id",
         "delete_run",
         "create_store",
+        "download_artifact",
     }
     assert _public_methods(Tracker) == set(RUN_WRITES) | others
     for name in RUN_WRITES:
@@ -369,3 +370,60 @@ def test_trainers_creating_one_new_store_at_once_all_write(tmp_path) -> None:
     from hybrid_tui.tracking import Tracker
 
     assert [run.status for run in Tracker(uri).list_runs()] == ["FINISHED"] * 4
+
+
+# ------------------------------------------------------- runs created without importing mlflow
+
+
+def test_a_run_written_straight_to_sqlite_reads_back_as_mlflows_own(tracker: Tracker, db: Path):
+    """`train --detach` announces its run before importing mlflow (`sqlite_writes`): that run
+    must be the one MLflow's own `create_run` would have made."""
+    from hybrid_tui.tracking import sqlite_writes, store
+
+    client = tracker.client
+    experiment = store.experiment_id(
+        client, "direct", create=True, artifacts=store.artifacts_beside(db, "direct")
+    )
+    tags = {"hybrid_tui.recipe_name": "smoke", "hybrid_tui.mix": "hybrid α=0.50"}
+    theirs = client.create_run(experiment, tags=tags, run_name="same")
+    mine_id = sqlite_writes.create_run(db, "direct", "same", tags)
+    assert mine_id and mine_id != theirs.info.run_id
+    mine = client.get_run(mine_id)
+    for field in ("status", "lifecycle_stage", "user_id", "run_name", "experiment_id"):
+        assert getattr(mine.info, field) == getattr(theirs.info, field), field
+    assert mine.info.end_time is None and mine.info.start_time > 0
+    assert mine.info.artifact_uri == theirs.info.artifact_uri.replace(theirs.info.run_id, mine_id)
+    assert mine.data.tags == client.get_run(theirs.info.run_id).data.tags
+    listed = {run.run_id: run for run in tracker.list_runs()}
+    assert listed[mine_id].status == "RUNNING" and listed[mine_id].name == "same"
+    client.log_param(mine_id, "train.lr", "0.001")  # MLflow writes to it as to its own
+    tracker.end_run(mine_id, "FINISHED")
+    assert tracker.get_run(mine_id).status == "FINISHED"
+
+
+def test_the_direct_run_follows_the_installed_mlflows_schema(tracker: Tracker, db: Path) -> None:
+    from hybrid_tui.tracking import sqlite_writes
+
+    _ = tracker.client  # MLflow created this store at its own schema head
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (sqlite_writes.SCHEMA_VERSION,)
+        ], "MLflow's schema moved: check sqlite_writes' statements, then update SCHEMA_VERSION"
+
+
+def test_a_store_the_direct_path_does_not_know_is_left_to_mlflow(tracker: Tracker, db: Path):
+    from hybrid_tui.tracking import sqlite_writes
+
+    _ = tracker.client
+
+    def run_count() -> int:
+        with sqlite3.connect(db) as con:
+            return con.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    before = run_count()
+    assert sqlite_writes.create_run(db, "no-such-experiment", "x", {}) is None
+    assert sqlite_writes.create_run(db.parent / "missing.db", "direct", "x", {}) is None
+    assert run_count() == before
+    new_experiment = tracker.start_run("made-by-mlflow", "x", {})  # the fallback creates it
+    assert tracker.get_run(new_experiment).status == "RUNNING"
+    assert run_count() == before + 1

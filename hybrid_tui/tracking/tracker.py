@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.tracking import store
+from hybrid_tui.tracking import sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads
 from hybrid_tui.tracking.records import RunDetail, RunSummary
 from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
@@ -83,13 +83,21 @@ class Tracker:
         run_name: str | None = None,
         tags: dict[str, Any] | None = None,
     ) -> str:
-        """Create a RUNNING run in `experiment` (created if missing); return its id."""
+        """Create a RUNNING run in `experiment` (created if missing); return its id.
+
+        On a sqlite store whose experiment exists, the run is written straight into the file
+        (`sqlite_writes`, no mlflow import); otherwise MLflow's client creates it."""
         name = experiment or DEFAULT_EXPERIMENT
+        clean = {key: _tag_value(value) for key, value in (tags or {}).items()}
+        if self._db is not None and run_name:
+            run_id = sqlite_writes.create_run(self._db, name, run_name, clean)
+            if run_id:
+                self._known_runs.add(run_id)
+                return run_id
         client = self.client
         experiment_id = store.experiment_id(
             client, name, create=True, artifacts=store.artifacts_beside(self._db, name)
         )
-        clean = {key: _tag_value(value) for key, value in (tags or {}).items()}
         run = retrying(lambda: client.create_run(experiment_id, tags=clean, run_name=run_name))
         self._known_runs.add(run.info.run_id)
         return run.info.run_id

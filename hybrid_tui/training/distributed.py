@@ -4,15 +4,17 @@ waiting for each other, and summing gradients. Alone (no `torchrun`), every func
 Every rank draws the same global batch (same sampler seed) and encodes its slice; the loss
 gathers every rank's embeddings (`loss.gather_with_grad`), so each rank back-propagates the global
 loss through its own slice and the gradients are summed here. Rank 0 alone tracks, prints,
-checkpoints and evaluates.
+checkpoints and evaluates. torch is imported inside the functions, so a lone trainer creates its
+run (and `train --detach` prints its id) before paying for the torch import.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import torch
-import torch.distributed as dist
+if TYPE_CHECKING:
+    import torch
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -27,6 +29,9 @@ def init_distributed(device: str) -> bool:
     """
     if rank_and_world()[1] == 1:
         return True
+    import torch
+    import torch.distributed as dist
+
     if not dist.is_initialized():
         on_gpu = torch.cuda.is_available() and device != "cpu"
         if on_gpu:
@@ -37,6 +42,10 @@ def init_distributed(device: str) -> bool:
 
 def broadcast_run_id(run_id: str | None) -> str:
     """The main rank created (or resumed) the run; every rank learns its id."""
+    if rank_and_world()[1] == 1:
+        return run_id
+    import torch.distributed as dist
+
     if not dist.is_initialized():
         return run_id
     box = [run_id]
@@ -46,6 +55,8 @@ def broadcast_run_id(run_id: str | None) -> str:
 
 def barrier() -> None:
     """Wait for every rank (no-op in a single process), e.g. while rank 0 evaluates."""
+    import torch.distributed as dist
+
     if dist.is_initialized():
         dist.barrier()
 
@@ -54,6 +65,8 @@ def all_reduce_gradients(model: torch.nn.Module, world: int) -> None:
     """Sum gradients across ranks: each rank back-propagated the global loss through its slice."""
     if world == 1:
         return
+    import torch.distributed as dist
+
     for param in model.parameters():
         if param.grad is not None:
             dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)

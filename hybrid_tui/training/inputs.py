@@ -44,11 +44,14 @@ def prepare_inputs(
     input. `pairs` / `eval_sets` given (benchmarks, tests) are used instead of loading them.
     The inputs serve one run: their sampler advances as it trains."""
     from hybrid_tui.data.pairs import load_training_pairs
+    from hybrid_tui.devices import pick_device
     from hybrid_tui.evaluate import load_eval_sets
     from hybrid_tui.models import check_model_folder, resolve_conventions, resolve_model
-    from hybrid_tui.padding_free import folder_choice
+    from hybrid_tui.padding_free_choice import folder_choice
     from hybrid_tui.sampling import make_sampler
 
+    if recipe.train.device != "auto":  # `cuda` where no GPU is visible is bad input
+        pick_device(recipe.train.device)
     if pairs is None:
         pairs = load_training_pairs(recipe.data, data_root, progress=progress)
     if eval_sets is None:

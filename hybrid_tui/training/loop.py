@@ -41,6 +41,7 @@ def run_training(
     from hybrid_tui.training import distributed, run_record
     from hybrid_tui.training.inputs import check_resumable, prepare_inputs
 
+    run_record.prefetch_code_version()
     inputs = prepare_inputs(recipe, data_root)
     is_main = distributed.init_distributed(recipe.train.device)
     tracker = Tracker(recipe.tracking.resolved_uri()) if is_main else NullTracker()
@@ -62,6 +63,10 @@ def run_training(
         run_record.announce_run_id(announce, run_id)
 
     try:
+        if is_main and not resume_run_id:
+            run_record.record_run_details(tracker, run_id, inputs)
+        if is_main:
+            run_record.pick_job_device(files, recipe)
         status = _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress)
     except BaseException as err:
         message = err if isinstance(err, HybridTuiError) else f"{type(err).__name__}: {err}"

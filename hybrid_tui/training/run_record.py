@@ -4,9 +4,11 @@ job record and log that `jobs` finds it by, the step metrics, and a FAILED mark 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,25 +23,31 @@ from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
 ERROR_ARTIFACT = "error.txt"
 CUDA_VISIBLE_TAG = "hybrid_tui.cuda_visible_devices"
 QUEUE_JOB_TAG = "hybrid_tui.queue_job"
+DEVICE_TAG = "hybrid_tui.device"
 
 
 def start_tracked_run(tracker, inputs) -> str:
-    """Create the MLflow run and record the recipe, code version, model source, device and seed."""
+    """Create the MLflow run, tagged with the recipe name, code version, model source and mix."""
     recipe = inputs.recipe
     tags = {
         "hybrid_tui.recipe_name": recipe.name,
         "hybrid_tui.code_version": code_version(),
         "hybrid_tui.model_source": inputs.model_source,
-        "hybrid_tui.device": describe_device(pick_device(recipe.train.device)),
         "hybrid_tui.mix": recipe.sampler.describe(),
         "hybrid_tui.train_languages": ",".join(inputs.pairs.languages),
         "hybrid_tui.padding_free": "on" if inputs.padding_free else "off",
         **process_tags(),
         **recipe.tracking.tags,
     }
-    run_id = tracker.start_run(
+    return tracker.start_run(
         recipe.tracking.experiment, recipe.tracking.run_name or recipe.name, tags
     )
+
+
+def record_run_details(tracker, run_id: str, inputs) -> None:
+    """The new run's params, its recipe as an artifact and its device tag: written once its id
+    is announced (they import mlflow and torch, ~3 s that `train --detach` need not wait for)."""
+    recipe = inputs.recipe
     params = recipe.flat_params()
     params["data.resolved_languages"] = ",".join(inputs.pairs.languages)
     params["data.items"] = str(len(inputs.pairs.items))
@@ -48,7 +56,12 @@ def start_tracked_run(tracker, inputs) -> str:
         params[f"eval.questions.{dataset}"] = ",".join(f"{k}={n}" for k, n in counts.items())
     tracker.log_params(run_id, params)
     tracker.log_text(run_id, recipe.to_toml(), "recipe.toml")
-    return run_id
+    tracker.set_tags(run_id, {DEVICE_TAG: describe_device(pick_device(recipe.train.device))})
+
+
+def prefetch_code_version() -> None:
+    """Ask git for the code version in a thread while the inputs load (it takes ~0.2 s)."""
+    threading.Thread(target=code_version, daemon=True).start()
 
 
 def process_tags() -> dict[str, str]:
@@ -73,9 +86,20 @@ def write_job_record(files: RunFiles, inputs, recipe: Recipe) -> None:
         "log": str(files.log),
         "tracking_uri": recipe.tracking.resolved_uri(),
         "name": recipe.name,
-        "device": pick_device(recipe.train.device),
+        # `auto` is picked once torch is loaded (`pick_job_device`); readers handle `auto`
+        "device": "auto" if recipe.train.device == "auto" else pick_device(recipe.train.device),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
+    atomic_write_text(files.job, json.dumps(record, indent=1))
+
+
+def pick_job_device(files: RunFiles, recipe: Recipe) -> None:
+    """Replace `auto` in the job record with the device picked (`cuda:0`, `cpu`): after the run id
+    is announced, since picking it imports torch."""
+    if recipe.train.device != "auto":
+        return
+    record = json.loads(files.job.read_text(encoding="utf-8"))
+    record["device"] = pick_device("auto")
     atomic_write_text(files.job, json.dumps(record, indent=1))
 
 
@@ -105,6 +129,7 @@ def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
         tracker.end_run(run_id, "FAILED")
 
 
+@functools.cache
 def code_version() -> str:
     """`0.1.0+abc1234` (`.dirty` with uncommitted changes): what a run records it ran."""
     from hybrid_tui import __version__
