@@ -21,6 +21,8 @@ from hybrid_tui.cli_options import (
     resolve_tracking_uri,
 )
 from hybrid_tui.cli_queue import queue_app
+from hybrid_tui.cli_run_commands import run_commands
+from hybrid_tui.cli_study import study_commands
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
 
 app = typer.Typer(
@@ -284,137 +286,6 @@ def mine(
 
 
 @app.command()
-def runs(
-    tracking_uri: TrackingUri = None,
-    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            help="Param columns instead of lr, batch, seed: recipe keys separated by commas "
-            "(train.lr,train.seed,sampler.mono)."
-        ),
-    ] = None,
-    filter_text: Annotated[
-        str | None,
-        typer.Option(
-            "--filter",
-            help="Keep runs matching MLflow's search syntax (metrics.`eval/xquad_r/multi/avg/map`"
-            " > 0.5 and params.`train.lr` = '0.001') or the short form (multi>0.5 lr=1e-3).",
-        ),
-    ] = None,
-    sort: Annotated[
-        str | None,
-        typer.Option(help="Sort by a column (multi, best, started, name, ...) or a param key."),
-    ] = None,
-    descending: Annotated[
-        bool | None,
-        typer.Option("--desc/--asc", help="Sort order (default: figures down, text up)."),
-    ] = None,
-    json_output: JsonFlag = False,
-) -> None:
-    """List tracked runs (runs whose trainer died are marked FAILED first)."""
-    from hybrid_tui.cli_output import list_runs
-
-    list_runs(
-        resolve_tracking_uri(tracking_uri),
-        experiment,
-        json_output,
-        columns,
-        filter_text,
-        sort,
-        descending,
-    )
-
-
-@app.command()
-def show(
-    run_id: Annotated[
-        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-    ],
-    tracking_uri: TrackingUri = None,
-    json_output: JsonFlag = False,
-) -> None:
-    """Per-language tables of one run: mono row, cross matrix, multilingual row, bias."""
-    from hybrid_tui.cli_output import show_run
-
-    show_run(resolve_tracking_uri(tracking_uri), run_id, json_output)
-
-
-@app.command()
-def compare(
-    run_ids: Annotated[
-        list[str],
-        typer.Argument(help="Two or more run ids (or unique prefixes); deltas vs the first."),
-    ],
-    tracking_uri: TrackingUri = None,
-    json_output: JsonFlag = False,
-) -> None:
-    """The same tables as deltas against the first run."""
-    from hybrid_tui.cli_output import compare_runs
-
-    compare_runs(resolve_tracking_uri(tracking_uri), run_ids, json_output)
-
-
-@app.command()
-def cancel(
-    run_id: Annotated[
-        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-    ],
-    tracking_uri: TrackingUri = None,
-) -> None:
-    """Stop a running trainer: it checkpoints and ends its run KILLED."""
-    from hybrid_tui.jobs import cancel as cancel_job
-    from hybrid_tui.jobs import full_run_id
-    from hybrid_tui.tracking import Tracker
-
-    run_id = full_run_id(run_id, Tracker(resolve_tracking_uri(tracking_uri)))
-    if not cancel_job(run_id):
-        raise HybridTuiError(f"run {run_id} has no live trainer on this machine")
-    typer.echo(f"cancelled {run_id}")
-
-
-RunArgument = Annotated[
-    str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-]
-
-
-@app.command("tag")
-def tag_command(
-    run_id: RunArgument,
-    tags: Annotated[list[str], typer.Argument(help="KEY=VALUE tags (team=ir stage=2).")],
-    tracking_uri: TrackingUri = None,
-) -> None:
-    """Set MLflow tags on a run (`runs --filter "tags.team = 'ir'"` finds them)."""
-    from hybrid_tui.cli_runs import tag
-
-    tag(resolve_tracking_uri(tracking_uri), run_id, tags)
-
-
-@app.command("note")
-def note_command(
-    run_id: RunArgument,
-    text: Annotated[str, typer.Argument(help="The note; an empty text clears it.")],
-    tracking_uri: TrackingUri = None,
-) -> None:
-    """Set a run's free-text note (the mlflow.note.content tag: the MLflow UI's description)."""
-    from hybrid_tui.cli_runs import note
-
-    note(resolve_tracking_uri(tracking_uri), run_id, text)
-
-
-@app.command("delete")
-def delete_command(
-    run_ids: Annotated[list[str], typer.Argument(help="Run ids or unique prefixes.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
-    tracking_uri: TrackingUri = None,
-) -> None:
-    """Delete runs (asks first; a run still RUNNING is refused: cancel it first)."""
-    from hybrid_tui.cli_runs import delete
-
-    delete(resolve_tracking_uri(tracking_uri), run_ids, yes)
-
-
-@app.command()
 def ui(
     tracking_uri: TrackingUri = None,
     host: Annotated[
@@ -442,78 +313,6 @@ def demo(
     run_demo(resolve_data_root(data_dir), steps=steps, max_questions=max_questions)
 
 
-@app.command()
-def study(
-    name: Annotated[
-        str, typer.Option(help="Study name (tag and experiment `study-NAME`).")
-    ] = "batch-types",
-    recipe: Annotated[str | None, typer.Option(help="Base recipe (default: the demo's).")] = None,
-    seeds: Annotated[int, typer.Option(min=1, max=10, help="Seeds per method.")] = 3,
-    alphas: Annotated[
-        str, typer.Option(help="α sweep on seed 0, comma list ('' for none).")
-    ] = "0,0.25,0.5,0.75,1",
-    out: Annotated[
-        str, typer.Option(help="Markdown summary (a PNG goes beside it).")
-    ] = "docs/results.md",
-    data_dir: DataDir = None,
-    summary_only: Annotated[
-        bool, typer.Option(help="Only summarise the finished runs; train nothing.")
-    ] = False,
-    queue: Annotated[
-        bool,
-        typer.Option(
-            "--queue",
-            help="Add the missing runs to the job queue instead of training them here "
-            "(then `hybrid-tui queue start`, and --summary-only once they are done).",
-        ),
-    ] = False,
-    schedule_arm: Annotated[
-        bool,
-        typer.Option(
-            "--schedule-arm",
-            help="Also train an α schedule (mono 0.8 for the first half, then 0.5) per seed, "
-            "judged against constant α = 0.5.",
-        ),
-    ] = False,
-) -> None:
-    """Mono vs cross vs hybrid batches over seeds, plus an α sweep; resumable; writes a report."""
-    from pathlib import Path
-
-    from hybrid_tui.demo import demo_recipe
-    from hybrid_tui.recipe import load_recipe
-    from hybrid_tui.study import queue_study, run_study, summarize_and_save
-    from hybrid_tui.study_report import write_report
-
-    try:
-        sweep = [float(a) for a in alphas.split(",") if a.strip()]
-    except ValueError:
-        raise HybridTuiError(
-            f"--alphas {alphas!r}: give numbers between 0 and 1, e.g. 0,0.5,1"
-        ) from None
-    if any(not 0 <= a <= 1 for a in sweep):
-        raise HybridTuiError(f"--alphas {alphas!r}: every α must lie between 0 and 1")
-    base = load_recipe(recipe) if recipe else demo_recipe()
-    if queue and summary_only:
-        raise HybridTuiError("--queue adds the study's runs, --summary-only reads them; pick one")
-    if queue:
-        queued = queue_study(base, name, seeds, sweep, resolve_data_root(data_dir), schedule_arm)
-        for job in queued:
-            typer.echo(job.id)
-        again = f"hybrid-tui study --name {name}" + (f" --recipe {recipe}" if recipe else "")
-        typer.echo(
-            f"queued {len(queued)} jobs; run them with `hybrid-tui queue start` (if no scheduler "
-            f"runs), then write the summary with `{again} --out {out} --summary-only`",
-            err=True,
-        )
-        return
-    if summary_only:
-        summary = summarize_and_save(base.tracking.resolved_uri(), name, Path(out))
-        write_report(summary, Path(out), base)
-    else:
-        run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out), schedule_arm)
-    typer.echo(f"wrote {out}")
-
-
 @models_app.command("list")
 def models_list(json_output: JsonFlag = False) -> None:
     """Offline models that ship in PyPI packages (and whether they are prepared)."""
@@ -536,6 +335,10 @@ def models_prepare(
     with rich_progress(transient=True) as progress:
         resolved = resolve_model(name, progress=progress)
     typer.echo(str(resolved.path))
+
+
+# The run and study commands are declared in their own modules and mounted here, top level.
+app.registered_commands += run_commands.registered_commands + study_commands.registered_commands
 
 
 def main() -> None:

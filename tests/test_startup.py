@@ -80,8 +80,10 @@ def test_a_trainer_announces_its_run_before_importing_torch_or_mlflow(
 ) -> None:
     """`train --detach` prints the run id once the trainer announces it: by then the trainer has
     checked every input and created its run, but imported neither torch nor mlflow (~3 s)."""
+    from hybrid_tui.models import resolve_model
     from tests.conftest import REPO, tracker_of
 
+    resolve_model("tiny-random")  # prepared, as after `models prepare` (building it needs torch)
     tracker_of(workdir).start_run("smoke", "earlier run")  # the experiment exists
     recipe = REPO / "recipes" / "smoke.toml"
     code = (
