@@ -177,3 +177,115 @@ def test_a_taken_name_gets_a_new_default(workdir: Path) -> None:
     user_recipes_dir().mkdir(parents=True)
     (user_recipes_dir() / "my-mix.toml").write_text("name = 'x'\n")
     assert save_path_for("my mix") == Path(".hybrid-tui/recipes/my-mix-2.toml")
+
+
+def test_ema_is_debiased_like_tensorboard() -> None:
+    from hybrid_tui.tui.widgets.curve_smoothing import smooth_ema
+
+    assert smooth_ema([2.0, 2.0, 2.0], 0.9) == pytest.approx([2.0, 2.0, 2.0])  # no pull to 0
+    assert smooth_ema([1.0, 3.0], 0.0) == [1.0, 3.0]
+    smoothed = smooth_ema([4.0, 0.0], 0.5)  # (0.5*4*0.5 + 0) / (1 - 0.25)
+    assert smoothed == pytest.approx([4.0, (0.5 * 2.0) / 0.75])
+    assert smooth_ema([1.0, float("nan"), 1.0], 0.9)[2] == pytest.approx(1.0)
+
+
+def test_rolling_throughput_is_total_pairs_over_total_time() -> None:
+    from hybrid_tui.tui.widgets.curve_smoothing import rolling_pairs_per_s
+
+    # 16 pairs per step, steps taking 1 s, 2 s and 0.1 s: 48 pairs in 3.1 s
+    assert rolling_pairs_per_s([16.0, 8.0, 160.0]) == pytest.approx(48 / 3.1)
+    assert rolling_pairs_per_s([1000.0] * 5 + [10.0] * 20, window=20) == pytest.approx(10.0)
+    assert rolling_pairs_per_s([]) is None
+
+
+def _live_run(store: str, events: list[dict], log_lines: int = 0) -> str:
+    """A RUNNING run followed through a fake event file (and trainer log) of this process."""
+    import json
+
+    from hybrid_tui.run_files import RunFiles
+    from tests.test_tui import seed_run
+
+    run_id = seed_run(store, "live-fake", status="RUNNING", with_events=True)
+    files = RunFiles.for_run(run_id)
+    start = {"t": 1e9, "type": "start", "run_id": run_id, "name": "live-fake", "steps": 100}
+    files.events.write_text("".join(json.dumps(e) + "\n" for e in [start, *events]))
+    log = files.root / "trainer.log"
+    log.write_text("".join(f"line {i}\n" for i in range(log_lines)))
+    record = {"run_id": run_id, "pid": os.getpid(), "device": "cpu", "log": str(log)}
+    files.job.write_text(json.dumps(record))
+    return run_id
+
+
+def _step(step: int, loss: float, rate: float) -> dict:
+    return {"t": 1e9 + step, "type": "step", "step": step, "loss": loss, "lr": 1e-3,
+            "pairs_per_s": rate, "batch_kind": "mono"}  # fmt: skip
+
+
+async def test_live_smooths_the_loss_and_the_throughput_and_plots_evals(store) -> None:
+    rates = [15.0, 8.0, 36.0, 167.0]
+    events = [_step(i + 1, 3.0 - 0.1 * i + (0.3 if i % 2 else 0), rates[i]) for i in range(4)]
+    metrics = {
+        "eval/xquad_r/mono/avg/map": 0.41,
+        "eval/xquad_r/cross/avg/map": 0.22,
+        "eval/xquad_r/multi/avg/map": 0.30,
+    }
+    events.append({"t": 1e9 + 5, "type": "eval", "step": 4, "metrics": metrics})
+    run_id = _live_run(store, events)
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_live(run_id)
+        await wait_for(pilot, lambda: getattr(app.screen, "step", None) == 4, what="the steps")
+        live = app.screen
+        stats = str(live.query_one("#live-stats").render())
+        assert f"{4 / sum(1 / r for r in rates):,.0f} pairs/s" in stats  # 20, not 167
+        from hybrid_tui.tui.widgets.curve_smoothing import smooth_ema
+
+        smoothed = smooth_ema([e["loss"] for e in events[:4]], 0.9)[-1]
+        assert f"loss 3.0000  ·  smoothed {smoothed:.4f}" in stats
+        assert "CPU (no GPU)" in str(live.query_one("#live-gpu").render())
+        plot = live.eval_plot
+        assert plot.display and plot.series["mono"] == {4.0: pytest.approx(41.0)}
+        await pilot.press("s")  # 0.9 → 0.99
+        assert live.loss_plot.smoothing == 0.99
+        await pilot.press("s")  # → off
+        assert "smoothed" not in str(live.query_one("#live-stats").render())
+
+
+async def test_live_shows_a_training_warning_prominently(store) -> None:
+    warning = "loss 2.7726 has not moved from ln(batch 16) = 2.7726 after 20 steps"
+    events = [_step(1, 2.77, 10.0), {"t": 1e9 + 2, "type": "warning", "message": warning}]
+    run_id = _live_run(store, events)
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_live(run_id)
+        await wait_for(pilot, lambda: getattr(app.screen, "warning", None), what="the warning")
+        assert warning in str(app.screen.query_one("#live-stats").render())
+        assert any(n.severity == "warning" and n.message == warning for n in app._notifications)
+
+
+async def test_live_log_follows_its_end_unless_scrolled_up(store) -> None:
+    from textual.widgets import Log
+
+    from hybrid_tui.run_files import RunFiles
+
+    run_id = _live_run(store, [_step(1, 3.0, 10.0)], log_lines=100)
+    log_file = RunFiles.for_run(run_id).root / "trainer.log"
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_live(run_id)
+        await wait_for(pilot, lambda: app.screen.query(Log), what="Live")
+        log = app.screen.query_one(Log)
+        await wait_for(pilot, lambda: log.line_count == 60, what="the log tail")
+        await pilot.pause(0.2)
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y  # the end shows
+        with log_file.open("a") as handle:
+            handle.write("line 100\n")
+        await wait_for(pilot, lambda: log.lines[-1] == "line 100", what="a new line")
+        await pilot.pause(0.2)
+        assert log.scroll_y == log.max_scroll_y  # still following
+        log.scroll_home(animate=False, immediate=True)
+        with log_file.open("a") as handle:
+            handle.write("line 101\n")
+        await wait_for(pilot, lambda: log.lines[-1] == "line 101", what="another line")
+        await pilot.pause(0.2)
+        assert log.scroll_y == 0  # the user scrolled up: left there
