@@ -289,3 +289,25 @@ async def test_live_log_follows_its_end_unless_scrolled_up(store) -> None:
         await wait_for(pilot, lambda: log.lines[-1] == "line 101", what="another line")
         await pilot.pause(0.2)
         assert log.scroll_y == 0  # the user scrolled up: left there
+
+
+async def test_results_at_80x24_scroll_with_the_arrows_and_say_so(store, monkeypatch) -> None:
+    import tests.test_tui as seeding
+    from hybrid_tui.languages import XQUAD_R_LANGUAGES
+    from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
+
+    monkeypatch.setattr(seeding, "EVAL_LANGUAGES", tuple(XQUAD_R_LANGUAGES))  # all 11 columns
+    run_id = seeding.seed_run(store, "eleven-languages")
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_results(run_id)
+        await wait_for(pilot, lambda: app.screen.query(LanguageTablesView), what="the tables")
+        hint = app.screen.query_one("#results-hint")
+        await wait_for(pilot, lambda: "more right" in str(hint.render()), what="the hint")
+        assert "←/→" in str(hint.render()) and "↑/↓" in str(hint.render())
+        body = app.screen.query_one("#results-body")
+        await pilot.press(*["right"] * (body.max_scroll_x + 2), "down")
+        await pilot.pause()
+        assert body.scroll_x == body.max_scroll_x > 0 and body.scroll_y == 1
+        text = str(hint.render())
+        assert text.startswith("more left, below, above:")  # nothing more to the right
