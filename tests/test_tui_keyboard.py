@@ -311,3 +311,45 @@ async def test_results_at_80x24_scroll_with_the_arrows_and_say_so(store, monkeyp
         assert body.scroll_x == body.max_scroll_x > 0 and body.scroll_y == 1
         text = str(hint.render())
         assert text.startswith("more left, below, above:")  # nothing more to the right
+
+
+def _type_fast(app, *keys: str) -> None:
+    """Keys as a terminal delivers a burst: all queued before the first is handled."""
+    from textual import events
+
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+
+async def test_keys_typed_right_after_a_screen_change_are_kept(store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await runs_loaded(pilot)
+        _type_fast(app, "n", "a", "b", "c")
+        await wait_for(pilot, lambda: app.current_mode == "compose", what="Compose")
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#name").value == "demo-hybridabc"
+        await pilot.press("escape")
+        _type_fast(app, "l", "s")  # to Live, then one press of its smoothing key
+        await wait_for(pilot, lambda: app.current_mode == "live", what="Live")
+        await pilot.pause(0.3)
+        assert app.screen.loss_plot.smoothing == 0.99
+
+
+async def test_question_mark_lists_every_key_of_the_screen(store) -> None:
+    from textual.widgets import HelpPanel
+
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await runs_loaded(pilot)
+        await pilot.press("l", "question_mark")
+        await pilot.pause()
+        panels = app.screen.query(HelpPanel)
+        assert len(panels) == 1
+        table = panels.first().query_one("BindingsTable").render()
+        shown = " ".join(str(cell) for column in table.columns for cell in column.cells)
+        for description in ("Cancel run", "Results", "Smoothing", "Runs", "Compose", "Queue"):
+            assert description in shown
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app.screen.query(HelpPanel)

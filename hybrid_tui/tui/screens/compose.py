@@ -161,7 +161,8 @@ class ComposeScreen(Screen):
                 Button("Queue ^o", id="add-to-queue", variant="primary", compact=True),
             )
         yield Static(
-            "Tab/shift+Tab: next/previous field · enter opens a list · escape leaves a field",
+            "Tab/shift+Tab: next/previous field · enter opens a list · escape leaves a field · "
+            "? every key",
             id="compose-status",
         )
         yield Footer(compact=True)
