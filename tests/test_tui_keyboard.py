@@ -353,3 +353,25 @@ async def test_question_mark_lists_every_key_of_the_screen(store) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert not app.screen.query(HelpPanel)
+
+
+async def test_every_field_shows_focus(store) -> None:
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        screen = app.screen
+
+        def look(field_id: str):
+            widget = screen.query_one(f"#{field_id}")
+            if widget.has_class("-textual-compact") and widget.children:  # a Select: its face
+                widget = widget.children[0]
+            return (widget.styles.background, widget.styles.text_style)
+
+        for field_id in FORM_ORDER:
+            screen.query_one(f"#{field_id}").focus()
+            await pilot.pause()
+            focused = look(field_id)
+            screen.query_one("#seed" if field_id != "seed" else "#lr").focus()
+            await pilot.pause()
+            assert focused != look(field_id), f"{field_id} looks the same focused and not"
