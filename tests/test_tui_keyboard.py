@@ -329,6 +329,10 @@ async def test_keys_typed_right_after_a_screen_change_are_kept(store) -> None:
         await wait_for(pilot, lambda: app.current_mode == "compose", what="Compose")
         await pilot.pause(0.3)
         assert app.screen.query_one("#name").value == "demo-hybridabc"
+        _type_fast(app, "escape", "r")  # leave the field, then Runs: neither key typed
+        await wait_for(pilot, lambda: app.current_mode == "runs", what="Runs")
+        await pilot.press("n")
+        assert app.screen.query_one("#name").value == "demo-hybridabc"
         await pilot.press("escape")
         _type_fast(app, "l", "s")  # to Live, then one press of its smoothing key
         await wait_for(pilot, lambda: app.current_mode == "live", what="Live")

@@ -51,7 +51,8 @@ class ComposeScreen(Screen):
         Binding("ctrl+o", "add_to_queue", "Add to queue", priority=True),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+l", "pick_recipe", "Load recipe", priority=True),
-        Binding("escape", "leave_field", "Leave field", show=False),
+        # priority: handled on arrival, so a screen key typed right after it is not typed
+        Binding("escape", "leave_field", "Leave field", show=False, priority=True),
     ]
 
     def __init__(self) -> None:
