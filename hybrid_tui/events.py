@@ -5,7 +5,7 @@ only ever returns whole lines (a line still being written waits for the next cal
 
 Event types: `start` (run_id, name, steps, start_step), `step` (step, loss, lr, pairs_per_s,
 batch_kind), `eval` (step, metrics), `progress` (description, done, total), `log` (message),
-`end` (status, error?).
+`warning` (message: a NaN/inf or flat loss, from `training.loss_watch`), `end` (status, error?).
 """
 
 from __future__ import annotations

@@ -298,10 +298,10 @@ async def test_compose_saves_and_loads_recipes(store, workdir: Path) -> None:
         await retype(pilot, "#name", "my-mix")
         await retype(pilot, "#mix-mono", "0.7")
         await retype(pilot, "#mix-cross", "0.3")
-        assert screen.query_one("#save-path").value == "recipes/my-mix.toml"
+        assert screen.query_one("#save-path").value == ".hybrid-tui/recipes/my-mix.toml"
         await pilot.press("ctrl+s")
         await pilot.pause()
-    saved = load_recipe(workdir / "recipes" / "my-mix.toml")
+    saved = load_recipe(workdir / ".hybrid-tui" / "recipes" / "my-mix.toml")
     assert saved.sampler.mono == 0.7 and saved.sampler.alpha == pytest.approx(0.7)
     assert saved.model.spec == "tiny-random" and saved.train.steps == 20
 

@@ -82,6 +82,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
     from hybrid_tui.training.distributed import barrier
     from hybrid_tui.training.evaluation import evaluate_and_log
+    from hybrid_tui.training.loss_watch import WARMUP_STEPS, LossWatch
     from hybrid_tui.training.run_record import StepMeter, step_metrics
     from hybrid_tui.training.saving import discard_checkpoint, save, save_final_model
     from hybrid_tui.training.setup import setup_training
@@ -97,6 +98,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
         print(setup.encoder.padding_free_status, flush=True)
     meter = StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
     gpu_metrics = GpuMetrics(setup.device if setup.is_main else "cpu")
+    watch = LossWatch(recipe.train.batch_size, max(WARMUP_STEPS, recipe.train.warmup_steps))
     with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:
@@ -112,6 +114,9 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
             if batch.source:
                 record["source"] = batch.source
             events.write("step", **record)
+            if setup.is_main and (problem := watch.check(step, loss)):
+                print(f"warning: {problem}", flush=True)  # the trainer's log
+                events.write("warning", message=problem)  # Live shows it in bold
             if step % recipe.train.log_every == 0 or step == steps:
                 metrics = step_metrics(record, meter)
                 if recipe.data.hard_negatives:

@@ -13,13 +13,16 @@ from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Input
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.screens.compose import ComposeScreen
 from hybrid_tui.tui.screens.live import LiveScreen
 from hybrid_tui.tui.screens.queue import QueueScreen
 from hybrid_tui.tui.screens.runs import RunsScreen
+
+MODE_KEYS = {"runs": "r", "compose": "n", "live": "l", "queue": "j"}
 
 
 class HybridTuiApp(App[None]):
@@ -35,11 +38,12 @@ class HybridTuiApp(App[None]):
     }
     DEFAULT_MODE = "runs"
     BINDINGS = [
-        Binding("r", "show_runs", "Runs"),
-        Binding("n", "compose", "Compose"),
-        Binding("l", "live", "Live"),
-        Binding("j", "queue", "Queue"),
+        Binding("r", "switch_to('runs')", "Runs", priority=True),
+        Binding("n", "switch_to('compose')", "Compose", priority=True),
+        Binding("l", "switch_to('live')", "Live", priority=True),
+        Binding("j", "switch_to('queue')", "Queue", priority=True),
         Binding("q", "quit", "Quit", show=False),
+        Binding("question_mark", "toggle_help", "Help", show=False),  # cut at 80 columns
     ]
 
     def __init__(self, tracking_uri: str | None = None, data_dir: str | None = None) -> None:
@@ -83,6 +87,33 @@ class HybridTuiApp(App[None]):
         else:
             self.call_from_thread(self.notify, message, title="error", severity="error", timeout=10)
 
+    # ------------------------------------------------------------------ keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The screen keys (r n l j) are priority bindings, so a key typed right after one is
+        handled only once the new screen is up and focused (a plain binding runs only after the
+        old screen's widget has queued the keys behind it, and those were lost). They step
+        aside wherever the key means something else: typed into a field, answered in a dialog,
+        or bound by the screen itself (`l` on Runs follows the highlighted run)."""
+        if action != "switch_to":
+            return True
+        key = MODE_KEYS[str(parameters[0])]
+        if isinstance(self.focused, Input) or isinstance(self.screen, ModalScreen):
+            return False
+        node = self.focused or self.screen
+        while node is not None and node is not self:
+            if key in node._bindings.key_to_bindings:
+                return False
+            node = node.parent
+        return True
+
+    def action_toggle_help(self) -> None:
+        """`?`: every key of the current screen and field (Textual's help panel), or hide it."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
     # ------------------------------------------------------------------ navigation
 
     def action_show_runs(self) -> None:
@@ -103,6 +134,13 @@ class HybridTuiApp(App[None]):
 
     def action_queue(self) -> None:
         self.switch_mode("queue")
+
+    async def action_switch_to(self, mode: str) -> None:
+        """The screen keys: return only once the screen is shown (see `check_action`)."""
+        if mode == "runs" and self.current_mode == "runs":
+            self.action_show_runs()
+            return
+        await self.switch_mode(mode)
 
     def open_live(self, run_id: str) -> None:
         """Follow this run in the Live view (its whole curve so far, then new points)."""

@@ -2,6 +2,12 @@
 TOML, and launch it (ctrl+r) as a detached trainer, then follow it in Live; or add it to the job
 queue (ctrl+o). Launching onto a device where a trainer already runs asks first.
 
+Driven from the keyboard: Tab/shift+Tab walk every field in screen order, enter opens a
+select, ctrl+l opens the recipe picker, and keys typed into a field stay in it (the form itself
+never takes focus, so a keystroke always lands in a field). The form starts from the demo recipe
+(`hybrid-tui demo`'s known-good job: e5-small-offline, a hybrid mix, a bounded evaluation).
+"Save as" proposes a new name in the user's recipes dir and asks before overwriting any file.
+
 The form only collects values: `recipe.recipe_from_dict` validates them, `jobs.launch` starts
 the trainer and `queue.submit` queues it.
 """
@@ -22,10 +28,10 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 from hybrid_tui.devices import list_gpus
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.messages import GpusFound, JobQueued, MixChanged, RunLaunched
+from hybrid_tui.tui.recipe_files import recipe_files, save_path_for, shown_path
 from hybrid_tui.tui.recipe_form import FIELDS, get_field, put_field
 from hybrid_tui.tui.widgets.mix_editor import MixEditor
 
-RECIPES_DIR = Path("recipes")
 DEVICES = ["auto", "cpu"]
 DATA_SOURCES = ["lareqa", "jsonl", "hub"]
 
@@ -34,25 +40,26 @@ def _row(label: str, *widgets, id: str | None = None) -> Horizontal:
     return Horizontal(Label(label, classes="field-label"), *widgets, classes="field", id=id)
 
 
-def recipe_files() -> list[Path]:
-    if not RECIPES_DIR.is_dir():
-        return []
-    return sorted(RECIPES_DIR.rglob("*.toml"))
+def _recipe_options() -> list[tuple[str, str]]:
+    return [(shown_path(path), str(path)) for path in recipe_files()]
 
 
 class ComposeScreen(Screen):
+    AUTO_FOCUS = "#name"  # on arrival (and return) typing lands in a field, never on app keys
     BINDINGS = [
         Binding("ctrl+r", "launch", "Launch", priority=True),
         Binding("ctrl+o", "add_to_queue", "Add to queue", priority=True),
         Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("ctrl+l", "pick_recipe", "Load recipe", priority=True),
+        # priority: handled on arrival, so a screen key typed right after it is not typed
+        Binding("escape", "leave_field", "Leave field", show=False, priority=True),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        from hybrid_tui.recipe import Recipe
+        from hybrid_tui.demo import demo_recipe
 
-        self.base: dict = Recipe().model_dump(mode="json", exclude_none=True)
+        self.base: dict = demo_recipe().model_dump(mode="json", exclude_none=True)
         self.loaded_from: Path | None = None
         self.launching = False
         self.mix_error: str | None = None
@@ -61,11 +68,17 @@ class ComposeScreen(Screen):
     def compose(self) -> ComposeResult:
         base = self.base
         yield Header()
-        with VerticalScroll(id="compose-form"):
-            files = [(str(path), str(path)) for path in recipe_files()]
+        form = VerticalScroll(id="compose-form")
+        form.can_focus = False  # a focused container would hand typed letters to app keys
+        with form:
             yield _row(
                 "load recipe",
-                Select(files, prompt="recipes/*.toml", id="recipe-file", compact=True),
+                Select(
+                    _recipe_options(),
+                    prompt="a recipe (ctrl+l, enter)",
+                    id="recipe-file",
+                    compact=True,
+                ),
             )
             yield _row("name", Input(id="name", compact=True))
             yield _row(
@@ -143,23 +156,25 @@ class ComposeScreen(Screen):
             )
             yield _row(
                 "save as",
-                Input("", placeholder="recipes/NAME.toml", id="save-path", compact=True),
+                Input("", placeholder="NAME.toml", id="save-path", compact=True),
                 Button("Save ^s", id="save", compact=True),
                 Button("Launch ^r", id="launch", variant="success", compact=True),
                 Button("Queue ^o", id="add-to-queue", variant="primary", compact=True),
             )
         yield Static(
-            "ctrl+r launches this recipe, ctrl+o adds it to the queue; escape leaves a field",
+            "Tab/shift+Tab: next/previous field · enter opens a list · escape leaves a field · "
+            "? every key",
             id="compose-status",
         )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        for field in self.query(Input):  # focus never selects (and so never replaces) a value
+            field.select_on_focus = False
         self._show_recipe(self.base)
         self._fill_save_path()
         self._find_models()
         self._find_gpus()
-        self.query_one("#model-spec", Input).focus()
 
     # ------------------------------------------------------------------ background lookups
 
@@ -253,10 +268,15 @@ class ComposeScreen(Screen):
     def action_leave_field(self) -> None:
         self.set_focus(None)
 
+    def action_pick_recipe(self) -> None:
+        """Open the recipe picker from anywhere on the form."""
+        picker = self.query_one("#recipe-file", Select)
+        picker.focus()
+        picker.action_show_overlay()
+
     def _fill_save_path(self) -> None:
         name = self.query_one("#name", Input).value.strip() or "recipe"
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
-        self.query_one("#save-path", Input).value = str(RECIPES_DIR / f"{safe}.toml")
+        self.query_one("#save-path", Input).value = str(save_path_for(name))
 
     # ------------------------------------------------------------------ recipe in and out
 
@@ -272,7 +292,7 @@ class ComposeScreen(Screen):
         self.base = recipe.model_dump(mode="json", exclude_none=True)
         self.loaded_from = path
         self._show_recipe(self.base)
-        self.query_one("#save-path", Input).value = str(path)
+        self._fill_save_path()  # a new name: saving never lands on the loaded file unasked
         self.notify(f"loaded {path}", timeout=3)
 
     def _show_recipe(self, recipe: dict) -> None:
@@ -296,11 +316,34 @@ class ComposeScreen(Screen):
         return recipe_from_dict(data, source="compose")
 
     def action_save(self) -> None:
-        from hybrid_tui.recipe import save_recipe
+        """Save the form as the "save as" file; an existing file is overwritten only on a yes."""
+        from hybrid_tui.tui.screens.confirm import ConfirmScreen
 
         path = Path(self.query_one("#save-path", Input).value.strip() or "recipe.toml")
         try:
             recipe = self.form_recipe()
+        except HybridTuiError as err:
+            self.app.show_error(err)
+            return
+        if not path.exists():
+            self._save(recipe, path)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._save(recipe, path)
+            else:
+                self.notify(f"not saved: {path} exists; change the save-as name", timeout=5)
+
+        question = f"{path} already exists. Overwrite it with this form?"
+        self.app.push_screen(
+            ConfirmScreen(question, yes="Overwrite (y)", no="Keep it (n)"), answered
+        )
+
+    def _save(self, recipe, path: Path) -> None:
+        from hybrid_tui.recipe import save_recipe
+
+        try:
             save_recipe(recipe, path)
         except HybridTuiError as err:
             self.app.show_error(err)
@@ -313,7 +356,7 @@ class ComposeScreen(Screen):
 
     def _refresh_recipe_files(self) -> None:
         select = self.query_one("#recipe-file", Select)
-        select.set_options([(str(path), str(path)) for path in recipe_files()])
+        select.set_options(_recipe_options())
 
     def action_launch(self) -> None:
         if self.launching:

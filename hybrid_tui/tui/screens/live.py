@@ -1,6 +1,9 @@
 """Live: the followed run's loss and learning-rate curves as points arrive, throughput, ETA, the
 run's device (per GPU: utilisation, memory, temperature, power, read through NVML; "CPU (no GPU)"
 otherwise), and the tail of the trainer's log; x cancels the trainer, enter opens the results.
+The loss is shown raw and smoothed (debiased EMA; `s` changes the weight), throughput over the
+last steps, evaluation scores over steps when the recipe sets `eval_every`, and the trainer's
+warnings (NaN/inf or flat loss) in bold. The log follows its end unless scrolled up.
 
 Points come from the trainer's event file (`events.EventTail`, read every `POLL_S`), so they show
 within half a second. Opened for an older run, the first read returns the whole curve so far; a
@@ -26,7 +29,14 @@ from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
 from hybrid_tui.queue.output import duration
 from hybrid_tui.report.format import score_text
 from hybrid_tui.tui.messages import CurveHistoryLoaded
-from hybrid_tui.tui.widgets.curve_plot import CurvePlot
+from hybrid_tui.tui.widgets.curve_plot import CurvePlot, EvalPlot
+from hybrid_tui.tui.widgets.curve_smoothing import (
+    DEFAULT_SMOOTHING,
+    SMOOTHING_WEIGHTS,
+    THROUGHPUT_WINDOW,
+    rolling_pairs_per_s,
+    smooth_ema,
+)
 
 POLL_S = 0.25
 SLOW_POLL_S = 2.0
@@ -41,6 +51,7 @@ class LiveScreen(Screen):
     BINDINGS = [
         Binding("x", "cancel_run", "Cancel run"),
         Binding("enter", "results", "Results"),
+        Binding("s", "cycle_smoothing", "Smoothing"),
     ]
 
     def __init__(self) -> None:
@@ -53,7 +64,9 @@ class LiveScreen(Screen):
         self.step: int | None = None
         self.last_loss: float | None = None
         self.last_lr: float | None = None
-        self.pairs_per_s: float | None = None
+        self.pairs_per_s: float | None = None  # over the last THROUGHPUT_WINDOW steps
+        self.warning: str | None = None  # the trainer's latest warning (NaN or flat loss)
+        self._rates: deque[float] = deque(maxlen=THROUGHPUT_WINDOW)
         self.device: str | None = None  # the run's device, e.g. `cuda:0 (NVIDIA H200)`
         self.gpus: list[int] | None = None  # NVML indices of its GPUs ([] on the CPU)
         self.gpu_lines: list[str] = []
@@ -69,8 +82,9 @@ class LiveScreen(Screen):
         yield Static("", id="live-stats")
         yield Static("", id="live-gpu")
         with Horizontal(id="live-curves"):
-            yield CurvePlot("loss", id="loss-plot")
+            yield CurvePlot("loss", id="loss-plot", smoothing=DEFAULT_SMOOTHING)
             yield CurvePlot("learning rate", id="lr-plot")
+            yield EvalPlot("eval mAP ×100 (avg)", id="eval-plot")
         yield Log(id="live-log", max_lines=LOG_LINES, auto_scroll=True)
         yield Footer(compact=True)
 
@@ -82,7 +96,12 @@ class LiveScreen(Screen):
     def lr_plot(self) -> CurvePlot:
         return self.query_one("#lr-plot", CurvePlot)
 
+    @property
+    def eval_plot(self) -> EvalPlot:
+        return self.query_one("#eval-plot", EvalPlot)
+
     def on_mount(self) -> None:
+        self.eval_plot.display = False  # shown once the run has evaluated during training
         self.set_interval(POLL_S, self._poll_events)
         self.set_interval(SLOW_POLL_S, self._slow_poll)
 
@@ -99,6 +118,8 @@ class LiveScreen(Screen):
         self.run_name, self.status, self.error = run_id[:12], None, None
         self.total_steps = self.step = self.last_loss = self.last_lr = self.pairs_per_s = None
         self._step_times.clear()
+        self._rates.clear()
+        self.warning = None
         self._tail = None
         self._from_tracker = False
         self._log_text = ""
@@ -107,6 +128,8 @@ class LiveScreen(Screen):
         self._load_device(run_id)
         self.loss_plot.clear()
         self.lr_plot.clear()
+        self.eval_plot.clear()
+        self.eval_plot.display = False
         self.query_one(Log).clear()
         self._open_events()
         if self._tail is None and self._job() is None:
@@ -163,7 +186,9 @@ class LiveScreen(Screen):
                 step = int(event["step"])
                 self.step = step
                 self.last_loss, self.last_lr = event.get("loss"), event.get("lr")
-                self.pairs_per_s = event.get("pairs_per_s")
+                if event.get("pairs_per_s"):
+                    self._rates.append(float(event["pairs_per_s"]))
+                self.pairs_per_s = rolling_pairs_per_s(self._rates)
                 loss.append((step, event.get("loss")))
                 lr.append((step, event.get("lr")))
                 self._step_times.append((float(event.get("t", time.time())), step))
@@ -171,6 +196,7 @@ class LiveScreen(Screen):
                     self.status = "RUNNING"
             elif kind == "eval":
                 metrics = event.get("metrics") or {}
+                self._plot_eval(event.get("step"), metrics)
                 shown = [
                     f"{parsed.setting} {score_text(value, False)}"
                     for key, value in metrics.items()
@@ -184,6 +210,8 @@ class LiveScreen(Screen):
                 )
             elif kind == "log":
                 self._log_line(str(event.get("message", "")))
+            elif kind == "warning":
+                self._warn(str(event.get("message", "")))
             elif kind == "progress":
                 done, total = event.get("done", 0), event.get("total", 0)
                 self._log_line(f"{event.get('description', 'working')}: {done}/{total}")
@@ -203,6 +231,23 @@ class LiveScreen(Screen):
             self.app.show_error_line(f"training {self.run_name} failed: {error or 'see the log'}")
         elif status == "FINISHED" and self.is_current():
             self.notify(f"{self.run_name} finished; press enter for its results", timeout=6)
+
+    def _plot_eval(self, step: Any, metrics: dict) -> None:
+        """The averaged mAP of each setting of the first eval set, at the step it was taken."""
+        scores: dict[str, float] = {}
+        for key, value in metrics.items():
+            parsed = parse_eval_key(key)
+            if parsed and parsed.is_average and parsed.metric == "map":
+                scores.setdefault(parsed.setting, float(value) * 100)
+        if scores and step is not None:
+            self.eval_plot.add_scores(float(step), scores)
+            self.eval_plot.display = True
+
+    def _warn(self, message: str) -> None:
+        if message and message != self.warning:
+            self.warning = message
+            if self.is_current():
+                self.notify(message, title="training warning", severity="warning", timeout=10)
 
     def is_current(self) -> bool:
         return self.app.screen is self
@@ -248,8 +293,14 @@ class LiveScreen(Screen):
         if text and text != self._log_text:
             self._log_text = text
             log = self.query_one(Log)
+            following = log.scroll_y >= log.max_scroll_y  # scrolled up: the user is reading
+            kept = log.scroll_y
             log.clear()
-            log.write_lines(text.splitlines())
+            log.write_lines(text.splitlines(), scroll_end=False)
+            if following:
+                log.call_after_refresh(log.scroll_end, animate=False, immediate=True)
+            else:
+                log.call_after_refresh(log.scroll_to, y=kept, animate=False, immediate=True)
         if dead and self.status in (None, "RUNNING"):
             self._poll_events()  # an end event may have landed just now
             if self.status in (None, "RUNNING"):
@@ -349,6 +400,9 @@ class LiveScreen(Screen):
             parts.append(f"step {self.step}{total}")
         if self.last_loss is not None:
             parts.append(f"loss {self.last_loss:.4f}")
+            smoothed = self.smoothed_loss()
+            if smoothed is not None:
+                parts.append(f"smoothed {smoothed:.4f}")
         if self.last_lr is not None:
             parts.append(f"lr {self.last_lr:.2e}")
         if self.pairs_per_s is not None and status == "RUNNING":
@@ -359,11 +413,20 @@ class LiveScreen(Screen):
         elif eta is not None and status == "RUNNING":
             parts.append(f"ETA {duration(eta)}")
         lines = ["  ·  ".join(parts)]
+        if self.warning:
+            lines.insert(0, f"[b reverse yellow] ⚠ {self.warning} [/]")
         if self.error:
             lines.append(f"[red]{self.error}[/]")
         elif self.last_message:
             lines.append(self.last_message)
         stats.update("\n".join(lines))
+
+    def smoothed_loss(self) -> float | None:
+        """The EMA of the loss at its last point (None when smoothing is off)."""
+        plot = self.loss_plot
+        if not plot.smoothing or not plot.values:
+            return None
+        return smooth_ema(plot.values, plot.smoothing)[-1]
 
     def eta_seconds(self) -> float | None:
         if len(self._step_times) < 2 or not self.total_steps or self.step is None:
@@ -374,6 +437,15 @@ class LiveScreen(Screen):
         return (self.total_steps - self.step) * (t1 - t0) / (s1 - s0)
 
     # ------------------------------------------------------------------ actions
+
+    def action_cycle_smoothing(self) -> None:
+        """The next EMA weight (0 → 0.6 → 0.9 → 0.99 → 0)."""
+        now = self.loss_plot.smoothing
+        later = [weight for weight in SMOOTHING_WEIGHTS if weight > now]
+        weight = later[0] if later else SMOOTHING_WEIGHTS[0]
+        self.loss_plot.set_smoothing(weight)
+        self.notify(f"loss smoothing {weight:g}" if weight else "loss smoothing off", timeout=2)
+        self._show_stats()
 
     def action_results(self) -> None:
         if self.run_id:
@@ -401,7 +473,9 @@ class LiveScreen(Screen):
 
 def gpu_pane_text(device: str | None, gpus: list[int] | None, lines: list[str]) -> str:
     """What the device pane says: per-GPU readings, or plainly that the run is on the CPU."""
-    if device is None or gpus is None:
+    if device is None:
+        return "device: not recorded for this run"
+    if gpus is None:
         return ""
     if not gpus:
         return "CPU (no GPU)"

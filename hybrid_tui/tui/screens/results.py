@@ -1,5 +1,8 @@
 """Results: one run's per-language tables (mono row, cross-lingual heatmap, multilingual row,
-language bias, averages), languages unseen in training marked. Escape goes back."""
+language bias, averages), languages unseen in training marked. Escape goes back.
+
+The tables keep their natural width (never squeezed) and scroll with the arrow keys; a hint line
+says so, and which way more of them lies, whenever they do not fit (80×24 cuts columns)."""
 
 from __future__ import annotations
 
@@ -31,10 +34,23 @@ class ResultsScreen(Screen):
         yield Header()
         yield Static("loading results…", id="results-title")
         yield ScrollableContainer(id="results-body")
+        yield Static("", id="results-hint")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        body = self.query_one("#results-body", ScrollableContainer)
+        body.focus()  # the arrow keys scroll the tables from the first keystroke
+        self.watch(body, "scroll_x", self._show_hint, init=False)
+        self.watch(body, "scroll_y", self._show_hint, init=False)
+        self.watch(body, "virtual_size", self._show_hint, init=False)
         self._load()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_hint)
+
+    def _show_hint(self, _value: object = None) -> None:
+        body = self.query_one("#results-body", ScrollableContainer)
+        self.query_one("#results-hint", Static).update(scroll_hint(body))
 
     @work(thread=True, exclusive=True, group="results", exit_on_error=False)
     def _load(self) -> None:
@@ -75,6 +91,28 @@ class ResultsScreen(Screen):
             )
             views = [Static(hint, classes="tables-caption")]
         body.mount_all(views)
+        self.call_after_refresh(self._show_hint)
 
     def action_live(self) -> None:
         self.app.open_live(self.run_id)
+
+
+def scroll_hint(body) -> str:
+    """Which keys scroll the tables and where more of them is ('' when everything shows)."""
+    more = []
+    if body.scroll_x < body.max_scroll_x:
+        more.append("right")
+    if body.scroll_x > 0:
+        more.append("left")
+    if body.scroll_y < body.max_scroll_y:
+        more.append("below")
+    if body.scroll_y > 0:
+        more.append("above")
+    if not more:
+        return ""
+    keys = []
+    if body.max_scroll_x:
+        keys.append("←/→")
+    if body.max_scroll_y:
+        keys.append("↑/↓ pgup/pgdn")
+    return f"more {', '.join(more)}: {' and '.join(keys)} scroll the tables"
