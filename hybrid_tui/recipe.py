@@ -97,9 +97,9 @@ class DataConfig(_Section):
     def _one_way_to_name_the_data(self) -> DataConfig:
         if not self.sources:
             return self
-        given = sorted(
-            {"source", "dataset", "split", "languages", "max_items"} & self.model_fields_set
-        )
+        defaults = {"source": "lareqa", "dataset": "mlqa-r", "split": "train", "languages": []}
+        defaults["max_items"] = None
+        given = sorted(k for k, default in defaults.items() if getattr(self, k) != default)
         if given:
             raise ValueError(
                 f"data.{given[0]} and [[data.sources]] both name training data; move it into "

@@ -100,7 +100,7 @@ def test_a_resumed_sampler_draws_the_batches_the_uninterrupted_one_draws(files):
 def test_bad_sources_are_one_line(files, tmp_path: Path):
     small, large = files
     both = _recipe_dict(small, large)
-    both["data"]["dataset"] = "mlqa-r"
+    both["data"]["dataset"] = "xquad-r"
     with pytest.raises(HybridTuiError) as err:
         recipe_from_dict(both)
     one_line(err, "data.dataset and [[data.sources]] both name training data")

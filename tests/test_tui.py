@@ -306,6 +306,27 @@ async def test_compose_saves_and_loads_recipes(store, workdir: Path) -> None:
     assert saved.model.spec == "tiny-random" and saved.train.steps == 20
 
 
+async def test_compose_keeps_a_several_dataset_recipe_whole(store, workdir: Path) -> None:
+    """A paper recipe trains on [[data.sources]]: Compose greys out the one-dataset fields and
+    what it saves or launches still has every source."""
+    (workdir / "recipes").mkdir()
+    shutil.copy(REPO / "recipes" / "paper" / "xlmr-hybrid.toml", workdir / "recipes" / "p.toml")
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("n")
+        screen = app.screen
+        screen.query_one("#recipe-file").value = "recipes/p.toml"
+        await pilot.pause()
+        assert screen.query_one("#data-dataset").disabled
+        await retype(pilot, "#steps", "1000")
+        recipe = screen.form_recipe()
+        assert [s.name for s in recipe.data.sources] == ["mlqa-r", "mmarco"]
+        assert recipe.train.steps == 1000 and recipe.data.hard_negatives == 1
+        screen.load(REPO / "recipes" / "smoke.toml")
+        await pilot.pause()
+        assert not screen.query_one("#data-dataset").disabled
+
+
 async def test_results_show_the_language_tables(two_runs, store) -> None:
     app = HybridTuiApp(tracking_uri=store)
     async with app.run_test(size=(100, 40)) as pilot:

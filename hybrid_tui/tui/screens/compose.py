@@ -301,8 +301,15 @@ class ComposeScreen(Screen):
         if device not in {value for _, value in self.device_options}:
             self.device_options.append((device, device))
             self.query_one("#device", Select).set_options(self.device_options)
+        several = bool(recipe["data"].get("sources"))
         for field in FIELDS:
-            self.query_one(field.widget).value = field.shown(get_field(recipe, field.path))
+            widget = self.query_one(field.widget)
+            widget.value = field.shown(get_field(recipe, field.path))
+            if field.path[0] == "data":  # [[data.sources]] are edited in the recipe file
+                widget.disabled = several
+        if several:
+            names = ", ".join(s.get("name") or s["dataset"] for s in recipe["data"]["sources"])
+            self.notify(f"this recipe trains on several datasets ({names}): edit them in its file")
         self.query_one(MixEditor).set_weights(recipe["sampler"])
 
     def form_recipe(self):
@@ -311,7 +318,9 @@ class ComposeScreen(Screen):
 
         data = copy.deepcopy(self.base)
         for field in FIELDS:
-            put_field(data, field.path, field.read(self.query_one(field.widget).value))
+            widget = self.query_one(field.widget)
+            if not widget.disabled:  # a several-dataset recipe keeps its [[data.sources]]
+                put_field(data, field.path, field.read(widget.value))
         data["sampler"].update(self.query_one(MixEditor).weights())
         return recipe_from_dict(data, source="compose")
 
