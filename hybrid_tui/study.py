@@ -14,6 +14,7 @@ import math
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def run_study(
     """Train what is missing, evaluate the baseline if missing, then summarise into `out`."""
     from hybrid_tui.tracking import Tracker
 
+    started = time.monotonic()
     uri = base.tracking.resolved_uri()
     tracker = Tracker(uri)
     done = _finished(tracker, study)
@@ -124,7 +126,10 @@ def run_study(
         if subprocess.run(command, check=False).returncode != 0:
             print(f"  {recipe.name} failed; it is left out of the summary", flush=True)
     from hybrid_tui.study_report import write_report
+    from hybrid_tui.study_runs import save_wall_time
 
+    if todo:
+        save_wall_time(summaries_folder(out), time.monotonic() - started, len(todo))
     summary = summarize_and_save(uri, study, out)
     write_report(summary, out, base)
     return summary
@@ -254,6 +259,7 @@ class StudySummary:
     methods: dict[str, MethodResult]
     sweep: dict[float, dict[str, float]]
     paired: list = field(default_factory=list)  # study_paired.ClaimTest, per-query tests
+    wall: dict | None = None  # study_runs.save_wall_time's record: how long the study took
 
 
 def headline_figures(metrics: dict[str, float], dataset: str, seen: set[str]) -> dict[str, float]:
@@ -295,7 +301,7 @@ def summarize_and_save(uri: str, study: str, out: Path, dataset: str = "xquad-r"
     """Summarise from the store when it holds the study (saving each run's summary beside the
     report first), else from the summaries already there (a fresh clone); either way the
     figures come from the saved summaries, so both paths give the same report."""
-    from hybrid_tui.study_runs import load_runs, runs_from_store, save_runs
+    from hybrid_tui.study_runs import load_runs, load_wall_time, runs_from_store, save_runs
     from hybrid_tui.tracking import Tracker
     from hybrid_tui.tracking.store import sqlite_path
 
@@ -311,7 +317,9 @@ def summarize_and_save(uri: str, study: str, out: Path, dataset: str = "xquad-r"
             f"no finished runs of study {study!r} in {uri} nor summaries in {folder}/; "
             "run `hybrid-tui study` first"
         )
-    return summarize_runs(study, saved, dataset)
+    summary = summarize_runs(study, saved, dataset)
+    summary.wall = load_wall_time(folder)
+    return summary
 
 
 def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySummary:

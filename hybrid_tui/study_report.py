@@ -124,12 +124,22 @@ def setup_text(base: Recipe) -> str:
     )
 
 
+def wall_text(wall: dict) -> str:
+    minutes = wall["wall_seconds"] / 60
+    return (
+        f"Wall time of the study that produced these figures: {minutes:.0f} minutes for "
+        f"{wall['runs_trained']} trained runs and the untrained baseline, on "
+        f"{wall['cpu_cores']} CPU cores ({wall['date']})."
+    )
+
+
 def markdown(summary: StudySummary, base: Recipe | None = None) -> str:
     order = [name for name in (UNTRAINED, *METHODS, SCHEDULE) if name in summary.methods]
     lines = [
         f"# Study `{summary.study}`: batch types, zero-shot on {summary.dataset.upper()}",
         "",
         *([setup_text(base), ""] if base else []),
+        *([wall_text(summary.wall), ""] if summary.wall else []),
         "Means over seeds with 95% t-intervals (± half-width). mAP over the whole pool; rank "
         "distance (language bias) in ranks, lower is better.",
         f"Seen in training: {', '.join(summary.seen) or '—'}; unseen: "

@@ -125,3 +125,26 @@ def load_runs(folder: Path, study: str) -> list[StudyRun]:
             )
         )
     return runs
+
+
+WALL_FILE = "study.json"
+
+
+def save_wall_time(folder: Path, seconds: float, runs: int) -> None:
+    """How long the study that trained these runs took, and where: the report states it."""
+    import datetime
+    import os
+
+    record = {
+        "wall_seconds": round(seconds, 1),
+        "runs_trained": runs,
+        "cpu_cores": os.cpu_count(),
+        "date": datetime.date.today().isoformat(),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / WALL_FILE, (json.dumps(record, indent=1) + "\n").encode())
+
+
+def load_wall_time(folder: Path) -> dict | None:
+    path = Path(folder) / WALL_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -186,10 +186,14 @@ def test_summary_only_rebuilds_the_same_report_from_committed_summaries(run_cli,
 
     _planted_study(Tracker(f"sqlite:///{workdir / 'mlflow.db'}"))
     args = ("study", "--name", "p", "--summary-only", "--out", "docs/results.md")
+    from hybrid_tui.study_runs import save_wall_time
+
+    save_wall_time(workdir / "docs" / "results", 3600.0, 9)  # as run_study records it
     run_cli(*args, check_code=0)
     first = (workdir / "docs" / "results.md").read_text()
+    assert "Wall time of the study that produced these figures: 60 minutes for 9" in first
     saved = sorted(p.name for p in (workdir / "docs" / "results").iterdir())
-    assert len(saved) == 9 and all(name.endswith(".json.gz") for name in saved)
+    assert len(saved) == 10 and sum(name.endswith(".json.gz") for name in saved) == 9
     assert "| 1a. hybrid gives better multilingual mAP than mono-only | holds" in first
 
     (workdir / "mlflow.db").unlink()
