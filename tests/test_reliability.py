@@ -255,3 +255,21 @@ def test_no_zombie_or_orphan_processes_after_the_job_tests(
         time.sleep(0.5)
     assert not children, f"child processes of the test run left behind: {children}"
     assert not strays, f"trainers still running after their tests: {strays}"
+
+
+def test_written_files_are_as_readable_as_a_plain_open_gives(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp/mkdtemp, which are owner-only; a colleague on a shared box
+    must still read the reports, recipes and checkpoints (the modes follow the umask)."""
+    from hybrid_tui.atomic_files import atomic_directory
+    from hybrid_tui.demo import demo_recipe
+    from hybrid_tui.recipe import save_recipe
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    recipe = save_recipe(demo_recipe(), tmp_path / "recipe.toml")
+    assert recipe.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    with atomic_directory(tmp_path / "checkpoint") as folder:
+        (folder / "weights").write_bytes(b"0")
+    (tmp_path / "plain_dir").mkdir()
+    mode = (tmp_path / "checkpoint").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain_dir").stat().st_mode & 0o777
