@@ -224,6 +224,31 @@ async def test_cancel_asks_first_then_stops_the_trainer(store, workdir) -> None:
         trainer.wait()
 
 
+async def test_live_cancel_stops_the_trainer_it_shows(store, workdir) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from hybrid_tui.tui.screens.live import LiveScreen
+    from tests.test_cli_reads import _record_trainer
+
+    live = seed_run(store, "training", status="RUNNING")
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        _record_trainer(Path(os.environ["HYBRID_TUI_HOME"]), live, trainer.pid)
+        app = HybridTuiApp(tracking_uri=store)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await runs_loaded(pilot)
+            app.open_live(live)
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), what="Live")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: trainer.poll() is not None, what="the trainer to stop")
+            assert not errors(app)
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
 async def test_resume_relaunches_a_killed_run_from_its_checkpoint(store, monkeypatch) -> None:
     from hybrid_tui import jobs
     from hybrid_tui.run_files import RunFiles

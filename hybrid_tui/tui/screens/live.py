@@ -28,6 +28,7 @@ from hybrid_tui.devices import format_gpu_reading, gpu_readings, run_gpus
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
 from hybrid_tui.queue.output import duration
 from hybrid_tui.report.format import score_text
+from hybrid_tui.tui.cancel_worker import cancel_in_background
 from hybrid_tui.tui.messages import CurveHistoryLoaded
 from hybrid_tui.tui.widgets.curve_plot import CurvePlot, EvalPlot
 from hybrid_tui.tui.widgets.curve_smoothing import (
@@ -456,19 +457,7 @@ class LiveScreen(Screen):
             self.notify("no running trainer to cancel", severity="warning")
             return
         self.notify(f"asking {self.run_name} to stop (it checkpoints first)…", timeout=4)
-        self._cancel(self.run_id)
-
-    @work(thread=True, group="cancel", exit_on_error=False)
-    def _cancel(self, run_id: str) -> None:
-        from hybrid_tui.jobs import cancel
-
-        try:
-            stopped = cancel(run_id)
-        except Exception as err:
-            self.app.show_error(err, "cancelling")
-            return
-        message = "trainer stopped" if stopped else "the trainer was not running here"
-        self.app.call_from_thread(self.notify, message, timeout=4)
+        cancel_in_background(self, self.run_id)
 
 
 def gpu_pane_text(device: str | None, gpus: list[int] | None, lines: list[str]) -> str:

@@ -9,6 +9,7 @@ from textual import work
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking.records import short_id
+from hybrid_tui.tui.cancel_worker import cancel_in_background
 
 RESUMABLE = ("KILLED", "FAILED")
 
@@ -96,7 +97,7 @@ class RunActions:
         def answered(yes: bool | None) -> None:
             if yes:
                 self.notify(f"asking {run.name} to stop (it checkpoints first)…", timeout=4)
-                self._cancel(run.run_id)
+                cancel_in_background(self, run.run_id, then=self.reload)
 
         self.app.push_screen(
             ConfirmScreen(
@@ -107,19 +108,6 @@ class RunActions:
             ),
             answered,
         )
-
-    @work(thread=True, group="cancel", exit_on_error=False)
-    def _cancel(self, run_id: str) -> None:
-        from hybrid_tui.jobs import cancel
-
-        try:
-            stopped = cancel(run_id)
-        except Exception as err:
-            self.app.show_error(err, "cancelling")
-            return
-        message = "trainer stopped" if stopped else "its trainer is not running on this machine"
-        self.app.call_from_thread(self.notify, message, timeout=4)
-        self.app.call_from_thread(self.reload)
 
     def action_resume(self) -> None:
         from hybrid_tui.run_files import RunFiles
