@@ -167,15 +167,6 @@ def select_negatives(
     return chosen
 
 
-def search(pool_embeddings: np.ndarray, queries: np.ndarray, k: int):
-    """Exact inner-product search (embeddings are unit length: cosine) with faiss."""
-    import faiss
-
-    index = faiss.IndexFlatIP(pool_embeddings.shape[1])
-    index.add(np.ascontiguousarray(pool_embeddings, dtype=np.float32))
-    return index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-
-
 def mine(
     pairs: TrainingPairs,
     encoder,
@@ -183,7 +174,10 @@ def mine(
     batch_size: int = 64,
     progress: ProgressFn | None = None,
 ) -> list[MinedRow]:
-    """Every (id, lang) row of `pairs` with its mined negatives, in item order."""
+    """Every (id, lang) row of `pairs` with its mined negatives, in item order. The search is
+    corpus_search's: exact up to a million passages, on the GPU when faiss has one."""
+    from hybrid_tui.corpus_search import build_index, search
+
     pools = candidate_pools(pairs, options.candidates)
     rows = [(item, lang) for item in pairs.items for lang in item.texts]
     queries = encoder.encode(
@@ -196,7 +190,8 @@ def mine(
         )
         members = [n for n, (_, lang) in enumerate(rows) if pools[lang] is pool]
         k = min(len(pool.keys), options.range_max + pool.most_entries_of_one_id())
-        scores, ranked = search(embeddings, queries[members], k)
+        index, _ = build_index(embeddings, progress=progress, description="indexing candidates")
+        scores, ranked = search(index, queries[members], k)
         for position, n in enumerate(members):
             item, lang = rows[n]
             query, passage = item.texts[lang]
