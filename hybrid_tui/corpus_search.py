@@ -4,7 +4,9 @@ A corpus is encoded once into `<embedding cache>/<key>/embeddings.npy` (`embeddi
 float16 (or float32) matrix, `key` hashing the model's weights and conventions, the corpus
 content and the dtype. Encoding goes in chunks of rows; after each chunk the rows are flushed and
 `state.json` (atomic) records how many chunks are complete, so an interrupted encode resumes at
-the first incomplete chunk. The index is chosen by size: exact inner product (`IndexFlatIP`) up
+the first incomplete chunk. A lock file beside the entry (`<key>.lock`, the `filelock` library)
+makes a second process that wants the same corpus (two queued jobs evaluating MIRACL at once)
+wait and then read the finished entry, instead of re-creating the matrix under the first. The index is chosen by size: exact inner product (`IndexFlatIP`) up
 to `FLAT_LIMIT` rows, HNSW (float16 vectors) above it on CPU, IVF-flat above it on GPU (HNSW has no GPU form);
 faiss on GPU when the installed faiss has GPUs. faiss and torch are imported inside functions.
 """
@@ -83,7 +85,36 @@ def encode_corpus(
         raise HybridTuiError(f"corpus dtype {dtype!r}: choose {' or '.join(STORE_DTYPES)}")
     if not passages:
         raise HybridTuiError("the corpus has no passages to encode")
+    from filelock import FileLock, Timeout
+
     folder = embeddings_dir(key, cache_root)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{folder}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if progress is not None:
+            progress(f"{description} (waiting: another process is encoding it)", 0, len(passages))
+        lock.acquire()
+    try:
+        return _encode_into(
+            encoder, passages, folder, dtype, chunk_rows, batch_size, progress, description
+        )
+    finally:
+        lock.release()
+
+
+def _encode_into(
+    encoder: Any,
+    passages: Sequence[str],
+    folder: Path,
+    dtype: str,
+    chunk_rows: int,
+    batch_size: int,
+    progress: ProgressFn | None,
+    description: str,
+) -> np.ndarray:
+    """`encode_corpus`'s work, under its lock."""
     state_file, matrix_file = folder / "state.json", folder / "embeddings.npy"
     state = json.loads(state_file.read_text()) if state_file.is_file() else None
     if state is not None and not matrix_file.is_file():

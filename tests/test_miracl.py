@@ -182,6 +182,48 @@ def test_encode_cache_resumes_after_interrupt_without_recomputing(tmp_path: Path
     assert again.texts == 0
 
 
+def test_two_processes_wanting_one_corpus_encode_it_once(tmp_path: Path) -> None:
+    """Two jobs evaluating the same corpus at once: the second waits for the first's cache entry
+    instead of re-creating the matrix under it, and both read the same rows."""
+    import threading
+    import time
+
+    from hybrid_tui.corpus_search import cache_key, encode_corpus, model_fingerprint
+    from hybrid_tui.encoder import BiEncoder
+    from hybrid_tui.recipe import ModelConfig
+
+    encoder = BiEncoder.load(ModelConfig(spec="tiny-random"))
+    encoder.eval()
+    passages = [f"passage {i} " + "word " * (i % 5) for i in range(30)]
+    key = cache_key(model_fingerprint(encoder), "corpus-c", "float32")
+
+    class Slow(_CountingEncoder):
+        def encode(self, texts, kind, batch_size=64, progress=None):
+            time.sleep(0.2)
+            return super().encode(texts, kind, batch_size, progress)
+
+    first, second = Slow(encoder), Slow(encoder)
+    results: dict = {}
+    waited: list[str] = []
+
+    def run(name, enc, progress=None):
+        results[name] = np.array(
+            encode_corpus(enc, passages, key, tmp_path, "float32", 10, progress=progress)
+        )
+
+    a = threading.Thread(target=run, args=("a", first))
+    a.start()
+    time.sleep(0.1)  # the first is inside its first chunk
+    b = threading.Thread(target=run, args=("b", second, lambda d, n, t: waited.append(d)))
+    b.start()
+    a.join(30)
+    b.join(30)
+    assert first.texts + second.texts == len(passages)  # one encode in all
+    np.testing.assert_array_equal(results["a"], results["b"])
+    np.testing.assert_allclose(results["b"], encoder.encode(passages, "passage"), atol=1e-6)
+    assert any("another process is encoding it" in d for d in waited)
+
+
 def test_cache_key_follows_weights_and_content() -> None:
     import torch
 
