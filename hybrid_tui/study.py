@@ -216,6 +216,7 @@ def _evaluate_untrained(base: Recipe, study: str, tracker, data_root: str | None
     }
     run_id = tracker.start_run(f"study-{study}", f"{study}-{UNTRAINED}", tags)
     tracker.log_params(run_id, {"model.spec": base.model.spec, "train.steps": "0"})
+    tracker.log_text(run_id, base.to_toml(), "recipe.toml")  # its model and evaluation
     tracker.log_metrics(run_id, metrics, 0)
     log_per_query_artifacts(tracker, run_id, per_query)
     tracker.end_run(run_id, "FINISHED")
@@ -260,6 +261,7 @@ class StudySummary:
     sweep: dict[float, dict[str, float]]
     paired: list = field(default_factory=list)  # study_paired.ClaimTest, per-query tests
     wall: dict | None = None  # study_runs.save_wall_time's record: how long the study took
+    recipe_toml: str | None = None  # a trained run's recipe: what the report's set-up line reads
 
 
 def headline_figures(metrics: dict[str, float], dataset: str, seen: set[str]) -> dict[str, float]:
@@ -355,6 +357,7 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
         for r in runs
         if (r.method in METHODS or r.method == SCHEDULE) and r.per_query
     }
+    recipes = [r.recipe_toml for r in sorted(trained, key=lambda r: r.name) if r.recipe_toml]
     return StudySummary(
         study,
         dataset,
@@ -363,4 +366,5 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
         methods,
         dict(sorted(sweep.items())),
         paired_claims(per_query, set(unseen)),
+        recipe_toml=recipes[0] if recipes else None,
     )

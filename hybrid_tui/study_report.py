@@ -133,7 +133,20 @@ def wall_text(wall: dict) -> str:
     )
 
 
+def trained_recipe(summary: StudySummary, base: Recipe | None) -> Recipe | None:
+    """The recipe the runs trained (from their summaries), else the base this command was given:
+    the set-up line must describe the figures, whatever recipe `--summary-only` was passed."""
+    if summary.recipe_toml is None:
+        return base
+    import tomllib
+
+    from hybrid_tui.recipe import recipe_from_dict
+
+    return recipe_from_dict(tomllib.loads(summary.recipe_toml), source="the study's recipe")
+
+
 def markdown(summary: StudySummary, base: Recipe | None = None) -> str:
+    base = trained_recipe(summary, base)
     order = [name for name in (UNTRAINED, *METHODS, SCHEDULE) if name in summary.methods]
     lines = [
         f"# Study `{summary.study}`: batch types, zero-shot on {summary.dataset.upper()}",

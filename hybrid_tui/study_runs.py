@@ -3,8 +3,9 @@ study commits next to its report.
 
 The report is always computed from these records, so `hybrid-tui study --summary-only` gives the
 same page from a fresh clone (no mlflow.db, only `docs/results/*.json.gz`) as from the store that
-produced it. A record keeps what the report reads: the study tags, the final eval metrics and the
-per-query results of the study's dataset.
+produced it. A record keeps what the report reads (the study tags, the final eval metrics and the
+per-query results of the study's dataset) and the recipe the run trained, so a reader of the
+repository can see, and rerun, exactly what produced each figure.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class StudyRun:
     tags: dict[str, str]
     metrics: dict[str, float]
     per_query: PerQueryResults | None
+    recipe_toml: str | None = None  # the run's recipe.toml artifact (None in older summaries)
 
     @property
     def method(self) -> str:
@@ -62,9 +64,11 @@ def runs_from_store(tracker, study: str, dataset: str) -> list[StudyRun]:
             detail = tracker.get_run(summary.run_id)
             if detail.status != "FINISHED" or detail.tags.get("hybrid_tui.study") != study:
                 continue
+            into = Path(tmp) / detail.run_id
             path = tracker.download_artifact(
-                detail.run_id, f"{ARTIFACT_DIR}/{artifact_name(dataset)}", Path(tmp) / detail.run_id
+                detail.run_id, f"{ARTIFACT_DIR}/{artifact_name(dataset)}", into
             )
+            recipe = tracker.download_artifact(detail.run_id, "recipe.toml", into)
             runs.append(
                 StudyRun(
                     summary.name,
@@ -72,6 +76,7 @@ def runs_from_store(tracker, study: str, dataset: str) -> list[StudyRun]:
                     {k: detail.tags[k] for k in KEPT_TAGS if k in detail.tags},
                     {k: v for k, v in detail.metrics.items() if k.startswith("eval/")},
                     read_csv_gz(path, dataset) if path is not None else None,
+                    recipe.read_text(encoding="utf-8") if recipe is not None else None,
                 )
             )
     return runs
@@ -87,6 +92,7 @@ def save_runs(runs: list[StudyRun], folder: Path) -> None:
             "run_id": run.run_id,
             "tags": run.tags,
             "metrics": dict(sorted(run.metrics.items())),
+            "recipe_toml": run.recipe_toml,
             "per_query": None
             if run.per_query is None
             else {"dataset": run.per_query.dataset, "columns": to_columns(run.per_query)},
@@ -122,6 +128,7 @@ def load_runs(folder: Path, study: str) -> list[StudyRun]:
                 None
                 if per_query is None
                 else from_columns(per_query["columns"], per_query["dataset"]),
+                record.get("recipe_toml"),
             )
         )
     return runs

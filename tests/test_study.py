@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -122,7 +123,11 @@ def _planted_study(tracker, study: str = "p", methods=("mono", "cross", "hybrid"
     import numpy as np
 
     from hybrid_tui.per_query import PerQueryResults, log_per_query_artifacts
+    from hybrid_tui.recipe import load_recipe
+    from hybrid_tui.study import METHODS, PlannedRun, recipe_for
+    from tests.conftest import REPO
 
+    smoke = load_recipe(REPO / "recipes" / "smoke.toml")
     rng = np.random.default_rng(5)
     ids = [f"q{i}" for i in range(120)]
     difficulty = rng.uniform(0.2, 0.9, (len(SEEN + UNSEEN), len(ids)))
@@ -132,6 +137,9 @@ def _planted_study(tracker, study: str = "p", methods=("mono", "cross", "hybrid"
             run_id = tracker.start_run(
                 f"study-{study}", f"{study}-{method}-s{seed}", _tags(study, method, seed)
             )
+            mix = METHODS.get(method, METHODS["hybrid"])
+            planned = PlannedRun(method, seed, *mix, schedule=method == "schedule")
+            tracker.log_text(run_id, recipe_for(smoke, study, planned).to_toml(), "recipe.toml")
             offset = rng.normal(0, 0.015)
             results = PerQueryResults("xquad-r")
             for i, x in enumerate(SEEN + UNSEEN):
@@ -206,6 +214,36 @@ def test_summary_only_rebuilds_the_same_report_from_committed_summaries(run_cli,
     shutil.rmtree(workdir / "docs" / "results")
     failed = run_cli(*args, check_code=2)
     assert "no finished runs of study 'p'" in failed.stderr and "docs/results/" in failed.stderr
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "study"
+
+
+def test_summary_only_rebuilds_the_committed_fixture_report(run_cli, workdir):
+    """A small committed study (9 runs' summaries and the report they gave) rebuilds to the same
+    bytes. When the report's layout changes on purpose, regenerate it with
+    `hybrid-tui study --name p --summary-only --out tests/fixtures/study/results.md`
+    (from a folder without mlflow.db) and read the diff."""
+    import shutil
+
+    shutil.copytree(FIXTURE, workdir / "docs")
+    (workdir / "docs" / "results.md").unlink()
+    run_cli("study", "--name", "p", "--summary-only", "--out", "docs/results.md", check_code=0)
+    assert (workdir / "docs" / "results.md").read_text() == (FIXTURE / "results.md").read_text()
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_summary_only_rebuilds_the_real_report(run_cli, workdir):
+    """docs/results.md is exactly what its committed summaries give: the page in the repository
+    regenerates from a fresh clone, number for number."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "docs" / "results", workdir / "docs" / "results")
+    run_cli("study", "--summary-only", "--out", "docs/results.md", check_code=0)
+    rebuilt = (workdir / "docs" / "results.md").read_text()
+    assert rebuilt == (REPO / "docs" / "results.md").read_text()
 
 
 def _result(name: str, key: str, values: list[float]) -> MethodResult:
@@ -294,4 +332,15 @@ def test_study_command_trains_tags_reports_and_resumes(run_cli, data_root, workd
 
     again = run_cli(*args, check_code=0)
     assert "4 runs already finished, 0 to train" in again.stdout
+    assert (workdir / "out" / "results.md").read_text() == report
+
+    # Each run's summary keeps the recipe it trained, and the report's set-up line is read from
+    # it: summarising without --recipe (the demo's e5-small base) still describes these runs.
+    from hybrid_tui.study_runs import load_runs
+
+    saved = {r.method: r for r in load_runs(workdir / "out" / "results", "t")}
+    assert 'spec = "tiny-random"' in saved["hybrid"].recipe_toml
+    assert "mono = 0.5" in saved["hybrid"].recipe_toml
+    summary_only = ("study", "--name", "t", "--summary-only", "--out", "out/results.md")
+    run_cli(*summary_only, check_code=0)
     assert (workdir / "out" / "results.md").read_text() == report
