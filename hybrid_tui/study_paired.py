@@ -192,9 +192,9 @@ def markdown_section(tests: list[ClaimTest]) -> list[str]:
         "(scipy.stats); Holm-Bonferroni over the better-than claims; 95 % percentile bootstrap "
         "interval of the mean difference; Welch over seed means beside it.",
         "",
-        "| claim | verdict | pairs | mean diff [95 % CI] | p (rand.) | p (Holm) | p (t) "
-        "| per-seed diff | Welch p (seeds) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| claim | verdict | pairs | mean diff [95 % CI] | detectable | p (rand.) | p (Holm) "
+        "| p (t) | per-seed diff | Welch p (seeds) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in tests:
         c = t.comparison
@@ -204,7 +204,13 @@ def markdown_section(tests: list[ClaimTest]) -> list[str]:
         verdict_text = t.verdict + (f"; {t.note}" if t.note else "")
         lines.append(
             f"| {t.claim} | {verdict_text} | {c.n} | {c.mean_difference:+.4f} "
-            f"[{c.interval[0]:+.4f}, {c.interval[1]:+.4f}] | {c.p_randomization:.2g} | {holm} "
-            f"| {c.p_t:.2g} | {seeds} | {welch} |"
+            f"[{c.interval[0]:+.4f}, {c.interval[1]:+.4f}] | ±{c.detectable:.2g} "
+            f"| {c.p_randomization:.2g} | {holm} | {c.p_t:.2g} | {seeds} | {welch} |"
         )
+    lines += [
+        "",
+        "*detectable*: the smallest mean difference this design separates (paired, 80 % power, "
+        "5 %), from the observed per-query spread. The paper reports hybrid − mono-only at "
+        "+0.03 to +0.05 multilingual mAP and −15 to −30 % rank distance.",
+    ]
     return lines

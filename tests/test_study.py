@@ -168,6 +168,7 @@ def test_the_report_judges_claims_query_by_query_from_per_query_artifacts(workdi
     assert comparable.verdict == "holds (95 % interval above −0.01)"  # same mono AP drawn
     text = markdown(summary)
     assert "randomization (sign-flip" in text and "Holm-Bonferroni" in text
+    assert f"| ±{better.comparison.detectable:.2g} |" in text  # what this budget can separate
     assert "| 1a. hybrid gives better multilingual mAP than mono-only | holds" in text
 
 
