@@ -6,9 +6,11 @@ content and the dtype. Encoding goes in chunks of rows; after each chunk the row
 `state.json` (atomic) records how many chunks are complete, so an interrupted encode resumes at
 the first incomplete chunk. A lock file beside the entry (`<key>.lock`, the `filelock` library)
 makes a second process that wants the same corpus (two queued jobs evaluating MIRACL at once)
-wait and then read the finished entry, instead of re-creating the matrix under the first. The index is chosen by size: exact inner product (`IndexFlatIP`) up
-to `FLAT_LIMIT` rows, HNSW (float16 vectors) above it on CPU, IVF-flat above it on GPU (HNSW has no GPU form);
-faiss on GPU when the installed faiss has GPUs. faiss and torch are imported inside functions.
+wait and then read the finished entry, instead of re-creating the matrix under the first.
+
+The index is chosen by size: exact inner product (`IndexFlatIP`) up to `FLAT_LIMIT` rows, HNSW
+(float16 vectors) above it on CPU, IVF-flat above it on GPU (HNSW has no GPU form); faiss on GPU
+when the installed faiss has GPUs. faiss and torch are imported inside functions.
 """
 
 from __future__ import annotations
