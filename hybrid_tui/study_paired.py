@@ -167,7 +167,8 @@ def paired_claims(per_query, unseen: set[str], seed: int = 0) -> list[ClaimTest]
 
 
 def _disagreement(said: str, welch_p: float, per_seed: list[float], comparison) -> str:
-    if not said.startswith("holds"):
+    """Where a significant per-query verdict (either way) and the seed-level view part."""
+    if not (said.startswith("holds") or "significant the other way" in said):
         return ""
     signs = {math.copysign(1, d) for d in per_seed if d}
     if len(signs) > 1:

@@ -186,6 +186,28 @@ def test_the_schedule_arm_is_judged_against_constant_alpha(workdir):
     assert "| schedule | 3 |" in markdown(summary)
 
 
+def test_a_verdict_the_other_way_still_says_when_the_seeds_disagree() -> None:
+    """Schedule worse than constant α on two seeds and better on the third: the pooled test
+    says "does not hold", and the page must still warn that the seeds part ways."""
+    import numpy as np
+
+    from hybrid_tui.per_query import PerQueryResults
+    from hybrid_tui.study_paired import paired_claims
+
+    rng = np.random.default_rng(0)
+    ids = [f"q{i}" for i in range(200)]
+    base = rng.uniform(0.3, 0.8, len(ids))
+    per_query = {}
+    for seed, shift in enumerate((-0.03, -0.03, +0.01)):
+        for method, lift in (("hybrid", 0.0), ("schedule", shift)):
+            results = PerQueryResults("xquad-r")
+            results.add("multi", "en", "all", ids, base + lift + rng.normal(0, 0.01, len(ids)))
+            per_query[method, seed] = results
+    (claim,) = [t for t in paired_claims(per_query, set()) if t.claim.startswith("4.")]
+    assert claim.verdict == "does not hold (significant the other way)"
+    assert claim.note.startswith("seeds disagree in direction")
+
+
 def test_summary_only_rebuilds_the_same_report_from_committed_summaries(run_cli, workdir):
     """A fresh clone has the report's per-run summaries but no mlflow.db: `--summary-only`
     rebuilds the page with the same numbers."""
