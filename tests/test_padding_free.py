@@ -9,9 +9,6 @@ refused before a run exists); a resumed run continues bit for bit with it on.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,7 +19,6 @@ from hybrid_tui.encoder import BiEncoder
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.loss import info_nce
 from hybrid_tui.recipe import ModelConfig, recipe_from_dict
-from tests.conftest import REPO
 
 PACKAGED = ("tiny-random", "minilm-offline", "e5-small-offline")
 TAU = 0.05
@@ -349,58 +345,3 @@ def test_in_process_resume_is_bit_for_bit_with_padding_free_on(
     want = straight.encoder.state_dict()
     for name, value in resumed.encoder.state_dict().items():
         assert torch.equal(value, want[name]), name
-
-
-@pytest.mark.slow
-def test_killed_trainer_resumes_to_the_same_weights_with_padding_free_on(
-    run_cli, workdir: Path, data_root: Path
-) -> None:
-    """The smoke recipe with `padding_free = true`, killed with SIGKILL mid-run and resumed,
-    ends with the weights of an uninterrupted run; the run records the setting and the choice."""
-    from safetensors.torch import load_file
-
-    from hybrid_tui.events import EventTail
-    from hybrid_tui.jobs import launch
-    from hybrid_tui.run_files import RunFiles
-    from hybrid_tui.tracking import Tracker
-
-    text = (REPO / "recipes" / "smoke.toml").read_text(encoding="utf-8")
-    assert "[model]\n" in text
-    recipe = workdir / "smoke-packed.toml"
-    recipe.write_text(text.replace("[model]\n", "[model]\npadding_free = true\n"), "utf-8")
-    announce = workdir / "reference.run_id"
-    run_cli("train", str(recipe), "--data-dir", str(data_root), "--announce", str(announce))
-    reference = announce.read_text().strip()
-
-    job = launch(recipe, data_dir=str(data_root))
-    tail, seen, deadline = EventTail(RunFiles.for_run(job.run_id).events), 0, time.monotonic() + 300
-    while seen < 12 and time.monotonic() < deadline:
-        seen = max([seen] + [e["step"] for e in tail.read_new() if e["type"] == "step"])
-        time.sleep(0.02)
-    os.killpg(job.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.waitpid(job.pid, os.WNOHANG)
-            os.kill(job.pid, 0)
-        except (ChildProcessError, ProcessLookupError):
-            break
-        time.sleep(0.05)
-    run_cli("train", "--resume", job.run_id, "--data-dir", str(data_root), check_code=0)
-
-    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
-    detail = tracker.get_run(job.run_id)
-    assert detail.status == "FINISHED"
-    assert detail.params["model.padding_free"] == "True"
-    assert detail.tags["hybrid_tui.padding_free"] == "on"
-    logs = [
-        e["message"]
-        for e in EventTail(RunFiles.for_run(job.run_id).events).read_new()
-        if e["type"] == "log"
-    ]
-    assert "padding-free forward: on (BertModel)" in logs
-    expected = load_file(str(RunFiles.for_run(reference).model / "model.safetensors"))
-    resumed = load_file(str(RunFiles.for_run(job.run_id).model / "model.safetensors"))
-    assert expected.keys() == resumed.keys()
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, resumed[name]), name

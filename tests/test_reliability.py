@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import os
 import random
 import signal
@@ -191,10 +192,15 @@ def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
         seen, offset = _kill_at(job, events, offset, step)
         killed_at.append(seen)
         job = None
+    listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
+    assert {run["run_id"]: run["status"] for run in listed}[run_id] == "FAILED"  # its trainer died
     run_cli("train", "--resume", run_id, "--data-dir", str(data_root), check_code=0)
 
     tracker = tracker_of(workdir)
     assert tracker.get_run(run_id).status == "FINISHED"
+    # tiny-random is a BERT, so `padding_free = "auto"` took the padding-free forward: this is
+    # the padding-free trainer's kill-and-resume check too.
+    assert tracker.get_run(run_id).tags["hybrid_tui.padding_free"] == "on"
     expected = load_file(str(RunFiles.for_run(reference).model / "model.safetensors"))
     resumed = load_file(str(RunFiles.for_run(run_id).model / "model.safetensors"))
     assert expected.keys() == resumed.keys()
