@@ -196,7 +196,9 @@ async def test_runs_started_elsewhere_appear_on_their_own(twins, store) -> None:
         assert not errors(app)
 
 
-async def test_cancel_asks_first_then_stops_the_trainer(store, workdir) -> None:
+@pytest.fixture
+def training(store, workdir):
+    """A RUNNING run whose recorded trainer is a real (sleeping) process: (run id, process)."""
     import os
     import subprocess
     import sys
@@ -207,46 +209,40 @@ async def test_cancel_asks_first_then_stops_the_trainer(store, workdir) -> None:
     trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         _record_trainer(Path(os.environ["HYBRID_TUI_HOME"]), live, trainer.pid)
-        app = HybridTuiApp(tracking_uri=store)
-        async with app.run_test(size=(120, 30)) as pilot:
-            screen = await runs_loaded(pilot)
-            assert screen.highlighted_run_id() == live
-            await pilot.press("x")
-            assert isinstance(app.screen, ConfirmScreen)
-            assert live[:8] in text_of(app, "#confirm-question")
-            await pilot.press("n")
-            await pilot.pause(0.3)
-            assert trainer.poll() is None  # kept training
-            await pilot.press("x", "y")
-            await wait_for(pilot, lambda: trainer.poll() is not None, what="the trainer to stop")
+        yield live, trainer
     finally:
         trainer.kill()
         trainer.wait()
 
 
-async def test_live_cancel_stops_the_trainer_it_shows(store, workdir) -> None:
-    import os
-    import subprocess
-    import sys
+async def test_cancel_asks_first_then_stops_the_trainer(store, training) -> None:
+    live, trainer = training
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        assert screen.highlighted_run_id() == live
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert live[:8] in text_of(app, "#confirm-question")
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert trainer.poll() is None  # kept training
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: trainer.poll() is not None, what="the trainer to stop")
 
+
+async def test_live_cancel_stops_the_trainer_it_shows(store, training) -> None:
     from hybrid_tui.tui.screens.live import LiveScreen
-    from tests.test_cli_reads import _record_trainer
 
-    live = seed_run(store, "training", status="RUNNING")
-    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        _record_trainer(Path(os.environ["HYBRID_TUI_HOME"]), live, trainer.pid)
-        app = HybridTuiApp(tracking_uri=store)
-        async with app.run_test(size=(120, 30)) as pilot:
-            await runs_loaded(pilot)
-            app.open_live(live)
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), what="Live")
-            await pilot.press("x")
-            await wait_for(pilot, lambda: trainer.poll() is not None, what="the trainer to stop")
-            assert not errors(app)
-    finally:
-        trainer.kill()
-        trainer.wait()
+    live, trainer = training
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await runs_loaded(pilot)
+        app.open_live(live)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), what="Live")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: trainer.poll() is not None, what="the trainer to stop")
+        assert not errors(app)
 
 
 async def test_resume_relaunches_a_killed_run_from_its_checkpoint(store, monkeypatch) -> None:
