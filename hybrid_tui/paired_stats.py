@@ -130,14 +130,19 @@ def welch_over_seeds(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def verdict(comparison: PairedComparison, lower_is_better: bool = False) -> str:
-    """ "holds", "does not hold" or "inconclusive at this budget", for the claim "A is better"."""
-    better = comparison.mean_difference < 0 if lower_is_better else comparison.mean_difference > 0
+def significant(comparison: PairedComparison) -> bool:
+    """The Holm-adjusted randomization p (the raw one outside a family) below `ALPHA`."""
     p = (
         comparison.p_adjusted
         if not math.isnan(comparison.p_adjusted)
         else comparison.p_randomization
     )
-    if p < ALPHA:
+    return p < ALPHA
+
+
+def verdict(comparison: PairedComparison, lower_is_better: bool = False) -> str:
+    """ "holds", "does not hold" or "inconclusive at this budget", for the claim "A is better"."""
+    better = comparison.mean_difference < 0 if lower_is_better else comparison.mean_difference > 0
+    if significant(comparison):
         return "holds" if better else "does not hold (significant the other way)"
     return f"inconclusive at this budget (detectable: ±{comparison.detectable:.3g})"

@@ -18,6 +18,7 @@ from hybrid_tui.paired_stats import (
     compare_paired,
     holm_adjust,
     paired_values,
+    significant,
     verdict,
     welch_over_seeds,
 )
@@ -146,7 +147,7 @@ def paired_claims(per_query, unseen: set[str], seed: int = 0) -> list[ClaimTest]
                 said,
                 welch_p,
                 per_seed,
-                _disagreement(said, welch_p, per_seed, comparison),
+                _disagreement(comparison, welch_p, per_seed),
             )
         )
     for claim, rival, setting in COMPARABLE_CLAIMS:
@@ -166,9 +167,9 @@ def paired_claims(per_query, unseen: set[str], seed: int = 0) -> list[ClaimTest]
     return tests
 
 
-def _disagreement(said: str, welch_p: float, per_seed: list[float], comparison) -> str:
+def _disagreement(comparison: PairedComparison, welch_p: float, per_seed: list[float]) -> str:
     """Where a significant per-query verdict (either way) and the seed-level view part."""
-    if not (said.startswith("holds") or "significant the other way" in said):
+    if not significant(comparison):
         return ""
     signs = {math.copysign(1, d) for d in per_seed if d}
     if len(signs) > 1:
