@@ -201,6 +201,10 @@ def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
     # tiny-random is a BERT, so `padding_free = "auto"` took the padding-free forward: this is
     # the padding-free trainer's kill-and-resume check too.
     assert tracker.get_run(run_id).tags["hybrid_tui.padding_free"] == "on"
+    from hybrid_tui.events import EventTail
+
+    logs = [e["message"] for e in EventTail(events).read_new() if e["type"] == "log"]
+    assert "padding-free forward: on (BertModel)" in logs
     expected = load_file(str(RunFiles.for_run(reference).model / "model.safetensors"))
     resumed = load_file(str(RunFiles.for_run(run_id).model / "model.safetensors"))
     assert expected.keys() == resumed.keys()
