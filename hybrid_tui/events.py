@@ -3,7 +3,8 @@
 The trainer appends with `EventWriter`; the TUI and tests follow the file with `EventTail`, which
 only ever returns whole lines (a line still being written waits for the next call). Stdlib only.
 
-Event types: `start` (run_id, name, steps, start_step), `step` (step, loss, lr, pairs_per_s,
+Event types: `phase` (message: what the trainer does before step 1, from `training.phases`),
+`start` (run_id, name, steps, start_step), `step` (step, loss, lr, pairs_per_s,
 batch_kind), `eval` (step, metrics), `progress` (description, done, total), `log` (message),
 `warning` (message: a NaN/inf or flat loss, from `training.loss_watch`), `end` (status, error?).
 """

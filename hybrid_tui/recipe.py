@@ -20,6 +20,14 @@ from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
 from hybrid_tui.run_files import DEFAULT_TRACKING_URI
 
 BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
+# Upper bounds no real run reaches: a typo (an extra digit, a pasted number) is refused at once
+# instead of starting a run that would never end or never log a step.
+MAX_STEPS = 10_000_000
+MAX_ITEMS = 1_000_000_000
+MAX_BATCH = 65_536
+MAX_WEIGHT = 1_000_000  # mix weights are relative; a huge one overflows their sum
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_QUESTIONS = 10_000_000
 
 
 class _Section(BaseModel):
@@ -60,7 +68,7 @@ class DataSource(_Section):
     dataset: str = Field(min_length=1)
     split: str = "train"
     languages: list[str] = Field(default_factory=list)
-    max_items: int | None = Field(None, ge=2)
+    max_items: int | None = Field(None, ge=2, le=MAX_ITEMS)
 
     @field_validator("languages")
     @classmethod
@@ -82,7 +90,7 @@ class DataConfig(_Section):
     dataset: str = Field("mlqa-r", min_length=1)
     split: str = "train"
     languages: list[str] = Field(default_factory=list)
-    max_items: int | None = Field(None, ge=2)
+    max_items: int | None = Field(None, ge=2, le=MAX_ITEMS)
     # Hard negatives per query from the rows' `negatives` (0: in-batch negatives only).
     hard_negatives: int = Field(0, ge=0, le=64)
     sources: list[DataSource] = Field(default_factory=list)
@@ -134,10 +142,10 @@ class DataConfig(_Section):
 class SchedulePhase(_Section):
     """From `from_step` on, batches are drawn with these weights (until the next phase)."""
 
-    from_step: int = Field(ge=0)
-    mono: float = Field(0.0, ge=0)
-    cross: float = Field(0.0, ge=0)
-    multi: float = Field(0.0, ge=0)
+    from_step: int = Field(ge=0, le=MAX_STEPS)
+    mono: float = Field(0.0, ge=0, le=MAX_WEIGHT)
+    cross: float = Field(0.0, ge=0, le=MAX_WEIGHT)
+    multi: float = Field(0.0, ge=0, le=MAX_WEIGHT)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> SchedulePhase:
@@ -152,9 +160,9 @@ class SchedulePhase(_Section):
 class SamplerConfig(_Section):
     """The sampler mix: relative weights of the batch types. α (hybrid) = mono / (mono + cross)."""
 
-    mono: float = Field(0.5, ge=0)
-    cross: float = Field(0.5, ge=0)
-    multi: float = Field(0.0, ge=0)
+    mono: float = Field(0.5, ge=0, le=MAX_WEIGHT)
+    cross: float = Field(0.5, ge=0, le=MAX_WEIGHT)
+    multi: float = Field(0.0, ge=0, le=MAX_WEIGHT)
     language_weighting: Literal["uniform", "size"] = "uniform"
     schedule: list[SchedulePhase] = Field(default_factory=list)
 
@@ -194,21 +202,21 @@ class SamplerConfig(_Section):
 
 
 class TrainConfig(_Section):
-    batch_size: int = Field(32, ge=2, le=65536)
-    steps: int = Field(60, ge=1)
+    batch_size: int = Field(32, ge=2, le=MAX_BATCH)
+    steps: int = Field(60, ge=1, le=MAX_STEPS)
     lr: float = Field(3e-5, gt=0, le=1)
-    warmup_steps: int = Field(0, ge=0)
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS)
     lr_schedule: Literal["linear", "constant", "cosine"] = "linear"
-    weight_decay: float = Field(0.01, ge=0)
+    weight_decay: float = Field(0.01, ge=0, le=10)
     temperature: float = Field(0.05, gt=0, le=10)
-    grad_accum_steps: int = Field(1, ge=1)
-    max_grad_norm: float | None = Field(1.0, gt=0)
-    seed: int = Field(0, ge=0)
+    grad_accum_steps: int = Field(1, ge=1, le=MAX_BATCH)
+    max_grad_norm: float | None = Field(1.0, gt=0, le=1_000_000)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    log_every: int = Field(1, ge=1)
-    eval_every: int = Field(0, ge=0)
-    checkpoint_every: int = Field(50, ge=0)
+    log_every: int = Field(1, ge=1, le=MAX_STEPS)
+    eval_every: int = Field(0, ge=0, le=MAX_STEPS)
+    checkpoint_every: int = Field(50, ge=0, le=MAX_STEPS)
 
     @field_validator("device")
     @classmethod
@@ -238,10 +246,10 @@ class EvalConfig(_Section):
     settings: list[Literal["mono", "cross", "multi"]] = Field(
         default_factory=lambda: ["mono", "cross", "multi"], min_length=1
     )
-    max_questions: int | None = Field(None, ge=1)
-    question_seed: int = Field(0, ge=0)
-    map_cutoff: int | None = Field(None, ge=1)
-    batch_size: int = Field(64, ge=1)
+    max_questions: int | None = Field(None, ge=1, le=MAX_QUESTIONS)
+    question_seed: int = Field(0, ge=0, le=MAX_SEED)
+    map_cutoff: int | None = Field(None, ge=1, le=MAX_ITEMS)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
 
     @field_validator("datasets")
     @classmethod
@@ -344,9 +352,28 @@ def describe_validation_error(err: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         message = "unknown key; remove it or check its spelling against recipes/demo.toml"
     elif "input" in first and not isinstance(first["input"], dict | list):
-        message += f" (got {first['input']!r})"
+        got = repr(first["input"])
+        message += f" (got {got if len(got) <= 60 else got[:57] + '...'})"
+    message += _bound_fix(first["type"], first.get("ctx") or {})
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {message}{more}"
+
+
+def _bound_fix(kind: str, ctx: dict) -> str:
+    """How to fix a number out of its range, e.g. `; lower it to 10000000 or less`."""
+    fixes = {
+        "less_than_equal": ("le", "lower it to {} or less"),
+        "less_than": ("lt", "lower it below {}"),
+        "greater_than_equal": ("ge", "raise it to {} or more"),
+        "greater_than": ("gt", "raise it above {}"),
+    }
+    if kind not in fixes or fixes[kind][0] not in ctx:
+        return ""
+    bound, text = fixes[kind]
+    value = ctx[bound]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # `1000000`, not `1000000.0`
+    return "; " + text.format(value)
 
 
 def read_recipe_toml(path: str | os.PathLike) -> dict:

@@ -99,7 +99,7 @@ def test_a_trainer_announces_its_run_before_importing_torch_or_mlflow(
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     ).stdout
-    run_id, *loaded = out.split()
+    run_id, *loaded = out.splitlines()[-1].split()  # the lines before: the trainer's phases
     assert not set(loaded) & {"torch", "mlflow", "transformers"}, set(loaded) & set(HEAVY)
     run = tracker_of(workdir).get_run(run_id)
     assert run.status == "RUNNING" and run.params == {}  # params come after the announce

@@ -4,6 +4,7 @@ a run RUNNING."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,10 +40,12 @@ def prepare_inputs(
     progress=None,
     pairs: TrainingPairs | None = None,
     eval_sets: list[RetrievalSet] | None = None,
+    phase: Callable[[str], None] = lambda message: None,
 ) -> TrainingInputs:
     """Load data, eval sets, the model source and the sampler; raise `HybridTuiError` on any bad
     input. `pairs` / `eval_sets` given (benchmarks, tests) are used instead of loading them.
-    The inputs serve one run: their sampler advances as it trains."""
+    `phase` hears what is being done (`training.phases`). The inputs serve one run: their
+    sampler advances as it trains."""
     from hybrid_tui.data.pairs import load_training_pairs
     from hybrid_tui.devices import pick_device
     from hybrid_tui.evaluate import load_eval_sets
@@ -53,14 +56,21 @@ def prepare_inputs(
     if recipe.train.device != "auto":  # `cuda` where no GPU is visible is bad input
         pick_device(recipe.train.device)
     if pairs is None:
+        phase(f"loading the training data ({_data_name(recipe)})")
         pairs = load_training_pairs(recipe.data, data_root, progress=progress)
+    if eval_sets is None and recipe.eval.datasets:
+        phase(f"loading the evaluation sets ({', '.join(recipe.eval.datasets)})")
     if eval_sets is None:
         eval_sets = load_eval_sets(recipe.eval, data_root, progress=progress)
+    phase(f"finding the model {recipe.model.spec}")
     resolved = resolve_model(recipe.model.spec, progress=progress)
     check_model_folder(resolved, recipe.model.spec)
     conventions = resolve_conventions(resolved.conventions, recipe.model)
     padding_free = folder_choice(recipe.model.padding_free, resolved.path)[0]
     # data that cannot fill the mix's batches (e.g. no id in two languages for cross) is bad input
+    phase(
+        f"building the batch sampler ({len(pairs.items)} items, batch size {recipe.train.batch_size})"
+    )
     sampler = make_sampler(
         pairs,
         recipe.train.batch_size,
@@ -71,6 +81,13 @@ def prepare_inputs(
     return TrainingInputs(
         recipe, pairs, eval_sets, resolved.source, data_root, conventions, sampler, padding_free
     )
+
+
+def _data_name(recipe: Recipe) -> str:
+    data = recipe.data
+    if data.sources:
+        return ", ".join(source.label for source in data.sources)
+    return f"{data.source} {data.dataset}"
 
 
 def check_resumable(tracker, files: RunFiles) -> None:

@@ -40,9 +40,11 @@ def run_training(
     from hybrid_tui.tracking import NullTracker, Tracker
     from hybrid_tui.training import distributed, run_record
     from hybrid_tui.training.inputs import check_resumable, prepare_inputs
+    from hybrid_tui.training.phases import StartupPhases
 
     run_record.prefetch_code_version()
-    inputs = prepare_inputs(recipe, data_root)
+    phases = StartupPhases()
+    inputs = prepare_inputs(recipe, data_root, phase=phases)
     is_main = distributed.init_distributed(recipe.train.device)
     tracker = Tracker(recipe.tracking.resolved_uri()) if is_main else NullTracker()
     run_id = None
@@ -51,6 +53,7 @@ def run_training(
         run_id = resume_run_id
         tracker.resume_run(run_id)
     elif is_main:
+        phases("creating the run in the tracking store")
         run_id = run_record.start_tracked_run(tracker, inputs)
     run_id = distributed.broadcast_run_id(run_id)
     files = RunFiles.for_run(run_id)
@@ -58,16 +61,20 @@ def run_training(
         run_record.write_job_record(files, inputs, recipe)
         run_record.adopt_launch_log(files)
     events = EventWriter(files.events if is_main else os.devnull)
+    phases.attach(events)
     stop = _install_stop_handler()
     if announce and is_main:
         run_record.announce_run_id(announce, run_id)
 
     try:
         if is_main and not resume_run_id:
+            phases("recording the run's params and recipe")
             run_record.record_run_details(tracker, run_id, inputs)
         if is_main:
             run_record.pick_job_device(files, recipe)
-        status = _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress)
+        status = _train_and_evaluate(
+            inputs, tracker, run_id, files, events, stop, show_progress, phases
+        )
     except BaseException as err:
         message = err if isinstance(err, HybridTuiError) else f"{type(err).__name__}: {err}"
         run_record.fail_run(tracker, run_id, events, str(message), traceback.format_exc())
@@ -77,7 +84,7 @@ def run_training(
     return run_id, status
 
 
-def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress) -> str:
+def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress, phases) -> str:
     """The loop. Returns the final status: FINISHED, or KILLED when asked to stop."""
     from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
     from hybrid_tui.training.distributed import barrier
@@ -90,7 +97,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     from hybrid_tui.training.system_metrics import GpuMetrics
 
     recipe = inputs.recipe
-    setup = setup_training(inputs, files)
+    setup = setup_training(inputs, files, phase=phases)
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
     events.write("log", message=setup.encoder.padding_free_status)
@@ -99,6 +106,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     meter = StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
     gpu_metrics = GpuMetrics(setup.device if setup.is_main else "cpu")
     watch = LossWatch(recipe.train.batch_size, max(WARMUP_STEPS, recipe.train.warmup_steps))
+    phases(f"preparing the first batch (step {setup.step + 1} of {steps})")
     with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:
@@ -221,8 +229,8 @@ def _job_data_root(run_id: str) -> str | None:
 
 @contextmanager
 def step_progress(enabled: bool, total: int, start: int, quiet: bool = False) -> Iterator:
-    """A rich progress bar over steps in a terminal; a log line every 10% otherwise; nothing when
-    `quiet` (the other ranks of a torchrun job: rank 0 reports)."""
+    """A rich progress bar over steps in a terminal; a log line for the first step and every 10%
+    otherwise; nothing when `quiet` (the other ranks of a torchrun job: rank 0 reports)."""
     if quiet:
         yield lambda step, loss: None
         return
@@ -230,7 +238,7 @@ def step_progress(enabled: bool, total: int, start: int, quiet: bool = False) ->
         every = max(1, total // 10)
 
         def log_line(step: int, loss: float) -> None:
-            if step % every == 0 or step == total:
+            if step % every == 0 or step == total or step == start + 1:
                 print(f"step {step}/{total} loss {loss:.4f}", flush=True)
 
         yield log_line

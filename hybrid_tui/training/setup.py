@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -55,9 +56,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def setup_training(inputs: TrainingInputs, files: RunFiles) -> Setup:
+def setup_training(
+    inputs: TrainingInputs,
+    files: RunFiles,
+    phase: Callable[[str], None] = lambda message: None,
+) -> Setup:
     """Model, optimiser and LR schedule around the inputs' sampler; restored from the checkpoint
-    when resuming."""
+    when resuming. `phase` hears what is being done (`training.phases`)."""
     from hybrid_tui.encoder import BiEncoder
     from hybrid_tui.training.checkpoint import load_checkpoint
 
@@ -70,6 +75,7 @@ def setup_training(inputs: TrainingInputs, files: RunFiles) -> Setup:
         )
     device = pick_device(train.device)
     seed_everything(train.seed)
+    phase(f"loading the model {recipe.model.spec} on {device}")
     encoder = BiEncoder.load(recipe.model, device=device)
     encoder.train()
     trainable = [p for p in encoder.parameters() if p.requires_grad]
@@ -107,6 +113,7 @@ def setup_training(inputs: TrainingInputs, files: RunFiles) -> Setup:
         train_languages=list(inputs.pairs.languages),
     )
     if (files.checkpoint / "state.json").is_file():
+        phase("restoring the checkpoint")
         resume = load_checkpoint(files.checkpoint, encoder, optimizer, scheduler)
         sampler.load_state_dict(resume.sampler_state)
         setup.step = resume.step

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -67,6 +68,7 @@ class LiveScreen(Screen):
         self.last_lr: float | None = None
         self.pairs_per_s: float | None = None  # over the last THROUGHPUT_WINDOW steps
         self.warning: str | None = None  # the trainer's latest warning (NaN or flat loss)
+        self.phase: str | None = None  # what the trainer does before step 1 (loading the model)
         self._rates: deque[float] = deque(maxlen=THROUGHPUT_WINDOW)
         self.device: str | None = None  # the run's device, e.g. `cuda:0 (NVIDIA H200)`
         self.gpus: list[int] | None = None  # NVML indices of its GPUs ([] on the CPU)
@@ -120,7 +122,7 @@ class LiveScreen(Screen):
         self.total_steps = self.step = self.last_loss = self.last_lr = self.pairs_per_s = None
         self._step_times.clear()
         self._rates.clear()
-        self.warning = None
+        self.warning = self.phase = None
         self._tail = None
         self._from_tracker = False
         self._log_text = ""
@@ -209,6 +211,8 @@ class LiveScreen(Screen):
                     f"eval at step {event.get('step')}: "
                     + (", ".join(shown) or f"{len(metrics)} metrics")
                 )
+            elif kind == "phase":
+                self.phase = str(event.get("message", ""))
             elif kind == "log":
                 self._log_line(str(event.get("message", "")))
             elif kind == "warning":
@@ -399,6 +403,8 @@ class LiveScreen(Screen):
         if self.step is not None:
             total = f"/{self.total_steps}" if self.total_steps else ""
             parts.append(f"step {self.step}{total}")
+        elif self.phase and status in ("starting", "RUNNING"):
+            parts.append(escape(self.phase) + " …")
         if self.last_loss is not None:
             parts.append(f"loss {self.last_loss:.4f}")
             smoothed = self.smoothed_loss()
