@@ -28,6 +28,18 @@ MAX_BATCH = 65_536
 MAX_WEIGHT = 1_000_000  # mix weights are relative; a huge one overflows their sum
 MAX_SEED = 2**32 - 1  # numpy's seed range
 MAX_QUESTIONS = 10_000_000
+OVERRIDES_TAG = "hybrid_tui.overrides"
+# Reserved tags hybrid-tui itself puts in `tracking.tags` (the `--set` record; a study's labels,
+# `study.recipe_for`): a recipe it saved carries them and must load again.
+RECIPE_OWN_TAGS = frozenset(
+    {
+        OVERRIDES_TAG,
+        "hybrid_tui.study",
+        "hybrid_tui.study_method",
+        "hybrid_tui.study_seed",
+        "hybrid_tui.study_alpha",
+    }
+)
 
 
 class _Section(BaseModel):
@@ -281,6 +293,19 @@ class TrackingConfig(_Section):
     run_name: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        """The rule `hybrid-tui tag` follows (`tag_rule`), so a recipe cannot overwrite the
+        run's own tags (its mix, its device) either; the tags hybrid-tui writes into a recipe
+        it saves (the `--set` record, a study's labels) stay readable."""
+        from hybrid_tui.tag_rule import tag_problem
+
+        for key, text in value.items():
+            if problem := tag_problem(key, text, allowed=RECIPE_OWN_TAGS):
+                raise ValueError(problem)
+        return value
+
     def resolved_uri(self) -> str:
         """Recipe value, else `MLFLOW_TRACKING_URI`, else `sqlite:///mlflow.db` in the cwd."""
         return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -411,8 +436,6 @@ def load_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Recip
 
 
 # ---------------------------------------------------------------- overrides (--set KEY=VALUE)
-
-OVERRIDES_TAG = "hybrid_tui.overrides"
 
 
 def parse_override(text: str) -> tuple[str, object]:

@@ -10,25 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tag_rule import RESERVED_PREFIXES, tag_problem, value_problem
 
 NOTE_TAG = "mlflow.note.content"
-RESERVED_PREFIXES = ("mlflow.", "hybrid_tui.")  # the trainer's and MLflow's own bookkeeping
 
 
 def parse_tags(pairs: Iterable[str]) -> dict[str, str]:
     """`["team=ir", "stage=try 2"]` → `{"team": "ir", "stage": "try 2"}`; anything else is one
-    line naming the bad pair."""
+    line naming the bad pair. Every pair is checked (`tag_rule`) before any is written."""
     tags: dict[str, str] = {}
     for pair in pairs:
         key, equals, value = pair.partition("=")
         key = key.strip()
         if not equals or not key:
             raise HybridTuiError(f"tag {pair!r} is not KEY=VALUE (e.g. team=ir)")
-        if key.startswith(RESERVED_PREFIXES):
-            raise HybridTuiError(
-                f"tag {key!r}: keys starting with mlflow. or hybrid_tui. are the trackers' own; "
-                "pick another key (the note has its own command: hybrid-tui note RUN TEXT)"
-            )
+        if problem := tag_problem(key, value):
+            note = " (the note has its own command: hybrid-tui note RUN TEXT)"
+            raise HybridTuiError(problem + (note if key.startswith(RESERVED_PREFIXES) else ""))
         if key in tags:
             raise HybridTuiError(f"tag {key!r} is given twice; give each key once")
         tags[key] = value
@@ -47,6 +45,8 @@ def tag_run(tracker, run_id: str, tags: dict[str, str]) -> str:
 
 def note_run(tracker, run_id: str, text: str) -> str:
     """Set the run's note (MLflow's description; an empty text clears it)."""
+    if problem := value_problem(text, "the note"):
+        raise HybridTuiError(problem)
     return tag_run(tracker, run_id, {NOTE_TAG: text})
 
 
