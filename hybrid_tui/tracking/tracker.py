@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tag_rule import TAG_VALUE_MAX
 from hybrid_tui.tracking import sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads
 from hybrid_tui.tracking.records import RunDetail, RunSummary
@@ -37,7 +38,7 @@ RUN_WRITES = (
 """The methods a trainer records a run with (`NullTracker` has exactly these, as no-ops)."""
 _BATCH_PARAMS_TAGS = 100  # MLflow's limit of params (or tags) per log_batch
 _PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length
-_TAG_VALUE_MAX = 8000
+_TAG_VALUE_MAX = TAG_VALUE_MAX  # the trainer's own tags are cut; users' are refused (tag_rule)
 MIN_RUN_ID_PREFIX = 4
 _AMBIGUOUS_SHOWN = 5
 
