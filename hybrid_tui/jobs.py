@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.run_files import RunFiles, local_run_id, process_start_ticks, state_dir
-from hybrid_tui.trainer_process import trainer_process
+from hybrid_tui.trainer_process import another_users, trainer_process
 
 LAUNCH_TIMEOUT_S = 600.0
 
@@ -241,6 +241,8 @@ def reconcile(tracker) -> list[str]:
     for run in tracker.list_runs(status="RUNNING"):
         job = job_for(run.run_id)
         if job is None or trainer_process(job.pid, job.start_ticks, run_id=run.run_id):
+            continue
+        if another_users(job.pid, job.start_ticks):  # cannot tell: left alone, never signalled
             continue
         log_tail = tail(job.log_path, 60) or "(no trainer log)"
         tracker.log_text(

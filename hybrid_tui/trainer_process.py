@@ -14,6 +14,8 @@ reused pid apart; the process itself must also name what the record says it runs
 
 from __future__ import annotations
 
+import os
+
 from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
 
 
@@ -58,6 +60,18 @@ def trainer_process(
     except psutil.Error:
         return None
     return None
+
+
+def another_users(pid: int | None, start_ticks: int | None) -> bool:
+    """Whether the process a record names runs as another user: whose files and environment this
+    user cannot read, so whether it is the trainer cannot be told (it is not judged dead)."""
+    import psutil
+
+    process = recorded_process(pid, start_ticks)
+    try:
+        return process is not None and process.uids().real != os.getuid()
+    except psutil.Error:
+        return False
 
 
 def _writes(process, path) -> bool:

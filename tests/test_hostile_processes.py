@@ -11,7 +11,6 @@ import fcntl
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from hybrid_tui.queue.store import JobStore
 from hybrid_tui.queue.submit import queue_recipe_files
 from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
 from tests.conftest import REPO, one_error_line, process_alive, tracker_of
+from tests.test_cli_reads import trainer_stand_in
 
 SMOKE = str(REPO / "recipes" / "smoke.toml")
 
@@ -48,25 +48,6 @@ def _running_run(workdir: Path, name: str = "live") -> str:
     return tracker_of(workdir).start_run("hostile", name, {})
 
 
-def _stand_in_trainer(events: Path, env: dict | None = None) -> subprocess.Popen:
-    """A process that, like a trainer, holds the run's event stream open for appending."""
-    events.parent.mkdir(parents=True, exist_ok=True)
-    code = "import sys, time; f = open(sys.argv[1], 'ab'); time.sleep(600)"
-    process = subprocess.Popen([sys.executable, "-c", code, str(events)], env=env)
-    deadline = time.monotonic() + 30
-    while not _holds(process.pid, events) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return process
-
-
-def _holds(pid: int, path: Path) -> bool:
-    fds = Path(f"/proc/{pid}/fd")
-    try:
-        return any(Path(fd).resolve() == path.resolve() for fd in fds.iterdir())
-    except OSError:
-        return False
-
-
 # ------------------------------------------------------------------ item 5: cancel and reconcile
 
 
@@ -87,7 +68,7 @@ def test_cancel_of_a_record_naming_an_unrelated_process_signals_nothing(
 def test_a_record_without_start_ticks_is_never_signalled(run_cli, workdir: Path) -> None:
     run_id = _running_run(workdir)
     events = RunFiles.for_run(run_id).events
-    holder = _stand_in_trainer(events)  # even a process holding the run's events
+    holder = trainer_stand_in(events)  # even a process holding the run's events
     try:
         _record(run_id, holder.pid, None)
         assert "is not the trainer of run" in one_error_line(run_cli("cancel", run_id[:8]))
@@ -101,7 +82,7 @@ def test_a_record_without_start_ticks_is_never_signalled(run_cli, workdir: Path)
 def test_cancel_still_stops_a_process_that_is_the_runs_trainer(run_cli, workdir: Path) -> None:
     """The check lets the trainer through: it holds the run's event stream open for writing."""
     run_id = _running_run(workdir)
-    trainer = _stand_in_trainer(RunFiles.for_run(run_id).events)
+    trainer = trainer_stand_in(RunFiles.for_run(run_id).events)
     try:
         _record(run_id, trainer.pid, process_start_ticks(trainer.pid))
         done = run_cli("cancel", run_id[:8], check_code=0)
@@ -159,7 +140,7 @@ def test_queue_cancel_still_stops_the_jobs_own_trainer(run_cli, workdir: Path) -
     (job,) = queue_recipe_files([SMOKE], [], store=store)
     store.claim(job.id, "cpu0", "", "tok", str(jobs.launch_files("tok")[1]))
     env = {**os.environ, QUEUE_JOB_ENV: f"{job.id}:tok"}
-    trainer = _stand_in_trainer(workdir / "elsewhere.jsonl", env=env)
+    trainer = trainer_stand_in(workdir / "elsewhere.jsonl", env=env)
     try:
         store.set_process(job.id, trainer.pid, process_start_ticks(trainer.pid))
         done = run_cli("queue", "stop", "--cancel-running", check_code=0)
