@@ -21,7 +21,7 @@ from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
 
 def recorded_process(pid: int | None, start_ticks: int | None):
     """The live process a record names (a `psutil.Process`), or None: no pid, no start ticks
-    recorded (never trusted), other ticks (the pid was reused), gone, a zombie, or another user's.
+    recorded (never trusted), other ticks (the pid was reused), gone, or a zombie.
 
     Signals sent through the returned object are safe against a pid reused meanwhile (psutil
     checks the process's creation time first)."""
