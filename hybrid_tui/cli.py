@@ -82,7 +82,10 @@ def train(
     ] = None,
     data_dir: DataDir = None,
     resume: Annotated[
-        str | None, typer.Option(help="Resume this run id from its checkpoint.")
+        str | None,
+        typer.Option(
+            help="Resume this run (its id, or 4+ of its first characters) from its checkpoint."
+        ),
     ] = None,
     detach: Annotated[
         bool,
@@ -101,6 +104,10 @@ def train(
         raise HybridTuiError(
             "--set changes a new run's recipe; --resume continues the run as it was"
         )
+    if resume is not None:
+        from hybrid_tui.run_files import local_run_id
+
+        resume = local_run_id(resume)  # a prefix, as `hybrid-tui runs` prints it
     if detach:
         from hybrid_tui.jobs import launch
         from hybrid_tui.recipe import load_recipe
@@ -145,7 +152,8 @@ def eval_command(
         str | None, typer.Option(help="Model spec: offline name, hub id or folder.")
     ] = None,
     run: Annotated[
-        str | None, typer.Option(help="Evaluate the trained model of this run id.")
+        str | None,
+        typer.Option(help="Evaluate the trained model of this run (its id, or 4+ characters)."),
     ] = None,
     data_dir: DataDir = None,
     langs: Annotated[

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL
 from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
-from hybrid_tui.run_files import RunFiles
+from hybrid_tui.run_files import RunFiles, local_run_id
 
 
 def _split(value: str | None) -> list[str]:
@@ -41,6 +41,11 @@ def run_eval(
     """
     if (model is None) == (run is None):
         raise HybridTuiError("give exactly one of --model SPEC or --run RUN_ID")
+    if langs is not None and not _split(langs):  # '' is not "all": that is leaving it out
+        raise HybridTuiError(
+            f"--langs {langs!r} names no language: give some (--langs en,de) or leave it out "
+            "for all"
+        )
     if dataset == MIRACL:
         chosen_settings, languages = _miracl_options(langs, max_questions, map_cutoff)
     else:
@@ -139,13 +144,13 @@ def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[Mod
         raise HybridTuiError(f"--{field.replace('_', '-')}:{message}") from None
     if model is not None:
         return ModelConfig(spec=model, **chosen), model
-    files = RunFiles.for_run(run)
+    files = RunFiles.for_run(local_run_id(run))
     if not (files.model / "config.json").is_file():
         raise HybridTuiError(
-            f"run {run} has no trained model under {files.model}; it may not have finished, "
-            "or it ran from another directory (set HYBRID_TUI_HOME)"
+            f"run {files.run_id} has no trained model under {files.model}: it has not finished "
+            f"(a KILLED or FAILED run continues with `hybrid-tui train --resume {files.run_id[:8]}`)"
         )
-    return ModelConfig(spec=str(files.model), **chosen), f"run:{run}"
+    return ModelConfig(spec=str(files.model), **chosen), f"run:{files.run_id}"
 
 
 class _silent:

@@ -1,8 +1,10 @@
 """Training processes: launch detached (they outlive the terminal and the TUI), find, cancel, reconcile.
 
 A trainer records itself in `<state>/runs/<run_id>/job.json` (pid and the process start time, so a
-reused pid is not mistaken for it). `reconcile` marks runs whose process died without ending its
-run (kill -9, OOM, power loss) as FAILED, with the log tail as an artifact.
+reused pid is not mistaken for it). Before a signal, and before a run counts as training, the
+process must also be that run's trainer (`trainer_process`): an edited or stale record never gets
+another process killed. `reconcile` marks runs whose trainer is gone (kill -9, OOM, power loss)
+as FAILED, with the log tail as an artifact.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.run_files import RunFiles, process_start_ticks, state_dir
+from hybrid_tui.run_files import RunFiles, local_run_id, process_start_ticks, state_dir
+from hybrid_tui.trainer_process import another_users, trainer_process
 
 LAUNCH_TIMEOUT_S = 600.0
 
@@ -147,13 +150,19 @@ def error_line(log_path: Path) -> str | None:
 
 
 def job_for(run_id: str) -> Job | None:
+    """The run's job record; None without one (or with one that names no pid)."""
     files = RunFiles.for_run(run_id)
     try:
         record = json.loads(files.job.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        pid = int(record["pid"])
+    except (OSError, ValueError, TypeError, KeyError):  # JSONDecodeError is a ValueError
         return None
+    ticks = record.get("start_ticks")
     return Job(
-        run_id, int(record["pid"]), record.get("start_ticks"), Path(record.get("log") or files.log)
+        run_id,
+        pid,
+        ticks if isinstance(ticks, int) else None,
+        Path(record.get("log") or files.log),
     )
 
 
@@ -181,19 +190,28 @@ def _is_zombie(pid: int) -> bool:
 
 def full_run_id(text: str, tracker) -> str:
     """The whole run id that `text` names, so a prefix from `hybrid-tui runs` finds its trainer:
-    `text` itself when a trainer on this machine recorded exactly that id (its run may live in
-    another store), else the tracker's `resolve_run_id` (one line for unknown or ambiguous)."""
-    if job_for(text) is not None:
-        return text
-    return tracker.resolve_run_id(text)
+    the run with local files on this machine that `text` names (its run may live in another
+    store), else the tracker's `resolve_run_id` (one line for unknown or ambiguous)."""
+    try:
+        return local_run_id(text)
+    except HybridTuiError:
+        return tracker.resolve_run_id(text)
 
 
 def cancel(run_id: str, timeout_s: float = 30.0) -> bool:
-    """Ask the trainer to stop (SIGTERM: it checkpoints and ends the run KILLED). False if not running."""
+    """Ask the trainer to stop (SIGTERM: it checkpoints and ends the run KILLED). False if not
+    running; a `HybridTuiError` (nothing signalled) when the recorded process is another one."""
     job = job_for(run_id)
     if job is None or not is_alive(job):
         return False
-    os.kill(job.pid, signal.SIGTERM)
+    process = trainer_process(job.pid, job.start_ticks, run_id=run_id)
+    if process is None:
+        raise HybridTuiError(
+            f"process {job.pid} in {RunFiles.for_run(run_id).job} is not the trainer of run "
+            f"{run_id[:8]}; nothing was signalled (its trainer is gone: `hybrid-tui runs` "
+            "marks the run FAILED)"
+        )
+    process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and is_alive(job):
         time.sleep(0.1)
@@ -217,14 +235,19 @@ def reconcile(tracker) -> list[str]:
     """Mark RUNNING runs whose trainer is gone as FAILED (log tail as artifact); return their ids.
 
     Only runs with a local job record are judged: a run started on another machine is left alone.
+    A live process that is not the run's trainer (a reused pid, an edited record) is no trainer.
     """
     failed = []
     for run in tracker.list_runs(status="RUNNING"):
         job = job_for(run.run_id)
-        if job is None or is_alive(job):
+        if job is None or trainer_process(job.pid, job.start_ticks, run_id=run.run_id):
+            continue
+        if another_users(job.pid, job.start_ticks):  # cannot tell: left alone, never signalled
             continue
         log_tail = tail(job.log_path, 60) or "(no trainer log)"
-        tracker.log_text(run.run_id, f"trainer process {job.pid} died\n\n{log_tail}", "error.txt")
+        tracker.log_text(
+            run.run_id, f"trainer process {job.pid} is gone\n\n{log_tail}", "error.txt"
+        )
         tracker.end_run(run.run_id, "FAILED")
         failed.append(run.run_id)
     return failed

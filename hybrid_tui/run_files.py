@@ -8,8 +8,11 @@ default `./.hybrid-tui`, next to the default `mlflow.db`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from hybrid_tui.errors import HybridTuiError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """The tracking store without a recipe value or `MLFLOW_TRACKING_URI`: beside the state dir.
@@ -67,3 +70,41 @@ def process_start_ticks(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+MIN_RUN_ID_PREFIX = 4
+_RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")  # MLflow's run id shape
+_AMBIGUOUS_SHOWN = 5
+
+
+def local_run_id(text: str) -> str:
+    """The whole id of the run with local files here (`<state>/runs/<id>`) that `text` names: the
+    id itself, or a prefix of 4 or more characters that only one such run starts with. What
+    `train --resume` and `eval --run` need; unknown, ambiguous and too short: one line each, in
+    the words of the tracker's `resolve_run_id`."""
+    runs = state_dir() / "runs"
+    if len(text) < MIN_RUN_ID_PREFIX:
+        raise HybridTuiError(
+            f"run id {text or repr(text)} is too short: give {MIN_RUN_ID_PREFIX} or more "
+            "characters of an id from `hybrid-tui runs`"
+        )
+    matches = []
+    if _RUN_ID.fullmatch(text):
+        try:
+            matches = sorted(entry.name for entry in runs.iterdir() if entry.name.startswith(text))
+        except OSError:
+            pass
+    if text in matches or len(matches) == 1:
+        return text if text in matches else matches[0]
+    if not matches:
+        raise HybridTuiError(
+            f"no local files for run {text} under {runs}; run this in the directory the run was "
+            "started from, or set HYBRID_TUI_HOME to that directory's .hybrid-tui folder"
+        )
+    width = max(8, len(text) + 2)
+    shown = [f"{run_id[:width]}…" for run_id in matches[:_AMBIGUOUS_SHOWN]]
+    if len(matches) > _AMBIGUOUS_SHOWN:
+        shown.append(f"and {len(matches) - _AMBIGUOUS_SHOWN} more")
+    raise HybridTuiError(
+        f"run id prefix {text} is ambiguous: {', '.join(shown)}; give more characters"
+    )

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,32 @@ sys.exit(code)
 """
 
 
+_HELD_OPEN: list = []  # event streams this process holds, as the trainers it stands in for
+
+
 def _record_trainer(state: Path, run_id: str, pid: int) -> None:
-    """The job record a trainer writes (`training.run_record.write_job_record`)."""
+    """The job record a trainer writes (`training.run_record.write_job_record`). A trainer holds
+    its run's event stream open for writing: when this process stands in for one, it does too."""
     files = RunFiles.for_run(run_id, base=state)
     files.root.mkdir(parents=True, exist_ok=True)
+    if pid == os.getpid():
+        _HELD_OPEN.append(open(files.events, "ab"))  # noqa: SIM115 (held for the session)
     record = {"run_id": run_id, "pid": pid, "start_ticks": process_start_ticks(pid)}
     files.job.write_text(json.dumps(record | {"log": str(files.log)}))
+
+
+def trainer_stand_in(events: Path, env: dict | None = None) -> subprocess.Popen:
+    """A sleeping process that, as a trainer does, holds the run's event stream `events` open for
+    writing (what `trainer_process` checks before a signal); returned once it holds it."""
+    events.parent.mkdir(parents=True, exist_ok=True)
+    holds_events = "import sys, time; f = open(sys.argv[1], 'ab'); time.sleep(600)"
+    process = subprocess.Popen([sys.executable, "-c", holds_events, str(events)], env=env)
+    fds = Path(f"/proc/{process.pid}/fd")
+    for _ in range(1500):
+        if any(fd.resolve() == events.resolve() for fd in fds.iterdir()):
+            break
+        time.sleep(0.02)
+    return process
 
 
 def _dead_pid() -> int:
@@ -166,7 +187,7 @@ def test_an_ambiguous_or_unknown_id_is_one_error_line(store: dict, command: str)
 def test_cancel_takes_a_prefix_and_stops_that_runs_trainer(tmp_path: Path) -> None:
     seeded = _seed(tmp_path)
     run_id = Tracker(seeded["uri"]).start_run("cli-reads", "to-cancel", {})
-    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    trainer = trainer_stand_in(RunFiles.for_run(run_id, base=tmp_path / "state").events)
     try:
         _record_trainer(tmp_path / "state", run_id, trainer.pid)
         done = hybrid_tui(seeded, "cancel", run_id[:8])

@@ -256,7 +256,9 @@ def test_a_restarted_scheduler_adopts_requeues_and_never_starts_twice(
     )
     store.claim(never.id, "cpu1", "", "tok-b", str(jobs.launch_files("tok-b")[1]))
     store.claim(live.id, "cpu2", "", "tok-c", str(jobs.launch_files("tok-c")[1]))
-    started = stand_ins("", env={"CUDA_VISIBLE_DEVICES": ""}, token="tok-c")
+    started = stand_ins(
+        "", env={"CUDA_VISIBLE_DEVICES": "", QUEUE_JOB_ENV: f"{live.id}:tok-c"}, token="tok-c"
+    )
     from hybrid_tui.run_files import process_start_ticks
 
     store.set_process(live.id, started.process.pid, process_start_ticks(started.process.pid))

@@ -200,13 +200,12 @@ async def test_runs_started_elsewhere_appear_on_their_own(twins, store) -> None:
 def training(store, workdir):
     """A RUNNING run whose recorded trainer is a real (sleeping) process: (run id, process)."""
     import os
-    import subprocess
-    import sys
 
-    from tests.test_cli_reads import _record_trainer
+    from hybrid_tui.run_files import RunFiles
+    from tests.test_cli_reads import _record_trainer, trainer_stand_in
 
     live = seed_run(store, "training", status="RUNNING")
-    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    trainer = trainer_stand_in(RunFiles.for_run(live).events)
     try:
         _record_trainer(Path(os.environ["HYBRID_TUI_HOME"]), live, trainer.pid)
         yield live, trainer

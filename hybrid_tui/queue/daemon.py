@@ -21,9 +21,10 @@ from pathlib import Path
 from hybrid_tui import jobs
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
-from hybrid_tui.queue.scheduler import Scheduler, Slots
+from hybrid_tui.queue.scheduler import Scheduler, Slots, is_trainer_of
 from hybrid_tui.queue.store import KILLED, RUNNING, JobStore, QueueJob
 from hybrid_tui.run_files import process_start_ticks, state_dir
+from hybrid_tui.trainer_process import recorded_process, trainer_process
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 60.0
@@ -183,13 +184,21 @@ def stop_scheduler(cancel_running: bool = False, timeout_s: float = STOP_TIMEOUT
     """SIGTERM the scheduler (it starts nothing more and exits; trainers go on) and wait for it;
     with `cancel_running`, also cancel the running trainers (each checkpoints and ends its run
     KILLED). Returns what was done, a line each."""
+    import psutil
+
     done = []
     info = running_scheduler()
     if info is None and not cancel_running:
         raise HybridTuiError(f"no queue scheduler runs for {state_dir()}")
     if info is not None and info.pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(info.pid, signal.SIGTERM)
+        process = scheduler_process(info)
+        if process is None:
+            raise HybridTuiError(
+                f"process {info.pid} in {info_path()} is not this queue's scheduler; nothing was "
+                f"signalled (the scheduler holding {lock_path()} rewrites it when it starts)"
+            )
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while running_scheduler() is not None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -197,31 +206,54 @@ def stop_scheduler(cancel_running: bool = False, timeout_s: float = STOP_TIMEOUT
             raise HybridTuiError(f"the scheduler (pid {info.pid}) did not stop in {timeout_s:.0f}s")
         done.append(f"stopped the scheduler (pid {info.pid})")
     if cancel_running:
-        cancelled = cancel_running_jobs(JobStore(), timeout_s)
+        cancelled, strangers = cancel_running_jobs(JobStore(), timeout_s)
         done += [f"cancelled job {job.id} (run {job.run_id or 'not started'})" for job in cancelled]
+        done += [
+            f"job {job.id}: process {job.pid} is not its trainer; not signalled, the job is "
+            f"{job.state} now"
+            for job in strangers
+        ]
     return done
 
 
-def cancel_running_jobs(store: JobStore, timeout_s: float = STOP_TIMEOUT_S) -> list[QueueJob]:
+def scheduler_process(info: SchedulerInfo):
+    """The scheduler's process (`psutil.Process`) if the info file names it: the recorded start
+    ticks, and `hybrid_tui queue serve` on its command line; else None."""
+    import psutil
+
+    process = recorded_process(info.pid, info.start_ticks)
+    try:
+        command = process.cmdline() if process is not None else []
+    except psutil.Error:
+        return None
+    serving = any(command[i : i + 2] == ["queue", "serve"] for i in range(len(command)))
+    return process if serving and "hybrid_tui" in command else None
+
+
+def cancel_running_jobs(
+    store: JobStore, timeout_s: float = STOP_TIMEOUT_S
+) -> tuple[list[QueueJob], list[QueueJob]]:
     """Ask every running trainer to stop (SIGTERM, as `jobs.cancel` does: it checkpoints and ends
-    its run KILLED), wait for them, then record their ends. Call with no scheduler running."""
-    live = [job for job in store.jobs([RUNNING]) if job.pid and _alive(job)]
-    for job in live:
-        if job.gpus == 1 and job.run_id:
-            jobs.cancel(job.run_id, timeout_s=0)  # the trainer's own pid, from its job record
-        else:  # torchrun's agent passes SIGTERM to every rank; a trainer still loading just ends
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(job.pid, signal.SIGTERM)
+    its run KILLED; torchrun's agent passes it to every rank), wait for them, then record their
+    ends. Call with no scheduler running. Returns the jobs cancelled, and the jobs whose recorded
+    process lives but is not their trainer (not signalled; ended by their run, as a dead one)."""
+    import psutil
+
+    live, strangers = [], []
+    for job in store.jobs([RUNNING]):
+        process = trainer_process(job.pid, job.start_ticks, queue_job=f"{job.id}:{job.token}")
+        if process is not None:
+            live.append(job)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGTERM)
+        elif job.pid and jobs.is_alive(jobs.Job("", job.pid, job.start_ticks, Path())):
+            strangers.append(job)
     deadline = time.monotonic() + timeout_s
-    while any(_alive(job) for job in live) and time.monotonic() < deadline:
+    while any(is_trainer_of(job) for job in live) and time.monotonic() < deadline:
         time.sleep(0.1)
     scheduler = Scheduler(store, tracker_for=trackers())
     for job in live:
-        if scheduler.learn_run_id(store.get(str(job.id))).run_id is None and not _alive(job):
+        if scheduler.learn_run_id(store.get(str(job.id))).run_id is None and not is_trainer_of(job):
             store.finish(job.id, KILLED, "cancelled before its run started")
     scheduler.reconcile()
-    return live
-
-
-def _alive(job: QueueJob) -> bool:
-    return jobs.is_alive(jobs.Job(job.run_id or "", job.pid, job.start_ticks, Path()))
+    return live, [store.get(str(job.id)) for job in strangers]

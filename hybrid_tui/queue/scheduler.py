@@ -34,6 +34,7 @@ from hybrid_tui.queue.store import (
     QueueJob,
 )
 from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+from hybrid_tui.trainer_process import trainer_process
 
 POLL_S = 1.0
 
@@ -164,9 +165,7 @@ class Scheduler:
         child = self.children.get(job.id)
         if child is not None:
             return child.poll() is None  # also reaps it
-        if job.pid is None:
-            return False
-        return jobs.is_alive(jobs.Job(job.run_id or "", job.pid, job.start_ticks, Path()))
+        return is_trainer_of(job)
 
     def judge(self, job: QueueJob) -> tuple[str, str | None]:
         """The end state of a job whose trainer is gone, and why when it did not finish."""
@@ -247,6 +246,12 @@ class Scheduler:
         self.children[job.id] = spawned.process
         self.store.set_process(job.id, pid, process_start_ticks(pid))
         self.log(f"job {job.id} started on {','.join(given)} (pid {pid})")
+
+
+def is_trainer_of(job: QueueJob) -> bool:
+    """Whether the process the job's row names is still its trainer (a stale or edited row
+    never has another process taken for it, nor signalled)."""
+    return trainer_process(job.pid, job.start_ticks, queue_job=f"{job.id}:{job.token}") is not None
 
 
 def end_event(run_id: str) -> tuple[str | None, str | None]:

@@ -57,11 +57,13 @@ def run_training(
         run_id = run_record.start_tracked_run(tracker, inputs)
     run_id = distributed.broadcast_run_id(run_id)
     files = RunFiles.for_run(run_id)
+    # opened before the job record: holding it open is what makes this process the run's trainer
+    # to `trainer_process` (so a cancel or `runs` in between does not take it for a stranger)
+    events = EventWriter(files.events if is_main else os.devnull)
+    phases.attach(events)
     if is_main:
         run_record.write_job_record(files, inputs, recipe)
         run_record.adopt_launch_log(files)
-    events = EventWriter(files.events if is_main else os.devnull)
-    phases.attach(events)
     stop = _install_stop_handler()
     if announce and is_main:
         run_record.announce_run_id(announce, run_id)
