@@ -157,7 +157,7 @@ def check_model_folder(resolved: ResolvedModel, spec: str) -> None:
     path = resolved.path
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deep
         config = None
     if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         raise HybridTuiError(

@@ -1,0 +1,152 @@
+"""What a hostile or careless input does (issue 20): a data file with a line nested 100,000 deep,
+a byte that is not UTF-8, a line that is a list; a full disk under a running trainer; the modes
+of the saved weights; the message for an unknown hub model; the user a run is recorded under.
+
+Each data-file error is one line naming `file:line`; from the CLI, exit 2, no traceback, nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.recipe import DataConfig
+from tests.conftest import nothing_half_written, one_error_line, one_line, tracked_runs
+
+DEEP = "[" * 100_000
+
+
+def _pair(qid: int, lang: str = "en") -> str:
+    return json.dumps({"id": qid, "lang": lang, "query": f"question {qid}", "passage": f"p {qid}"})
+
+
+def _pairs_file(path: Path, third_line: str | bytes) -> Path:
+    """Five good pairs with `third_line` in place of the third."""
+    lines = [_pair(i).encode() for i in range(5)]
+    lines[2] = third_line if isinstance(third_line, bytes) else third_line.encode()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+BAD_LINES = {
+    "nested-100000-deep": (DEEP, "nested too deeply"),
+    "not-utf8": (b'{"id": 2, "lang": "en", "query": "caf\xe9", "passage": "p"}', "not UTF-8"),
+    "a-list": ('[2, "en", "q", "p"]', "expected an object with id, lang, query, passage"),
+}
+
+
+# ---------------------------------------------------------------- item 8: the readers, in-process
+
+
+@pytest.mark.parametrize("case", list(BAD_LINES))
+def test_a_bad_line_of_a_jsonl_pairs_file_names_file_and_line(case: str, tmp_path: Path) -> None:
+    from hybrid_tui.data.pairs import load_training_pairs
+
+    line, expected = BAD_LINES[case]
+    path = _pairs_file(tmp_path / "pairs.jsonl", line)
+    with pytest.raises(HybridTuiError) as err:
+        load_training_pairs(DataConfig(source="jsonl", dataset=str(path)), None)
+    one_line(err, f"{path}:3:", expected)
+
+
+@pytest.mark.parametrize("case", list(BAD_LINES))
+def test_a_bad_line_of_a_miracl_corpus_shard_names_file_and_line(
+    case: str, tmp_path: Path
+) -> None:
+    from hybrid_tui.data.miracl import load_miracl
+    from tests.test_miracl import build_fixture
+
+    build_fixture(tmp_path, langs=("sw",))
+    shard = tmp_path / "miracl-corpus" / "miracl-corpus-v1.0-sw" / "docs-0.jsonl.gz"
+    lines = gzip.decompress(shard.read_bytes()).split(b"\n")
+    line, expected = BAD_LINES[case]
+    lines[2] = line if isinstance(line, bytes) else line.encode()
+    shard.write_bytes(gzip.compress(b"\n".join(lines)))
+    with pytest.raises(HybridTuiError) as err:
+        load_miracl(tmp_path, ["sw"])
+    one_line(err, f"{shard}:3:", "expected a JSON object" if case == "a-list" else expected)
+
+
+def test_a_byte_that_is_not_utf8_in_miracl_topics_names_file_and_line(tmp_path: Path) -> None:
+    from hybrid_tui.data.miracl import load_miracl
+    from tests.test_miracl import build_fixture
+
+    build_fixture(tmp_path, langs=("sw",))
+    topics = tmp_path / "miracl" / "miracl-v1.0-sw" / "topics" / "topics.miracl-v1.0-sw-dev.tsv"
+    lines = topics.read_bytes().split(b"\n")
+    lines[2] = b"sw2\tcaf\xe9"
+    topics.write_bytes(b"\n".join(lines))
+    with pytest.raises(HybridTuiError) as err:
+        load_miracl(tmp_path, ["sw"])
+    one_line(err, f"{topics}:3:", "not UTF-8")
+
+
+def test_a_byte_that_is_not_utf8_in_mmarco_names_file_and_line(tmp_path: Path) -> None:
+    from hybrid_tui.data.pairs import load_training_pairs
+    from tests.test_mmarco import _copy
+
+    copy = _copy(tmp_path / "mmarco")
+    collection = copy / "data" / "google" / "collections" / "german_collection.tsv"
+    lines = collection.read_bytes().split(b"\n")
+    lines[2] = b"5\tStra\xdfe"
+    collection.write_bytes(b"\n".join(lines))
+    config = DataConfig(source="mmarco", dataset=str(copy), languages=["en", "de"], max_items=5)
+    with pytest.raises(HybridTuiError) as err:
+        load_training_pairs(config, None)
+    one_line(err, f"{collection}:3:", "not UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"version": "1.1",\n "x": 1,\n "data": "caf\xe9"}', ":3: not UTF-8"),
+        (b'{"data": ' + DEEP.encode() + b"}", "nested too deeply"),
+    ],
+    ids=["not-utf8-on-line-3", "nested-100000-deep"],
+)
+def test_a_hostile_lareqa_file_is_one_line(content: bytes, expected: str, tmp_path: Path) -> None:
+    from hybrid_tui.data.lareqa import load_retrieval_set
+
+    path = tmp_path / "mini" / "en.json"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    with pytest.raises(HybridTuiError) as err:
+        load_retrieval_set(str(path.parent))
+    one_line(err, str(path), expected)
+
+
+# ---------------------------------------------------------------- item 8: through the CLI
+
+
+def test_mine_on_a_line_nested_100000_deep_is_one_line_and_writes_nothing(
+    run_cli, workdir: Path
+) -> None:
+    data = _pairs_file(workdir / "pairs.jsonl", DEEP)
+    output = workdir / "mined.jsonl"
+    done = run_cli("mine", str(data), "--output", str(output), "--model", "tiny-random")
+    line = one_error_line(done)
+    assert f"{data}:3:" in line and "nested too deeply" in line
+    assert not output.exists()
+    assert [p.name for p in workdir.iterdir() if p.name.startswith(".mined")] == []
+
+
+def test_training_on_a_line_nested_100000_deep_is_one_line_and_leaves_no_run(
+    run_cli, workdir: Path
+) -> None:
+    data = _pairs_file(workdir / "pairs.jsonl", DEEP)
+    recipe = workdir / "recipe.toml"
+    recipe.write_text(
+        'name = "deep"\n[model]\nspec = "tiny-random"\n'
+        f'[data]\nsource = "jsonl"\ndataset = "{data}"\n'
+        '[train]\nbatch_size = 2\nsteps = 2\ndevice = "cpu"\n[eval]\ndatasets = []\n',
+        encoding="utf-8",
+    )
+    line = one_error_line(run_cli("train", str(recipe)))
+    assert f"{data}:3:" in line and "nested too deeply" in line
+    assert not (workdir / "mlflow.db").exists() or tracked_runs(workdir) == []
+    nothing_half_written(workdir)
