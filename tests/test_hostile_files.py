@@ -55,9 +55,7 @@ def test_a_bad_line_of_a_jsonl_pairs_file_names_file_and_line(case: str, tmp_pat
 
 
 @pytest.mark.parametrize("case", list(BAD_LINES))
-def test_a_bad_line_of_a_miracl_corpus_shard_names_file_and_line(
-    case: str, tmp_path: Path
-) -> None:
+def test_a_bad_line_of_a_miracl_corpus_shard_names_file_and_line(case: str, tmp_path: Path) -> None:
     from hybrid_tui.data.miracl import load_miracl
     from tests.test_miracl import build_fixture
 

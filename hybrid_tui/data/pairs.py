@@ -22,7 +22,14 @@ from hybrid_tui.progress import ProgressFn
 from hybrid_tui.recipe import DataConfig
 
 JSONL_FIELDS = ("id", "lang", "query", "passage")
-_JSON_TYPES = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+_JSON_TYPES = {
+    list: "list",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
 @dataclass(frozen=True)
