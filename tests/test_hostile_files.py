@@ -148,3 +148,52 @@ def test_training_on_a_line_nested_100000_deep_is_one_line_and_leaves_no_run(
     assert f"{data}:3:" in line and "nested too deeply" in line
     assert not (workdir / "mlflow.db").exists() or tracked_runs(workdir) == []
     nothing_half_written(workdir)
+
+
+# ---------------------------------------------------------------- item 11: modes of saved weights
+
+_SAVE_UNDER_UMASK_022 = """
+import json, os, sys
+from pathlib import Path
+
+os.umask(0o022)
+from hybrid_tui.encoder import BiEncoder
+from hybrid_tui.recipe import ModelConfig
+from hybrid_tui.training.checkpoint import save_checkpoint
+import torch
+
+run = Path(sys.argv[1])
+encoder = BiEncoder.load(ModelConfig(spec="tiny-random"))
+optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3)
+scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+save_checkpoint(run / "checkpoint", encoder, optimizer, scheduler, 1, {})
+encoder.save(run / "model")
+with open(run / "plain.txt", "w") as handle:
+    handle.write("made by open()")
+print(json.dumps({str(p.relative_to(run)): p.stat().st_mode & 0o777 for p in run.rglob("*")}))
+"""
+
+
+def test_saved_weights_get_the_mode_of_a_plain_file_under_the_umask(tmp_path: Path) -> None:
+    """Under umask 022 a colleague on the box can read the model: model/model.safetensors and
+    checkpoint/model.safetensors are 0644 like a file made by `open()` (safetensors made 0600)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-c", _SAVE_UNDER_UMASK_022, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    modes = json.loads(done.stdout.strip().splitlines()[-1])
+    plain = modes.pop("plain.txt")
+    assert plain == 0o644
+    for name in ("model/model.safetensors", "checkpoint/model.safetensors"):
+        assert oct(modes[name]) == oct(plain), name
+    files = {name: mode for name, mode in modes.items() if (tmp_path / name).is_file()}
+    assert {name: oct(mode) for name, mode in files.items() if mode != plain} == {}
