@@ -197,3 +197,49 @@ def test_saved_weights_get_the_mode_of_a_plain_file_under_the_umask(tmp_path: Pa
         assert oct(modes[name]) == oct(plain), name
     files = {name: mode for name, mode in modes.items() if (tmp_path / name).is_file()}
     assert {name: oct(mode) for name, mode in files.items() if mode != plain} == {}
+
+
+# ---------------------------------------------------------------- an unknown hub model
+
+HUB_REASONS = (
+    "HF_HUB_OFFLINE is set and the model is not in the local cache",
+    "the hub is unreachable and the model is not in the local cache",
+    "no such model, or a private one: check the id, or `hf auth login`",  # where the hub answers
+)
+
+
+@pytest.mark.parametrize("offline", ["1", "0"], ids=["HF_HUB_OFFLINE", "the-real-failure"])
+def test_an_unknown_hub_model_is_one_whole_sentence(
+    offline: str, run_cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's own message ran to several sentences and was cut at 160 characters, mid-word
+    ("To enable repo look-ups a)"); the line now says why in a whole clause."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    monkeypatch.setenv("HF_HOME", str(workdir / "hf-home"))  # nothing cached
+    data = workdir / "pairs.jsonl"
+    data.write_text("".join(_pair(i) + "\n" for i in range(4)), encoding="utf-8")
+    model = "nobody-hybrid-tui/no-such-model"
+    done = run_cli("mine", str(data), "--output", str(workdir / "out.jsonl"), "--model", model)
+    line = one_error_line(done)
+    reason = line.split(f"could not get {model!r} from the Hugging Face hub (", 1)[1]
+    reason = reason.split("); see `hybrid-tui models list`", 1)[0]
+    expected = HUB_REASONS[:1] if offline == "1" else HUB_REASONS[1:]
+    assert reason in expected, line
+    assert line.endswith("or pass a local folder")
+
+
+def test_a_quoted_library_message_is_its_first_whole_sentence() -> None:
+    from hybrid_tui.errors import first_sentence
+
+    hub = OSError(
+        "Cannot find an appropriate cached snapshot folder for the specified revision on the "
+        "local disk and outgoing traffic has been disabled. To enable repo look-ups and "
+        "downloads online, set 'HF_HUB_OFFLINE=0' as environment variable."
+    )
+    assert first_sentence(hub) == (
+        "Cannot find an appropriate cached snapshot folder for the specified revision on the "
+        "local disk and outgoing traffic has been disabled"
+    )
+    long = first_sentence(ValueError("word " * 100), limit=42)
+    assert long.endswith(" …") and len(long) <= 44 and "wor …" not in long
+    assert first_sentence(KeyError()) == "KeyError"
