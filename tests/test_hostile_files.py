@@ -243,3 +243,35 @@ def test_a_quoted_library_message_is_its_first_whole_sentence() -> None:
     long = first_sentence(ValueError("word " * 100), limit=42)
     assert long.endswith(" …") and len(long) <= 44 and "wor …" not in long
     assert first_sentence(KeyError()) == "KeyError"
+
+
+# ---------------------------------------------------------------- the user a run is recorded under
+
+
+def test_runs_are_the_os_users_on_both_ways_of_creating_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow showed "unknown" as every run's user: its client records `mlflow.user` only when
+    given it. Both the MLflow path (a new experiment) and the direct sqlite path (the next run)
+    now give it the login name, as MLflow's fluent `start_run` does."""
+    import getpass
+
+    from mlflow.tracking import MlflowClient
+
+    from hybrid_tui.tracking import Tracker, sqlite_writes
+
+    direct = []
+    create_run = sqlite_writes.create_run
+    monkeypatch.setattr(
+        sqlite_writes, "create_run", lambda *args: direct.append(create_run(*args)) or direct[-1]
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    through_mlflow = tracker.start_run("users", "first")
+    straight_to_sqlite = tracker.start_run("users", "second")
+    assert direct == [None, straight_to_sqlite]  # the first went through MLflow's client
+    client = MlflowClient(tracking_uri=uri)
+    for run_id in (through_mlflow, straight_to_sqlite):
+        run = client.get_run(run_id)
+        assert run.info.user_id == getpass.getuser() != "unknown"
+        assert run.data.tags["mlflow.user"] == getpass.getuser()

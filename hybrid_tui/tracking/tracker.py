@@ -83,12 +83,15 @@ class Tracker:
         run_name: str | None = None,
         tags: dict[str, Any] | None = None,
     ) -> str:
-        """Create a RUNNING run in `experiment` (created if missing); return its id.
+        """Create a RUNNING run in `experiment` (created if missing); return its id. The run is
+        the OS user's (`mlflow.user`, as MLflow's fluent API records it; its client alone says
+        "unknown").
 
         On a sqlite store whose experiment exists, the run is written straight into the file
         (`sqlite_writes`, no mlflow import); otherwise MLflow's client creates it."""
         name = experiment or DEFAULT_EXPERIMENT
-        clean = {key: _tag_value(value) for key, value in (tags or {}).items()}
+        clean = {sqlite_writes.USER_TAG: _os_user()}
+        clean |= {key: _tag_value(value) for key, value in (tags or {}).items()}
         if self._db is not None and run_name:
             run_id = sqlite_writes.create_run(self._db, name, run_name, clean)
             if run_id:
@@ -280,6 +283,16 @@ class Tracker:
             chunk = metrics[start : start + FLUSH_AT_POINTS]
             with known_run(run_id, self.uri):
                 retrying(lambda chunk=chunk: self.client.log_batch(run_id, metrics=chunk))
+
+
+def _os_user() -> str:
+    """The login name, as MLflow's default run context finds it ("unknown" when it cannot)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (ImportError, KeyError, OSError):
+        return "unknown"
 
 
 def _cut(value: str, limit: int) -> str:
