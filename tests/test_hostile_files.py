@@ -275,3 +275,138 @@ def test_runs_are_the_os_users_on_both_ways_of_creating_them(
         run = client.get_run(run_id)
         assert run.info.user_id == getpass.getuser() != "unknown"
         assert run.data.tags["mlflow.user"] == getpass.getuser()
+
+
+# ---------------------------------------------------------------- item 10: a full disk mid-run
+
+_FILL_THE_DISK_UNDER_A_TRAINER = r"""
+import json, os, sqlite3, subprocess, sys, time
+from pathlib import Path
+
+disk = Path(sys.argv[1])
+disk.mkdir()
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], check=True)
+os.chdir(disk)
+env = os.environ | {
+    "HYBRID_TUI_HOME": str(disk / ".hybrid-tui"),
+    "MLFLOW_TRACKING_URI": f"sqlite:///{disk / 'mlflow.db'}",
+}
+Path("pairs.jsonl").write_text("".join(
+    json.dumps({"id": i, "lang": "en", "query": f"q {i}", "passage": f"p {i}"}) + "\n"
+    for i in range(12)
+))
+Path("recipe.toml").write_text(
+    'name = "full-disk"\n[model]\nspec = "tiny-random"\nmax_query_length = 16\n'
+    'max_passage_length = 16\n[sampler]\nmono = 1.0\ncross = 0.0\n[data]\nsource = "jsonl"\ndataset = "pairs.jsonl"\n'
+    '[train]\nbatch_size = 4\nsteps = 100000\nlr = 1e-3\ndevice = "cpu"\nlog_every = 1\n'
+    'checkpoint_every = 0\n[eval]\ndatasets = []\n[tracking]\nexperiment = "full-disk"\n'
+)
+cli = [sys.executable, "-m", "hybrid_tui"]
+started = subprocess.run([*cli, "train", "recipe.toml", "--detach"], env=env,
+                         capture_output=True, text=True)
+assert started.returncode == 0, started.stderr
+run_id = started.stdout.split()[0]
+run = disk / ".hybrid-tui" / "runs" / run_id
+pid = json.loads((run / "job.json").read_text())["pid"]
+db = disk / "mlflow.db"
+
+def logged_points():
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
+        return con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+
+deadline = time.time() + 300
+while logged_points() < 50 and time.time() < deadline:
+    time.sleep(0.5)
+# the disk fills up: first the files, then whatever room the store's write-ahead log had left
+fd = os.open("filler", os.O_WRONLY | os.O_CREAT)
+try:
+    while True:
+        os.write(fd, b"x" * 65536)
+except OSError:
+    pass
+try:
+    while True:
+        os.write(fd, b"x" * 512)
+except OSError:
+    os.close(fd)
+with sqlite3.connect(db, timeout=30, isolation_level=None) as con:
+    try:
+        while True:
+            con.execute("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
+                        (f"filler.{time.time_ns()}", "x" * 4000, run_id))
+    except sqlite3.OperationalError as err:
+        store_full = str(err)
+deadline = time.time() + 300
+while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+    time.sleep(0.2)
+with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
+    status = con.execute("SELECT status FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()[0]
+log = (run / "trainer.log").read_text(errors="replace")
+os.unlink("filler")
+listed = subprocess.run([*cli, "runs", "--json"], env=env, capture_output=True, text=True)
+after = {r["run_id"]: r["status"] for r in json.loads(listed.stdout or "[]")}.get(run_id)
+print(json.dumps({"store_full": store_full, "status": status, "log": log, "after": after,
+                  "runs_stderr": listed.stderr}))
+"""
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_up_under_the_trainer_ends_its_run_with_one_last_line(
+    tmp_path: Path,
+) -> None:
+    """A real full disk (a small tmpfs, mounted in a private mount namespace, holding the state
+    dir AND the tracking store), filled while the trainer runs: the trainer's log ends with one
+    line, the reason, and no traceback (MLflow's SQLAlchemy tracebacks included); the run is
+    FAILED, or the line says it could not be marked, and then `hybrid-tui runs` marks it FAILED
+    once there is space. Before: the trainer died with tracebacks and the run stayed RUNNING."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    unshare = shutil.which("unshare")
+    probe = unshare and subprocess.run(
+        [unshare, "-rm", "mount", "-t", "tmpfs", "tmpfs", str(tmp_path)], capture_output=True
+    )
+    if not probe or probe.returncode != 0:
+        pytest.skip("no private mount namespace here (unshare -rm) to mount a small tmpfs in")
+    done = subprocess.run(
+        [unshare, "-rm", sys.executable, "-c", _FILL_THE_DISK_UNDER_A_TRAINER, str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "database or disk is full" in outcome["store_full"]
+    log = outcome["log"]
+    assert "Traceback" not in log and "SQLAlchemy" not in log, log
+    assert "\n(Background on this error" not in log, log  # each warning is one line too
+    last = log.strip().splitlines()[-1]
+    assert last.startswith("error: could not write "), log
+    assert "No space left on device" in last or "database or disk is full" in last, last
+    assert "free disk space, then start the run again" in last, last
+    if outcome["status"] == "RUNNING":
+        assert "the run could not be marked FAILED" in last and "`hybrid-tui runs`" in last, last
+    else:
+        assert outcome["status"] == "FAILED" and "could not be marked" not in last, last
+    assert outcome["after"] == "FAILED", outcome["runs_stderr"]
+
+
+def test_a_run_whose_store_cannot_be_written_is_reported_not_marked(tmp_path: Path) -> None:
+    """`mark_failed` ends a run FAILED even with metric points it cannot write, and says False
+    (never raises) when the store itself cannot be written, so the trainer's line can say so."""
+    from hybrid_tui.tracking import Tracker
+
+    db = tmp_path / "mlflow.db"
+    tracker = Tracker(f"sqlite:///{db}")
+    run_id = tracker.start_run("marks", "one")
+    tracker.log_metrics(run_id, {"train/loss": 1.0}, 1)
+    assert tracker.mark_failed(run_id) is True
+    assert tracker.get_run(run_id).status == "FAILED"
+
+    other = tracker.start_run("marks", "two")
+    db.write_bytes(b"not a database any more " * 400)
+    assert tracker.mark_failed(other) is False

@@ -8,6 +8,7 @@ Metric points wait in a `MetricBuffer` and are written about once a second.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ RUN_WRITES = (
     "start_run",
     "resume_run",
     "end_run",
+    "mark_failed",
     "log_params",
     "set_tags",
     "log_metrics",
@@ -117,6 +119,20 @@ class Tracker:
         self.flush()
         with known_run(run_id, self.uri):
             retrying(lambda: self.client.set_terminated(run_id, status))
+
+    def mark_failed(self, run_id: str) -> bool:
+        """End the run FAILED even when its waiting metric points cannot be written (a full
+        disk): they are dropped. MLflow's client first, then on a sqlite store the direct path
+        (MLflow's client may be what broke). False when neither could write the end."""
+        with contextlib.suppress(Exception):
+            self.flush()
+        self._metrics.drop(run_id)
+        try:
+            with known_run(run_id, self.uri):
+                retrying(lambda: self.client.set_terminated(run_id, "FAILED"))
+            return True
+        except Exception:  # noqa: BLE001 - the store could not be written; try the direct path
+            return self._db is not None and sqlite_writes.end_run(self._db, run_id, "FAILED")
 
     def delete_run(self, run_id: str) -> None:
         """Remove the run (a whole id or a unique prefix) from every list; MLflow keeps it as

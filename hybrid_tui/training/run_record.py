@@ -119,14 +119,27 @@ def announce_run_id(path: Path, run_id: str) -> None:
     atomic_write_text(path, run_id)
 
 
-def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
-    """Mark the run FAILED with the error as an artifact; never raise from here."""
+def fail_run(tracker, run_id: str, events, message: str, trace: str) -> bool:
+    """Mark the run FAILED with the error as an artifact; never raise from here. False when the
+    run could not be marked (its store cannot be written: a full disk under it too)."""
     with contextlib.suppress(Exception):
         events.write("end", status="FAILED", error=message)
+    with contextlib.suppress(Exception):  # a failed flush would be retried, noisily, at exit
+        events.close()
     with contextlib.suppress(Exception):
         tracker.log_text(run_id, f"{message}\n\n{trace}", ERROR_ARTIFACT)
-    with contextlib.suppress(Exception):
-        tracker.end_run(run_id, "FAILED")
+    try:
+        return tracker.mark_failed(run_id)
+    except Exception:  # noqa: BLE001 - never raise from here
+        return False
+
+
+def not_marked(run_id: str, tracking_uri: str) -> str:
+    """What the trainer's last line adds when its run could not be marked FAILED."""
+    return (
+        f"the run could not be marked FAILED ({tracking_uri} cannot be written either): "
+        f"`hybrid-tui runs` marks it FAILED once there is space (run {run_id})"
+    )
 
 
 @functools.cache
