@@ -69,10 +69,8 @@ def run_training(
             run_record.pick_job_device(files, recipe)
         status = _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress)
     except BaseException as err:
-        from hybrid_tui.training.saving import disk_full_error
-
         problem = err if isinstance(err, HybridTuiError) else None
-        problem = problem or disk_full_error(err, files, recipe.tracking.resolved_uri())
+        problem = problem or run_record.disk_full_error(err, files, recipe.tracking.resolved_uri())
         message = str(problem) if problem else f"{type(err).__name__}: {err}"
         marked = run_record.fail_run(tracker, run_id, events, message, traceback.format_exc())
         if problem is None:

@@ -4,8 +4,6 @@ full disk or read-only folder turned into one line the user can act on."""
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,28 +40,6 @@ def write_errors_explained(folder: Path, hint: str) -> Iterator[None]:
             f"could not write {folder} ({err.strerror or err}); free disk space or make it "
             f"writable ({hint}); the previous copy is intact"
         ) from None
-
-
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def disk_full_error(
-    err: BaseException, files: RunFiles, tracking_uri: str
-) -> HybridTuiError | None:
-    """A write that failed mid-run for want of space (a run file, or the tracking store: sqlite
-    says 'database or disk is full') as the user's one line; None for any other error."""
-    if isinstance(err, OSError) and err.errno in _NO_SPACE:
-        what = f"{err.filename}" if err.filename else f"the run's files in {files.root}"
-        reason = os.strerror(err.errno)
-    elif "database or disk is full" in str(err):
-        what, reason = f"the tracking store {tracking_uri}", "database or disk is full"
-    else:
-        return None
-    if (files.checkpoint / "state.json").is_file():
-        then = f"`hybrid-tui train --resume {files.run_id}` continues from its last checkpoint"
-    else:
-        then = "start the run again (it has no checkpoint)"
-    return HybridTuiError(f"could not write {what} ({reason}); free disk space, then {then}")
 
 
 def save_final_model(
