@@ -410,3 +410,31 @@ def test_a_run_whose_store_cannot_be_written_is_reported_not_marked(tmp_path: Pa
     other = tracker.start_run("marks", "two")
     db.write_bytes(b"not a database any more " * 400)
     assert tracker.mark_failed(other) is False
+
+
+def test_runs_marks_a_dead_trainers_run_even_where_its_error_artifact_cannot_be_written(
+    run_cli, workdir: Path
+) -> None:
+    """The trainer's last line promises that `hybrid-tui runs` marks its run FAILED: that look
+    must not stop at the log-tail artifact, which a full disk (here: the artifact folder's place
+    taken by a file, unwritable for root too) cannot take."""
+    import shutil
+    import subprocess
+
+    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")
+    run_id = tracker.start_run("dead", "trainer")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    files = RunFiles.for_run(run_id)
+    files.root.mkdir(parents=True)
+    files.job.write_text(json.dumps({"run_id": run_id, "pid": gone.pid, "log": str(files.log)}))
+    files.log.write_text("error: could not write ... (No space left on device)\n")
+    artifacts = workdir / "mlartifacts"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.write_text("a file where the artifact folder would go")
+    done = run_cli("runs", "--json")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert [run.status for run in tracked_runs(workdir)] == ["FAILED"]
