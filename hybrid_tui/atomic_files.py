@@ -60,6 +60,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         staging.chmod(DIR_MODE)
         yield staging
+        _give_plain_modes(staging)
         previous = None
         if target.exists():
             previous = target.with_name(f".{target.name}.old")
@@ -71,6 +72,14 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _give_plain_modes(folder: Path) -> None:
+    """Every file and folder in `folder` gets the mode a plain `open`/`mkdir` gives: libraries
+    that write through a temp file (safetensors' `save_file`) leave it owner-only."""
+    for entry in folder.rglob("*"):
+        if not entry.is_symlink():
+            entry.chmod(DIR_MODE if entry.is_dir() else FILE_MODE)
 
 
 @contextlib.contextmanager

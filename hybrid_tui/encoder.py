@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hybrid_tui.atomic_files import atomic_directory, safetensors_write_errors_as_os_errors
-from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.errors import HybridTuiError, first_sentence
 from hybrid_tui.models.conventions import Conventions
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.recipe import ModelConfig
@@ -127,9 +127,8 @@ class BiEncoder(torch.nn.Module):
                 )
                 tokenizer = AutoTokenizer.from_pretrained(str(folder))
         except Exception as err:  # noqa: BLE001 - missing or corrupt weights, config or tokenizer
-            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
             raise HybridTuiError(
-                f"cannot load the model in {folder} ({type(err).__name__}: {reason}); "
+                f"cannot load the model in {folder} ({type(err).__name__}: {first_sentence(err)}); "
                 "pass a complete Hugging Face model folder or prepare it again"
             ) from err
         if tokenizer.pad_token is None:

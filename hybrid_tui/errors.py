@@ -11,3 +11,17 @@ class HybridTuiError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+def first_sentence(err: BaseException, limit: int = 200) -> str:
+    """The first sentence of a library's error message, to quote inside our one line: their
+    messages run to several lines and sentences, and a fixed cut ends mid-word. A first sentence
+    longer than `limit` ends at a word boundary with an ellipsis."""
+    text = " ".join(str(err).split())
+    if not text:
+        return type(err).__name__
+    end = text.find(". ")
+    sentence = text[: end + 1] if end >= 0 else text
+    if len(sentence) > limit:
+        sentence = sentence[:limit].rsplit(" ", 1)[0] + " …"
+    return sentence.rstrip(".")

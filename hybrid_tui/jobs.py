@@ -9,6 +9,7 @@ as FAILED, with the log tail as an artifact.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -245,9 +246,10 @@ def reconcile(tracker) -> list[str]:
         if another_users(job.pid, job.start_ticks):  # cannot tell: left alone, never signalled
             continue
         log_tail = tail(job.log_path, 60) or "(no trainer log)"
-        tracker.log_text(
-            run.run_id, f"trainer process {job.pid} is gone\n\n{log_tail}", "error.txt"
-        )
-        tracker.end_run(run.run_id, "FAILED")
-        failed.append(run.run_id)
+        with contextlib.suppress(Exception):  # a full disk: the mark matters more than the tail
+            tracker.log_text(
+                run.run_id, f"trainer process {job.pid} is gone\n\n{log_tail}", "error.txt"
+            )
+        if tracker.mark_failed(run.run_id):  # else the store is unwritable: the next look retries
+            failed.append(run.run_id)
     return failed

@@ -24,6 +24,7 @@ import numpy as np
 
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.data.pairs import TrainingPairs
+from hybrid_tui.data.text_lines import numbered_lines
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.progress import ProgressFn
 
@@ -243,11 +244,9 @@ def input_pairs(source: str, data_root: str | None, langs: Sequence[str]) -> Tra
     path = Path(source).expanduser()
     if path.is_file():
         try:
-            empty = not path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as err:
-            raise HybridTuiError(
-                f"cannot read {path} as UTF-8 text ({type(err).__name__})"
-            ) from None
+            empty = not any(line.strip() for _, line in numbered_lines(path))
+        except OSError as err:
+            raise HybridTuiError(f"cannot read {path} ({err.strerror or err})") from None
         if empty:
             raise HybridTuiError(
                 f'{path} is empty; give a JSONL file of {{"id", "lang", "query", '

@@ -187,13 +187,22 @@ def _download(dataset: str, lang: str) -> Path:
 
 def _read_json(path: Path) -> object:
     try:
-        return json.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise HybridTuiError(f"{path} is missing; {_FIX}") from None
     except OSError as err:
         raise HybridTuiError(f"cannot read {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise HybridTuiError(f"{path} is not UTF-8 text; replace it with the LAReQA file") from None
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise HybridTuiError(
+            f"{path}:{line}: not UTF-8 text; replace it with the LAReQA file"
+        ) from None
+    except RecursionError:
+        raise HybridTuiError(
+            f"{path}: JSON nested too deeply to read; replace it with the LAReQA file"
+        ) from None
     except json.JSONDecodeError as err:
         raise HybridTuiError(
             f"{path} is not valid JSON ({err.msg} at line {err.lineno}); "

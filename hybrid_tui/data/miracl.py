@@ -17,12 +17,11 @@ encode.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_tui.data.text_lines import json_line, numbered_lines
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import MIRACL_LANGUAGES
 from hybrid_tui.progress import ProgressFn
@@ -131,27 +130,25 @@ def _hub_roots(languages: list[str], split: str, progress: ProgressFn | None) ->
 
 def _read_topics(path: Path) -> list[tuple[str, str]]:
     topics = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            qid, sep, query = line.rstrip("\n").partition("\t")
-            if not sep or not qid or not query.strip():
-                raise HybridTuiError(f"{path}:{number}: expected 'qid<TAB>query'")
-            topics.append((qid, query.strip()))
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        qid, sep, query = line.rstrip("\r\n").partition("\t")
+        if not sep or not qid or not query.strip():
+            raise HybridTuiError(f"{path}:{number}: expected 'qid<TAB>query'")
+        topics.append((qid, query.strip()))
     return topics
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 4 or not parts[3].lstrip("-").isdigit():
-                raise HybridTuiError(f"{path}:{number}: expected TREC qrels 'qid Q0 docid grade'")
-            qrels.setdefault(parts[0], {})[parts[2]] = int(parts[3])
+    for number, line in numbered_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4 or not parts[3].lstrip("-").isdigit():
+            raise HybridTuiError(f"{path}:{number}: expected TREC qrels 'qid Q0 docid grade'")
+        qrels.setdefault(parts[0], {})[parts[2]] = int(parts[3])
     return qrels
 
 
@@ -167,20 +164,19 @@ def _read_corpus(folder: Path, lang: str, progress: ProgressFn | None) -> Miracl
     passages: list[str] = []
     for done, shard in enumerate(shards):
         try:
-            with gzip.open(shard, "rt", encoding="utf-8") as rows:
-                for number, line in enumerate(rows, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                        docid, title, text = row["docid"], row.get("title", ""), row["text"]
-                    except (ValueError, KeyError, TypeError):
-                        raise HybridTuiError(
-                            f"{shard}:{number}: expected JSON with docid, title, text"
-                        ) from None
-                    docids.append(str(docid))
-                    passages.append(f"{title} {text}".strip() if title else str(text))
-                    digest.update(f"{docid}\0{title}\0{text}\0".encode())
+            for number, line in numbered_lines(shard, gzipped=True):
+                if not line.strip():
+                    continue
+                row = json_line(line, f"{shard}:{number}")
+                try:
+                    docid, title, text = row["docid"], row.get("title", ""), row["text"]
+                except (KeyError, TypeError, AttributeError):
+                    raise HybridTuiError(
+                        f"{shard}:{number}: expected a JSON object with docid, title, text"
+                    ) from None
+                docids.append(str(docid))
+                passages.append(f"{title} {text}".strip() if title else str(text))
+                digest.update(f"{docid}\0{title}\0{text}\0".encode())
         except (OSError, EOFError) as err:
             raise HybridTuiError(f"{shard}: not a readable gzip file ({err})") from None
         if progress is not None:

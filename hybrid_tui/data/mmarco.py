@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from hybrid_tui.data.text_lines import numbered_lines
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.progress import ProgressFn
 
@@ -130,28 +131,26 @@ def _hub_files(dataset: str):
 
 def _read_triples(path: Path, limit: int) -> list[tuple[str, str, str]]:
     triples = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if len(triples) == limit:
-                break
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 3:
-                raise HybridTuiError(
-                    f"{path}:{number}: expected qid, positive pid, negative pid (3 tab-separated "
-                    f"ids), got {len(parts)} field(s)"
-                )
-            triples.append((parts[0], parts[1], parts[2]))
+    for number, line in numbered_lines(path):
+        if len(triples) == limit:
+            break
+        parts = line.rstrip("\r\n").split("\t")
+        if len(parts) != 3:
+            raise HybridTuiError(
+                f"{path}:{number}: expected qid, positive pid, negative pid (3 tab-separated "
+                f"ids), got {len(parts)} field(s)"
+            )
+        triples.append((parts[0], parts[1], parts[2]))
     return triples
 
 
 def _read_texts(path: Path, wanted: set[str]) -> dict[str, str]:
     """`id -> text` for the wanted ids of an `id\\ttext` file, read as it streams by."""
     found = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            key, _, text = line.rstrip("\n").partition("\t")
-            if key in wanted:
-                found[key] = text
-                if len(found) == len(wanted):
-                    break
+    for _, line in numbered_lines(path):
+        key, _, text = line.rstrip("\r\n").partition("\t")
+        if key in wanted:
+            found[key] = text
+            if len(found) == len(wanted):
+                break
     return found

@@ -11,17 +11,25 @@ parallel triples (`data/mmarco.py`) carry their BM25 negative.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_tui.data.text_lines import json_line, numbered_lines
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.recipe import DataConfig
 
 JSONL_FIELDS = ("id", "lang", "query", "passage")
+_JSON_TYPES = {
+    list: "list",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
 @dataclass(frozen=True)
@@ -189,19 +197,19 @@ def _jsonl_path(dataset: str, data_root) -> Path:
 def _jsonl_rows(path: Path) -> Iterator[_Row]:
     """Rows of a JSONL file; a bad row stops with `file:line: what is wrong`."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise HybridTuiError(f"cannot read {path} as UTF-8 text ({type(err).__name__})") from None
-    for number, line in enumerate(lines, start=1):
+        lines = list(numbered_lines(path))
+    except OSError as err:
+        raise HybridTuiError(f"cannot read {path} ({err.strerror or err})") from None
+    for number, line in lines:
         if not line.strip():
             continue
         where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise HybridTuiError(f"{where}: not valid JSON ({err.msg})") from None
+        row = json_line(line, where)
         if not isinstance(row, dict):
-            raise HybridTuiError(f"{where}: expected an object with {', '.join(JSONL_FIELDS)}")
+            raise HybridTuiError(
+                f"{where}: expected an object with {', '.join(JSONL_FIELDS)} "
+                f"(got a JSON {_JSON_TYPES.get(type(row), type(row).__name__)})"
+            )
         yield _row(
             where,
             row.get("id"),

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.errors import HybridTuiError, first_sentence
 from hybrid_tui.models.conventions import Conventions, folder_conventions
 from hybrid_tui.models.packaged import (
     INSTALL_HINT,
@@ -123,17 +123,33 @@ def _resolve_hub(model_id: str) -> ResolvedModel:
     try:
         folder = Path(snapshot_download(model_id))
     except Exception as err:  # network down, unknown id, gated repo: all one fixable line
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise HybridTuiError(
-            f"could not get {model_id!r} from the Hugging Face hub (unreachable or unknown id: "
-            f"{reason[:160]}); see `hybrid-tui models list` for models that work offline "
-            f"({_packaged_names()}) or pass a local folder"
+            f"could not get {model_id!r} from the Hugging Face hub ({_hub_failure(err)}); see "
+            f"`hybrid-tui models list` for models that work offline ({_packaged_names()}) or "
+            "pass a local folder"
         ) from err
     if not (folder / "config.json").is_file():
         raise HybridTuiError(
             f"hub model {model_id} has no config.json; it is not a transformers model"
         )
     return _with_conventions(folder, f"hub:{model_id}@{folder.name}", model_id)
+
+
+def _hub_failure(err: Exception) -> str:
+    """Why the hub gave no model, as one whole clause (its own messages run to several lines)."""
+    from huggingface_hub import errors
+
+    if isinstance(err, errors.OfflineModeIsEnabled) or isinstance(
+        err.__cause__, errors.OfflineModeIsEnabled
+    ):
+        return "HF_HUB_OFFLINE is set and the model is not in the local cache"
+    if isinstance(err, errors.GatedRepoError):
+        return "the model is gated: accept its terms on huggingface.co, then `hf auth login`"
+    if isinstance(err, errors.RepositoryNotFoundError):
+        return "no such model, or a private one: check the id, or `hf auth login`"
+    if isinstance(err, errors.LocalEntryNotFoundError):
+        return "the hub is unreachable and the model is not in the local cache"
+    return f"{type(err).__name__}: {first_sentence(err)}"
 
 
 def _resolve_packaged(model: PackagedModel, progress: ProgressFn | None) -> ResolvedModel:
@@ -157,7 +173,7 @@ def check_model_folder(resolved: ResolvedModel, spec: str) -> None:
     path = resolved.path
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deep
         config = None
     if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         raise HybridTuiError(

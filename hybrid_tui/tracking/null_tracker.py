@@ -32,6 +32,10 @@ class NullTracker:
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         return None
 
+    def mark_failed(self, run_id: str) -> bool:
+        """Rank 0 marks the run; here there is nothing to mark."""
+        return True
+
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         return None
 

@@ -6,6 +6,9 @@ the artifact URI `<experiment artifacts>/<run id>/artifacts`, and its tags, `mlf
 included). Only on a store at the schema version they follow (`SCHEMA_VERSION`, MLflow's alembic
 head) whose experiment exists and is active; anything else answers None and MLflow's client
 creates the run (a new store, a new experiment, another MLflow version).
+
+`end_run` is the last resort of a trainer whose MLflow client cannot end its run: it sets only the
+status and end time, columns every MLflow schema has.
 """
 
 from __future__ import annotations
@@ -75,3 +78,17 @@ def _insert_run(
         [(key, value, run_id) for key, value in all_tags.items()],
     )
     return run_id
+
+
+def end_run(db: Path, run_id: str, status: str) -> bool:
+    """Set the run's status and end time as MLflow's `set_terminated` does; False when the store
+    cannot be written (a full disk) or has no such run."""
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=30, isolation_level=None)) as con:
+            updated = con.execute(
+                "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?",
+                (status, int(time.time() * 1000), run_id),
+            ).rowcount
+    except sqlite3.Error:
+        return False
+    return updated == 1

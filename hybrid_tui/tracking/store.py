@@ -75,6 +75,7 @@ def open_client(uri: str, db: Path | None) -> Any:
     """
     from mlflow.tracking import MlflowClient
 
+    _drop_mlflows_database_error_tracebacks()
     if db is None:
         with _quiet_store_setup():
             return MlflowClient(tracking_uri=uri)
@@ -154,6 +155,19 @@ def artifacts_beside(db: Path | None, experiment: str) -> str | None:
         return None
     safe = re.sub(r"[^\w.\-]+", "_", experiment).strip("._") or "experiment"
     return (db.parent / "mlartifacts" / safe).as_uri()
+
+
+def _without_database_error_traceback(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("SQLAlchemy database error")
+
+
+def _drop_mlflows_database_error_tracebacks() -> None:
+    """MLflow logs a traceback for every sqlite error before raising it ('database is locked',
+    which `retrying` retries; 'database or disk is full', which the trainer turns into its one
+    line): the raised error is handled here, so the log need not hold a traceback of it."""
+    logger = logging.getLogger("mlflow.store.db.utils")
+    if _without_database_error_traceback not in logger.filters:
+        logger.addFilter(_without_database_error_traceback)
 
 
 @contextlib.contextmanager

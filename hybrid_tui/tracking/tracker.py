@@ -8,6 +8,7 @@ Metric points wait in a `MetricBuffer` and are written about once a second.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ RUN_WRITES = (
     "start_run",
     "resume_run",
     "end_run",
+    "mark_failed",
     "log_params",
     "set_tags",
     "log_metrics",
@@ -84,12 +86,15 @@ class Tracker:
         run_name: str | None = None,
         tags: dict[str, Any] | None = None,
     ) -> str:
-        """Create a RUNNING run in `experiment` (created if missing); return its id.
+        """Create a RUNNING run in `experiment` (created if missing); return its id. The run is
+        the OS user's (`mlflow.user`, as MLflow's fluent API records it; its client alone says
+        "unknown").
 
         On a sqlite store whose experiment exists, the run is written straight into the file
         (`sqlite_writes`, no mlflow import); otherwise MLflow's client creates it."""
         name = experiment or DEFAULT_EXPERIMENT
-        clean = {key: _tag_value(value) for key, value in (tags or {}).items()}
+        clean = {sqlite_writes.USER_TAG: _os_user()}
+        clean |= {key: _tag_value(value) for key, value in (tags or {}).items()}
         if self._db is not None and run_name:
             run_id = sqlite_writes.create_run(self._db, name, run_name, clean)
             if run_id:
@@ -115,6 +120,20 @@ class Tracker:
         self.flush()
         with known_run(run_id, self.uri):
             retrying(lambda: self.client.set_terminated(run_id, status))
+
+    def mark_failed(self, run_id: str) -> bool:
+        """End the run FAILED even when its waiting metric points cannot be written (a full
+        disk): they are dropped. MLflow's client first, then on a sqlite store the direct path
+        (MLflow's client may be what broke). False when neither could write the end."""
+        with contextlib.suppress(Exception):
+            self.flush()
+        self._metrics.drop(run_id)
+        try:
+            with known_run(run_id, self.uri):
+                retrying(lambda: self.client.set_terminated(run_id, "FAILED"))
+            return True
+        except Exception:  # noqa: BLE001 - the store could not be written; try the direct path
+            return self._db is not None and sqlite_writes.end_run(self._db, run_id, "FAILED")
 
     def delete_run(self, run_id: str) -> None:
         """Remove the run (a whole id or a unique prefix) from every list; MLflow keeps it as
@@ -281,6 +300,16 @@ class Tracker:
             chunk = metrics[start : start + FLUSH_AT_POINTS]
             with known_run(run_id, self.uri):
                 retrying(lambda chunk=chunk: self.client.log_batch(run_id, metrics=chunk))
+
+
+def _os_user() -> str:
+    """The login name, as MLflow's default run context finds it ("unknown" when it cannot)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (ImportError, KeyError, OSError):
+        return "unknown"
 
 
 def _cut(value: str, limit: int) -> str:

@@ -105,4 +105,5 @@ class MetricBuffer:
         try:
             self.flush()
         except Exception as err:  # the points stay held; the next flush tries again
-            print(f"warning: could not write metrics to {self._where}: {err}", file=sys.stderr)
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+            print(f"warning: could not write metrics to {self._where}: {reason}", file=sys.stderr)

@@ -78,9 +78,16 @@ def run_training(
             inputs, tracker, run_id, files, events, stop, show_progress, phases
         )
     except BaseException as err:
-        message = err if isinstance(err, HybridTuiError) else f"{type(err).__name__}: {err}"
-        run_record.fail_run(tracker, run_id, events, str(message), traceback.format_exc())
-        raise
+        problem = err if isinstance(err, HybridTuiError) else None
+        problem = problem or run_record.disk_full_error(err, files, recipe.tracking.resolved_uri())
+        message = str(problem) if problem else f"{type(err).__name__}: {err}"
+        marked = run_record.fail_run(tracker, run_id, events, message, traceback.format_exc())
+        if problem is None:
+            raise
+        if not marked:  # the reason stays the log's last line, with what became of the run
+            uri = recipe.tracking.resolved_uri()
+            raise HybridTuiError(f"{problem}; {run_record.not_marked(run_id, uri)}") from None
+        raise problem from None
     tracker.end_run(run_id, status)
     events.write("end", status=status)
     return run_id, status

@@ -4,6 +4,7 @@ job record and log that `jobs` finds it by, the step metrics, and a FAILED mark 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.devices import describe_device, pick_device
+from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluate import question_counts
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S, batch_kind_key
 from hybrid_tui.recipe import Recipe
@@ -119,14 +121,49 @@ def announce_run_id(path: Path, run_id: str) -> None:
     atomic_write_text(path, run_id)
 
 
-def fail_run(tracker, run_id: str, events, message: str, trace: str) -> None:
-    """Mark the run FAILED with the error as an artifact; never raise from here."""
+def fail_run(tracker, run_id: str, events, message: str, trace: str) -> bool:
+    """Mark the run FAILED with the error as an artifact; never raise from here. False when the
+    run could not be marked (its store cannot be written: a full disk under it too)."""
     with contextlib.suppress(Exception):
         events.write("end", status="FAILED", error=message)
+    with contextlib.suppress(Exception):  # a failed flush would be retried, noisily, at exit
+        events.close()
     with contextlib.suppress(Exception):
         tracker.log_text(run_id, f"{message}\n\n{trace}", ERROR_ARTIFACT)
-    with contextlib.suppress(Exception):
-        tracker.end_run(run_id, "FAILED")
+    try:
+        return tracker.mark_failed(run_id)
+    except Exception:  # noqa: BLE001 - never raise from here
+        return False
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full_error(
+    err: BaseException, files: RunFiles, tracking_uri: str
+) -> HybridTuiError | None:
+    """A write that failed mid-run for want of space (a run file, or the tracking store: sqlite
+    says 'database or disk is full') as the user's one line; None for any other error."""
+    if isinstance(err, OSError) and err.errno in _NO_SPACE:
+        what = str(err.filename) if err.filename else f"the run's files in {files.root}"
+        reason = os.strerror(err.errno)
+    elif "database or disk is full" in str(err):
+        what, reason = f"the tracking store {tracking_uri}", "database or disk is full"
+    else:
+        return None
+    if (files.checkpoint / "state.json").is_file():
+        then = f"`hybrid-tui train --resume {files.run_id}` continues from its last checkpoint"
+    else:
+        then = "start the run again (it has no checkpoint)"
+    return HybridTuiError(f"could not write {what} ({reason}); free disk space, then {then}")
+
+
+def not_marked(run_id: str, tracking_uri: str) -> str:
+    """What the trainer's last line adds when its run could not be marked FAILED."""
+    return (
+        f"the run could not be marked FAILED ({tracking_uri} cannot be written either): "
+        f"`hybrid-tui runs` marks it FAILED once there is space (run {run_id})"
+    )
 
 
 @functools.cache
