@@ -418,6 +418,10 @@ def read_recipe_toml(path: str | os.PathLike) -> dict:
         raise HybridTuiError(f"recipe {recipe_path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise HybridTuiError(f"recipe {recipe_path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise HybridTuiError(
+            f"recipe {recipe_path} nests arrays or tables too deeply to read; flatten it"
+        ) from None
     if not data:  # an empty (e.g. truncated) file would silently train every default
         raise HybridTuiError(
             f"recipe {recipe_path} is empty; start from a recipe such as recipes/demo.toml"
@@ -450,7 +454,7 @@ def parse_override(text: str) -> tuple[str, object]:
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # not a TOML value: the plain string
         value = raw
     return key, value
 

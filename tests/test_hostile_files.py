@@ -438,3 +438,34 @@ def test_runs_marks_a_dead_trainers_run_even_where_its_error_artifact_cannot_be_
     done = run_cli("runs", "--json")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert [run.status for run in tracked_runs(workdir)] == ["FAILED"]
+
+
+def test_a_recipe_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    """tomllib recurses like json: 100,000 nested arrays were a RecursionError traceback."""
+    from hybrid_tui.recipe import load_recipe
+
+    recipe = tmp_path / "deep.toml"
+    recipe.write_text("x = " + "[" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(HybridTuiError) as err:
+        load_recipe(recipe)
+    one_line(err, str(recipe), "too deeply")
+
+
+def test_a_set_value_nested_too_deeply_is_read_as_text_and_refused_by_its_field() -> None:
+    from hybrid_tui.recipe import parse_override
+
+    assert parse_override("name=" + "[" * 100_000) == ("name", "[" * 100_000)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[" * 100_000, b"[1, 2]", b"\xff\xfe"])
+def test_a_broken_conventions_file_of_a_model_folder_names_it(
+    content: bytes, tmp_path: Path
+) -> None:
+    from hybrid_tui.models.conventions import folder_conventions
+
+    pooling = tmp_path / "1_Pooling" / "config.json"
+    pooling.parent.mkdir()
+    pooling.write_bytes(content)
+    with pytest.raises(HybridTuiError) as err:
+        folder_conventions(tmp_path)
+    one_line(err, str(pooling), "restore it")

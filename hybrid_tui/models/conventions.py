@@ -14,6 +14,8 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from hybrid_tui.errors import HybridTuiError
+
 CONVENTIONS_FILE = "hybrid_tui.json"
 # What a model without a saved convention gets (the lengths the demo and the paper's recipes use).
 DEFAULT_MAX_QUERY_LENGTH = 64
@@ -52,22 +54,38 @@ def folder_conventions(path: Path, name: str = "") -> Conventions:
     sentence-transformers' files and known model families by name, else the defaults."""
     ours = path / CONVENTIONS_FILE
     if ours.is_file():
-        data = json.loads(ours.read_text(encoding="utf-8"))
+        data = _read_json(ours)
         return Conventions(**{key: data[key] for key in _FIELDS if data.get(key) is not None})
     pooling, query_prefix, passage_prefix = _family_conventions(f"{name} {path.name}".lower())
     pooling_file = path / "1_Pooling" / "config.json"
     if pooling_file.is_file():
-        modes = json.loads(pooling_file.read_text(encoding="utf-8"))
+        modes = _read_json(pooling_file)
         if modes.get("pooling_mode_cls_token"):
             pooling = "cls"
         elif modes.get("pooling_mode_mean_tokens"):
             pooling = "mean"
     st_config = path / "config_sentence_transformers.json"
     if st_config.is_file():
-        prompts = json.loads(st_config.read_text(encoding="utf-8")).get("prompts") or {}
+        prompts = _read_json(st_config).get("prompts") or {}
         query_prefix = prompts.get("query", query_prefix)
         passage_prefix = prompts.get("passage", prompts.get("document", passage_prefix))
     return Conventions(pooling=pooling, query_prefix=query_prefix, passage_prefix=passage_prefix)
+
+
+def _read_json(path: Path) -> dict:
+    """A model folder's JSON object; a broken file is one line naming it (not a traceback)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError
+        reason = "nested too deeply" if isinstance(err, RecursionError) else "not valid JSON"
+        raise HybridTuiError(
+            f"model file {path} is {reason}; restore it from the model's source"
+        ) from None
+    if not isinstance(data, dict):
+        raise HybridTuiError(
+            f"model file {path} is not a JSON object; restore it from the model's source"
+        )
+    return data
 
 
 def resolve_conventions(own: Conventions, settings) -> Conventions:
