@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 
-from hybrid_tui.display_text import plain
+from hybrid_tui.display_text import plain, visible
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.cancel_worker import cancel_in_background
@@ -48,14 +48,20 @@ class RunActions:
         if run is None:
             return
 
+        # The field shows the note with its control characters escaped (an input field writes
+        # them raw to the terminal); enter on that unchanged text keeps the note as it is.
+        note = run.tags.get(NOTE_TAG, "")
+        shown = visible(note)
+
         def answered(text: str | None) -> None:
-            if text is not None:
-                self._write_tags(run.run_id, text, note=True)
+            if text is None or (text == shown and shown != note):
+                return  # cancelled, or the escaped note left as it was: the note is kept
+            self._write_tags(run.run_id, text, note=True)
 
         self.app.push_screen(
             TextPromptScreen(
                 Text.assemble("Note on ", _named(run), " (the MLflow UI's description)"),
-                value=run.tags.get(NOTE_TAG, ""),
+                value=shown,
                 placeholder="what this run tried, what it showed",
             ),
             answered,
