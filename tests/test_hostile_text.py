@@ -224,3 +224,18 @@ def test_a_markdown_cell_keeps_its_table_and_shows_controls() -> None:
     assert lines[2].startswith("| en\\|de | 50.0 |") and lines[2].count(" | ") == 4
     assert lines[3].startswith("| x\\x1b[2Jy | 25.0 |")
     assert markdown_cell("a|b\n") == "a\\|b\\x0a"
+
+
+def test_the_model_card_keeps_its_tables_and_shows_controls() -> None:
+    from hybrid_tui.models.card import model_card
+    from hybrid_tui.models.conventions import Conventions
+    from hybrid_tui.recipe import recipe_from_dict
+
+    recipe = recipe_from_dict(
+        {"name": "card\x1b]0;t\x07", "model": {"spec": "org/m|x\x1b[2J"}, "train": {"steps": 1}}
+    )
+    card = model_card(recipe, Conventions(), "hub", ["en"], {}, [], "r" * 32, 1)
+    assert "\x1b" not in card.split("```toml")[0]  # the recipe block is TOML, escaped by TOML
+    assert "# card\\x1b]0;t\\x07" in card
+    row = next(line for line in card.splitlines() if line.startswith("| base model |"))
+    assert row == "| base model | `org/m\\|x\\x1b[2J` (hub) |"
