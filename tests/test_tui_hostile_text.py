@@ -142,3 +142,26 @@ def test_enter_on_an_escaped_note_keeps_the_note(store) -> None:
 
     asyncio.run(save_unchanged())
     assert Tracker(store["uri"]).get_run(run_id).tags["mlflow.note.content"] == note
+
+
+def test_compose_lists_a_recipe_file_named_like_markup(workdir) -> None:
+    """A recipe file named `[red]…` (with an OSC sequence) was listed as `plan…` in Compose's
+    picker, its OSC sequence sent to the terminal."""
+    (workdir / "recipes").mkdir()
+    name = "[red]plan\x1b]0;t\x07.toml"
+    (workdir / "recipes" / name).write_text('name = "x"\n', encoding="utf-8")
+
+    async def open_compose() -> None:
+        app = HybridTuiApp(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await runs_loaded(pilot)
+            await pilot.press("n")
+            await wait_for(pilot, lambda: app.current_mode == "compose", what="compose")
+            await pilot.pause()
+            picker = app.screen.query_one("#recipe-file")
+            prompts = [str(prompt) for prompt, _ in picker._options]
+            assert f"recipes/{visible(name)}" in prompts
+            screen_safe(app)
+            assert not app._exception
+
+    asyncio.run(open_compose())

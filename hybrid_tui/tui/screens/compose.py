@@ -42,8 +42,9 @@ def _row(label: str, *widgets, id: str | None = None) -> Horizontal:
     return Horizontal(Label(label, classes="field-label"), *widgets, classes="field", id=id)
 
 
-def _recipe_options() -> list[tuple[str, str]]:
-    return [(shown_path(path), str(path)) for path in recipe_files()]
+def _recipe_options() -> list[tuple[Text, str]]:
+    """The picker's recipes; a file name is shown as written (a Select reads str as markup)."""
+    return [(plain(shown_path(path)), str(path)) for path in recipe_files()]
 
 
 class ComposeScreen(Screen):
