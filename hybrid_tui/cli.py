@@ -23,6 +23,7 @@ from hybrid_tui.cli_options import (
 from hybrid_tui.cli_queue import queue_app
 from hybrid_tui.cli_run_commands import run_commands
 from hybrid_tui.cli_study import study_commands
+from hybrid_tui.display_text import visible
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
 
 app = typer.Typer(
@@ -140,7 +141,7 @@ def _warn_if_device_busy(device: str) -> None:
 
     warning = busy_warning(device)
     if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {visible(warning)}", file=sys.stderr)
 
 
 @app.command("eval")
@@ -363,7 +364,7 @@ def main() -> None:
             import traceback
 
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {visible(err)}", file=sys.stderr)  # errors quote the user's input
         sys.exit(USAGE_EXIT_CODE)
 
 

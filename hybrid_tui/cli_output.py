@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from hybrid_tui.display_text import plain, visible
 from hybrid_tui.errors import HybridTuiError
 
 
@@ -60,18 +61,20 @@ def list_runs(
     if run_filter is not None:
         everything, runs = len(runs), run_filter(runs)
         if not runs and not json_output:
-            _console().print(f"no run of {everything} matches the filter {filter_text}")
+            _console().print(plain(f"no run of {everything} matches the filter {filter_text}"))
             return
     if json_output:
         _print_json([run.__dict__ for run in runs])
         return
     if not runs:
-        _console().print(f"no runs in {uri}; start one with `hybrid-tui train recipes/smoke.toml`")
+        _console().print(
+            plain(f"no runs in {uri}; start one with `hybrid-tui train recipes/smoke.toml`")
+        )
         return
     from rich import box
 
     table = Table(
-        title=f"runs in {uri} (mAP × 100, bias = rank distance, best multi mAP at step)",
+        title=plain(f"runs in {uri} (mAP × 100, bias = rank distance, best multi mAP at step)"),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
@@ -85,12 +88,18 @@ def list_runs(
         shown = tuple(c for c in shown if c not in ("model", "started", "best", "at"))
     fixed_width = {"run": 8, "status": 8, "started": 11, "steps": 5, "bias": 4, "at": 4}
     param_width = {  # whole values (up to 12 characters): 0.001 and 0.0001 must not both read 0.…
-        key: min(12, max([len(column_label(key))] + [len(run.params.get(key, "")) for run in runs]))
+        key: min(
+            12,
+            max(
+                [len(visible(column_label(key)))]
+                + [len(visible(run.params.get(key, ""))) for run in runs]
+            ),
+        )
         for key in param_keys
     }
     for column in shown:
         table.add_column(
-            column_label(column) if column in param_keys else column,
+            plain(column_label(column) if column in param_keys else column),
             justify="right" if column in numeric or column in param_keys else "left",
             no_wrap=True,
             overflow="ellipsis",
@@ -113,7 +122,7 @@ def list_runs(
         cells |= {key: _percent(headline.get(key)) for key in ("mono", "cross", "multi")}
         cells |= {key: run.params.get(key, "") for key in param_keys}
         cells |= {"best": _percent(run.best_multi), "at": str(run.best_multi_step or "")}
-        table.add_row(*(cells[column] for column in shown))
+        table.add_row(*(plain(cells[column]) for column in shown))  # store text, never markup
     _console().print(table)
 
 
@@ -163,16 +172,17 @@ def print_eval_result(result: dict) -> None:
     )
     console = _console()
     console.print(
-        f"{result['model']} on {result['dataset']}: {sample}; questions per language: {questions}",
-        markup=False,
-        highlight=False,
+        plain(
+            f"{result['model']} on {result['dataset']}: {sample}; questions per language: "
+            f"{questions}"
+        )
     )
     console.print(
-        f"conventions: {c['pooling']} pooling, prefixes {c['query_prefix']!r} / "
-        f"{c['passage_prefix']!r}, max lengths {c['max_query_length']}/{c['max_passage_length']}"
-        f"{'' if c['normalize'] else ', not normalised'}",
-        markup=False,
-        highlight=False,
+        plain(
+            f"conventions: {c['pooling']} pooling, prefixes {c['query_prefix']!r} / "
+            f"{c['passage_prefix']!r}, max lengths {c['max_query_length']}/"
+            f"{c['max_passage_length']}{'' if c['normalize'] else ', not normalised'}"
+        )
     )
     print_tables(result["metrics"])
 
@@ -184,7 +194,7 @@ def print_miracl_result(result: dict) -> None:
     from hybrid_tui.metric_keys import AVERAGE, eval_key
 
     metrics = result["metrics"]
-    table = Table(title=f"{result['model']} on MIRACL {result['split']} (monolingual)")
+    table = Table(title=plain(f"{result['model']} on MIRACL {result['split']} (monolingual)"))
     for column in ("language", "topics", "passages", "nDCG@10", "R@100"):
         table.add_column(column, justify="left" if column == "language" else "right")
     for lang in [*result["languages"], AVERAGE]:
@@ -194,7 +204,7 @@ def print_miracl_result(result: dict) -> None:
             if lang == AVERAGE
             else (str(result["questions"][lang]), f"{result['passages'][lang]:,}")
         )
-        table.add_row(lang, *counts, *(f"{value:.3f}" for value in figures))
+        table.add_row(plain(lang), *counts, *(f"{value:.3f}" for value in figures))
     _console().print(table)
 
 
@@ -218,9 +228,13 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
             }
         )
         return
-    console = _console()
-    console.print(
-        f"[bold]{detail.name}[/] ({detail.run_id}) {detail.status}: {detail.model}, {detail.mix}"
+    from rich.text import Text
+
+    _console().print(
+        Text.assemble(
+            plain(detail.name, style="bold"),
+            plain(f" ({detail.run_id}) {detail.status}: {detail.model}, {detail.mix}"),
+        )
     )
     from hybrid_tui.languages import trained_languages
 
@@ -238,6 +252,8 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
     datasets = report.datasets_in(base.metrics)
     if not datasets:
         raise HybridTuiError(f"run {base.run_id} has no evaluation metrics to compare against")
+    from rich.text import Text
+
     from hybrid_tui.languages import trained_languages, unseen_languages
     from hybrid_tui.run_diff import config_diff, config_diff_table
 
@@ -256,8 +272,10 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
                 payload["deltas"].setdefault(other.run_id, {})[dataset] = report.to_json(delta)
                 continue
             console.print(
-                f"[bold]{other.name}[/] ({other.run_id[:12]}) − {base.name} "
-                f"({base.run_id[:12]}), {dataset}"
+                Text.assemble(
+                    plain(other.name, style="bold"),
+                    plain(f" ({other.run_id[:12]}) − {base.name} ({base.run_id[:12]}), {dataset}"),
+                )
             )
             unseen = unseen_languages(trained_languages(other.tags), delta.languages)
             for renderable in report.render(delta, unseen_languages=unseen):
@@ -282,9 +300,9 @@ def print_models(json_output: bool) -> None:
         table.add_column(column)
     for info in models:
         table.add_row(
-            info.name,
-            "yes" if info.available else "no (pip install 'hybrid-tui[offline]')",
+            plain(info.name),
+            plain("yes" if info.available else "no (pip install 'hybrid-tui[offline]')"),
             "yes" if info.prepared else "no",
-            info.description,
+            plain(info.description),
         )
     _console().print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from hybrid_tui.display_text import visible
 from hybrid_tui.errors import HybridTuiError
 
 
@@ -38,7 +39,7 @@ def delete(uri: str, run_ids: list[str], yes: bool) -> None:
     tracker = _tracker(uri)
     reconcile(tracker)  # a dead trainer's run is FAILED, and so deletable
     runs = deletable(tracker, run_ids)
-    listed = ", ".join(f"{run.run_id[:8]} ({run.name}, {run.status})" for run in runs)
+    listed = visible(", ".join(f"{run.run_id[:8]} ({run.name}, {run.status})" for run in runs))
     if not yes:
         try:
             sure = typer.confirm(f"delete {listed}?", default=False)

@@ -38,6 +38,7 @@ def config_diff_table(runs: Sequence[Any], diff: Mapping[str, Sequence[str | Non
     from rich import box
     from rich.table import Table
 
+    from hybrid_tui.display_text import plain
     from hybrid_tui.tracking.records import short_id
 
     if not diff:
@@ -45,7 +46,7 @@ def config_diff_table(runs: Sequence[Any], diff: Mapping[str, Sequence[str | Non
     table = Table(title="config diff", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     table.add_column("param", no_wrap=True)
     for run in runs:
-        table.add_column(f"{run.name} {short_id(run.run_id)}", overflow="fold")
-    for key, values in diff.items():
-        table.add_row(key, *("—" if value is None else value for value in values))
+        table.add_column(plain(f"{run.name} {short_id(run.run_id)}"), overflow="fold")
+    for key, values in diff.items():  # recipe keys and values are the user's text, never markup
+        table.add_row(plain(key), *(plain("—" if value is None else value) for value in values))
     return table

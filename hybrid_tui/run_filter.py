@@ -56,6 +56,7 @@ ATTRIBUTES = {
     "run_id": "run_id",
     "start_time": "start_time",
 }
+MAX_LENGTH = 1000  # far beyond any real filter; bounds the parse, the match and the echo
 SHORT_METRICS = ("mono", "cross", "multi", "bias", "best")
 SHORT_PARAMS = {"lr": "train.lr", "batch": "train.batch_size", "seed": "train.seed"}
 NUMBER_OPS = (">=", "<=", "!=", "=", ">", "<")
@@ -101,6 +102,10 @@ def parse_filter(text: str) -> RunFilter:
     """The filter `text` means; anything it cannot read is one line saying what and where."""
     if not text.strip():
         raise HybridTuiError(f"the filter is empty; {EXAMPLE}")
+    if len(text) > MAX_LENGTH:
+        raise HybridTuiError(
+            f"the filter is {len(text):,} characters long; give at most {MAX_LENGTH:,} ({EXAMPLE})"
+        )
     if _MLFLOW_FORM.match(text):
         return RunFilter(text, tuple(_mlflow_clauses(text)))
     return RunFilter(text, tuple(_short_clause(word) for word in text.split()))

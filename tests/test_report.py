@@ -226,7 +226,7 @@ def test_render_deltas_signed_and_coloured(mlqa) -> None:
     assert max(len(line) for line in lines) <= 80
 
     rows = renderables[0]
-    columns = {column.header: list(column.cells) for column in rows.columns}
+    columns = {str(column.header): list(column.cells) for column in rows.columns}
     gain, loss = columns["en"][0].style, columns["de"][0].style
     assert gain.color.triplet.green > gain.color.triplet.red  # mono en improved: green
     assert loss.color.triplet.red > loss.color.triplet.green  # mono de got worse: red

@@ -194,7 +194,7 @@ async def test_opens_on_small_and_large_terminals(two_runs, store, size) -> None
         screen = await runs_loaded(pilot)
         table = screen.query_one("#runs-table")
         assert table.row_count == 2
-        names = {table.get_cell(run_id, "name") for run_id in two_runs}
+        names = {str(table.get_cell(run_id, "name")) for run_id in two_runs}
         assert names == {"mono-heavy", "cross-heavy"}
         footer_keys = {key for key, b in app.active_bindings.items() if b.binding.show}
         assert {"r", "n", "l", "c", "C", "d", "enter"} <= footer_keys
@@ -562,7 +562,7 @@ async def test_queue_screen_shows_reorders_and_removes_jobs(store) -> None:
         assert queue_rows(screen) == [urgent.id, *(job.id for job in seeds)]  # start order
         assert "not running" in text_of(app, "#queue-status")
         table = screen.query_one("#queue-table")
-        assert table.get_row(str(seeds[0].id))[2] == "train.seed=0"
+        assert str(table.get_row(str(seeds[0].id))[2]) == "train.seed=0"
         assert str(table.get_row(str(urgent.id))[3]) == "queued"
 
         table.move_cursor(row=3)  # seed 2, last: move it up one place

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from hybrid_tui.display_text import markdown_cell, visible
 from hybrid_tui.models.conventions import Conventions
 
 
@@ -40,7 +41,7 @@ def model_card(
         f"language: [{', '.join(train_languages)}]",
         "---",
         "",
-        f"# {recipe.name}",
+        f"# {visible(recipe.name)}",
         "",
         f"A multilingual bi-encoder fine-tuned by hybrid-tui (run `{run_id}`) with InfoNCE over "
         "in-batch negatives, batches drawn by the sampler mix below.",
@@ -49,10 +50,10 @@ def model_card(
         "",
         "| | |",
         "|---|---|",
-        f"| base model | `{recipe.model.spec}` ({base_source}) |",
+        f"| base model | `{markdown_cell(recipe.model.spec)}` ({markdown_cell(base_source)}) |",
         f"| sampler mix | {s.describe()} ({mix}; languages weighted {s.language_weighting})"
         f"{schedule} |",
-        f"| training data | {_data_text(d)}, languages {languages} |",
+        f"| training data | {markdown_cell(_data_text(d))}, languages {markdown_cell(languages)} |",
         f"| optimisation | {steps} steps × batch {t.batch_size}, AdamW lr {t.lr:g} "
         f"({t.lr_schedule}, {t.warmup_steps} warm-up steps), weight decay {t.weight_decay:g}, "
         f"temperature {t.temperature:g}, seed {t.seed} |",
@@ -93,7 +94,7 @@ def _evaluation(metrics, eval_sets, train_languages, report, unseen_languages) -
         )
         per_language = ", ".join(f"{lang} {n}" for lang, n in counts.items())
         lines += [
-            f"### {rset.name}",
+            f"### {visible(rset.name)}",
             "",
             f"{sample}; questions per language: {per_language}.",
             "",

@@ -8,6 +8,7 @@ import io
 import math
 from collections.abc import Iterable
 
+from hybrid_tui.display_text import markdown_cell
 from hybrid_tui.report.format import mean, score_text
 from hybrid_tui.report.tables import FIELDS, LanguageTables, average_key
 
@@ -71,7 +72,8 @@ def to_markdown(tables: LanguageTables, unseen_languages: Iterable[str] = ()) ->
             score(tables.multi.get(x)),
             score(tables.bias.get(x), rank=True),
         ]
-        rows.append(f"| {x}{'*' if x in unseen else ''} | " + " | ".join(cells) + " |")
+        label = markdown_cell(x) + ("*" if x in unseen else "")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
     averages = tables.averages
     cells = [score(averages.get(name)) for name in ("mono", "cross", "multi")]
     cells.append(score(averages.get("bias"), rank=True))

@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from hybrid_tui.display_text import plain
 from hybrid_tui.report.format import mean, score_text
 from hybrid_tui.report.tables import LanguageTables, display_name
 
@@ -59,7 +60,7 @@ def _heat(t: float) -> str:
 def _table(title: str, first: str, columns: list[str], caption: str) -> Table:
     """Narrow enough for 80 columns: one space between columns beyond 8 languages, else two."""
     table = Table(
-        title=title,
+        title=plain(title, style="bold"),  # dataset names come from the store
         caption=caption or None,
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -71,7 +72,7 @@ def _table(title: str, first: str, columns: list[str], caption: str) -> Table:
     )
     table.add_column(first, no_wrap=True)
     for column in columns:
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(plain(column), justify="right", no_wrap=True)
     return table
 
 
@@ -87,7 +88,7 @@ def render(tables: LanguageTables, unseen_languages: Iterable[str] = ()) -> list
     """
     name = display_name(tables.dataset)
     if tables.is_empty():
-        return [Text(f"{name}: no evaluation metrics")]
+        return [plain(f"{name}: no evaluation metrics")]
     delta, langs = tables.is_delta, tables.languages
     unseen = set(unseen_languages) & set(langs)
 
@@ -160,7 +161,7 @@ def _matrix(tables, values, title, label, grade, caption, rank: bool) -> Table:
             for y in langs
         ]
         row_mean = mean_of((x, y) for y in langs)
-        table.add_row(label(x), *cells, _cell(row_mean, grade, rank, style="bold"))
+        table.add_row(plain(label(x)), *cells, _cell(row_mean, grade, rank, style="bold"))
     overall = None if rank else tables.averages.get("cross")
     overall = mean_of(values) if overall is None else overall
     table.add_section()

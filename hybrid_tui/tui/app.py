@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input
 
+from hybrid_tui.display_text import visible
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.screens.compose import ComposeScreen
 from hybrid_tui.tui.screens.live import LiveScreen
@@ -57,7 +58,7 @@ class HybridTuiApp(App[None]):
         self.live_run_id: str | None = None
         self._tracker: Any = None
         self._tracker_lock = threading.Lock()
-        self.sub_title = display_uri(self.tracking_uri)
+        self.sub_title = visible(display_uri(self.tracking_uri))
 
     # ------------------------------------------------------------------ core access
 
@@ -79,6 +80,26 @@ class HybridTuiApp(App[None]):
             detail = " ".join(str(err).split())[:300] or type(err).__name__
             message = f"{doing + ': ' if doing else ''}{type(err).__name__}: {detail}"
         self.show_error_line(message)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification as plain text, whatever `markup` says: they quote run names, paths
+        and errors (the user's text), which must be shown, not read as markup or obeyed as
+        terminal control sequences."""
+        super().notify(
+            visible(message),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def show_error_line(self, message: str) -> None:
         """An error notification from any thread."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +14,7 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDetailsLoaded
@@ -52,11 +54,14 @@ class CompareScreen(Screen):
 
         self.details = details = message.details
         base, others = details[0], details[1:]
-        self.query_one("#compare-title", Static).update(
-            f"base: [b]{base.name}[/b] {short_id(base.run_id)} ({base.mix})  vs  "
-            + ", ".join(
-                f"[b]{other.name}[/b] {short_id(other.run_id)} ({other.mix})" for other in others
+
+        def named(run: Any) -> Text:
+            return Text.assemble(
+                plain(run.name, style="bold"), plain(f" {short_id(run.run_id)} ({run.mix})")
             )
+
+        self.query_one("#compare-title", Static).update(
+            Text.assemble("base: ", named(base), "  vs  ", Text(", ").join(map(named, others)))
         )
         from hybrid_tui.run_diff import config_diff, config_diff_table
 
@@ -84,5 +89,5 @@ class CompareScreen(Screen):
                     )
         except Exception as err:
             self.app.show_error(err, "comparing")
-            views.append(Static(str(err), classes="tables-caption"))
+            views.append(Static(plain(err), classes="tables-caption"))
         self.query_one("#compare-body", ScrollableContainer).mount_all(views)

@@ -18,6 +18,7 @@ import copy
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from hybrid_tui.devices import list_gpus
+from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.messages import GpusFound, JobQueued, MixChanged, RunLaunched
 from hybrid_tui.tui.recipe_files import recipe_files, save_path_for, shown_path
@@ -40,8 +42,9 @@ def _row(label: str, *widgets, id: str | None = None) -> Horizontal:
     return Horizontal(Label(label, classes="field-label"), *widgets, classes="field", id=id)
 
 
-def _recipe_options() -> list[tuple[str, str]]:
-    return [(shown_path(path), str(path)) for path in recipe_files()]
+def _recipe_options() -> list[tuple[Text, str]]:
+    """The picker's recipes; a file name is shown as written (a Select reads str as markup)."""
+    return [(plain(shown_path(path)), str(path)) for path in recipe_files()]
 
 
 class ComposeScreen(Screen):
@@ -227,7 +230,7 @@ class ComposeScreen(Screen):
         if spec != self.query_one("#model-spec", Input).value:
             return  # a newer check is on its way
         status = self.query_one("#model-status", Static)
-        status.update(line if ok else f"[b]model:[/b] {line}")
+        status.update(plain(line) if ok else Text.assemble(("model:", "bold"), " ", plain(line)))
         status.set_class(not ok, "-invalid")
 
     # ------------------------------------------------------------------ form events
@@ -344,7 +347,7 @@ class ComposeScreen(Screen):
             else:
                 self.notify(f"not saved: {path} exists; change the save-as name", timeout=5)
 
-        question = f"{path} already exists. Overwrite it with this form?"
+        question = plain(f"{path} already exists. Overwrite it with this form?")
         self.app.push_screen(
             ConfirmScreen(question, yes="Overwrite (y)", no="Keep it (n)"), answered
         )
@@ -400,9 +403,10 @@ class ComposeScreen(Screen):
         from hybrid_tui.tui.screens.confirm import ConfirmScreen
 
         holders = "; ".join(f"{use.who} on {use.where}" for use in busy)
-        question = (
-            f"Already training on that device: {holders}. Launch [b]{recipe.name}[/b] there "
-            "too? (Both will run slower; the queue runs jobs one per device.)"
+        question = Text.assemble(
+            plain(f"Already training on that device: {holders}. Launch "),
+            plain(recipe.name, style="bold"),
+            " there too? (Both will run slower; the queue runs jobs one per device.)",
         )
 
         def answered(yes: bool | None) -> None:
@@ -415,7 +419,7 @@ class ComposeScreen(Screen):
 
     def _start_launch(self, recipe, data_dir: str | None) -> None:
         starting = f"starting the trainer for {recipe.name} (it loads data and model first)…"
-        self.query_one("#compose-status", Static).update(starting)
+        self.query_one("#compose-status", Static).update(plain(starting))
         self.notify(starting, timeout=5)
         self._launch(recipe, data_dir)
 
@@ -479,7 +483,7 @@ class ComposeScreen(Screen):
         self.launching = False
         self.query_one("#launch", Button).disabled = False
         status = self.query_one("#compose-status", Static)
-        status.update(f"launched run {run_id}" if run_id else f"launch failed: {error}")
+        status.update(plain(f"launched run {run_id}" if run_id else f"launch failed: {error}"))
         status.set_class(run_id is None, "-invalid")
 
     def on_run_launched(self, message: RunLaunched) -> None:

@@ -3,6 +3,7 @@ onto a busy device)."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,7 +17,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, yes: str = "Delete (y)", no: str = "Keep (n)") -> None:
+    def __init__(self, question: str | Text, yes: str = "Delete (y)", no: str = "Keep (n)") -> None:
+        """`question`: markup written by us, or a `Text` where it quotes the user's text."""
         super().__init__()
         self.question = question
         self.yes, self.no = yes, no

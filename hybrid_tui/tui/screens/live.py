@@ -17,7 +17,7 @@ import time
 from collections import deque
 from typing import Any
 
-from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 
 from hybrid_tui.devices import format_gpu_reading, gpu_readings, run_gpus
+from hybrid_tui.display_text import plain, visible
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
 from hybrid_tui.queue.output import duration
 from hybrid_tui.report.format import score_text
@@ -397,14 +398,15 @@ class LiveScreen(Screen):
             return
         status = self.status or "starting"
         colour = {"RUNNING": "green", "FAILED": "red", "KILLED": "yellow"}.get(status, "")
-        status_text = f"[{colour}]{status}[/]" if colour else status
-        title.update(f"[b]{self.run_name}[/b]  {status_text}")
+        title.update(
+            Text.assemble(plain(self.run_name, style="bold"), "  ", plain(status, style=colour))
+        )
         parts = []
         if self.step is not None:
             total = f"/{self.total_steps}" if self.total_steps else ""
             parts.append(f"step {self.step}{total}")
         elif self.phase and status in ("starting", "RUNNING"):
-            parts.append(escape(self.phase) + " …")
+            parts.append(visible(self.phase) + " …")
         if self.last_loss is not None:
             parts.append(f"loss {self.last_loss:.4f}")
             smoothed = self.smoothed_loss()
@@ -419,14 +421,14 @@ class LiveScreen(Screen):
             parts.append("training done, evaluating")
         elif eta is not None and status == "RUNNING":
             parts.append(f"ETA {duration(eta)}")
-        lines = ["  ·  ".join(parts)]
-        if self.warning:
-            lines.insert(0, f"[b reverse yellow] ⚠ {self.warning} [/]")
+        lines = [Text("  ·  ".join(parts))]
+        if self.warning:  # the trainer's and the store's text: shown as written, never markup
+            lines.insert(0, plain(f" ⚠ {self.warning} ", "bold reverse yellow", newlines=True))
         if self.error:
-            lines.append(f"[red]{self.error}[/]")
+            lines.append(plain(self.error, "red", newlines=True))
         elif self.last_message:
-            lines.append(self.last_message)
-        stats.update("\n".join(lines))
+            lines.append(plain(self.last_message, newlines=True))
+        stats.update(Text("\n").join(lines))
 
     def smoothed_loss(self) -> float | None:
         """The EMA of the loss at its last point (None when smoothing is off)."""

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from hybrid_tui.display_text import plain
 from hybrid_tui.tui.messages import QueueLoaded
 
 REFRESH_S = 2.0
@@ -120,14 +121,14 @@ class QueueScreen(Screen):
         for job in self.ordered_jobs():
             table.add_row(
                 Text(str(job.id), justify="right"),
-                job.name,
-                " ".join(job.overrides),
-                Text(job.state, style=STATE_STYLE.get(job.state, "")),
-                devices_label(job),
+                plain(job.name),  # every cell a Text: DataTable reads a str cell as markup
+                plain(" ".join(job.overrides)),
+                plain(job.state, style=STATE_STYLE.get(job.state, "")),
+                plain(devices_label(job)),
                 Text(str(job.priority), justify="right"),
-                duration(job.wait_s(now)),
-                duration(job.run_s(now)),
-                (job.run_id or "")[:8],
+                Text(duration(job.wait_s(now))),
+                Text(duration(job.run_s(now))),
+                plain((job.run_id or "")[:8]),
                 key=str(job.id),
             )
         if current is not None and str(current) in table.rows:
@@ -136,7 +137,7 @@ class QueueScreen(Screen):
         if self.scheduler is None:
             status.update("scheduler: [b]not running[/b]; start it with `hybrid-tui queue start`")
         else:
-            status.update(f"scheduler: {self.scheduler.describe()}")
+            status.update(plain(f"scheduler: {self.scheduler.describe()}"))
         counts = {}
         for job in self.jobs:
             counts[job.state] = counts.get(job.state, 0) + 1
@@ -197,7 +198,11 @@ class QueueScreen(Screen):
             if yes:
                 self._remove(job.id)
 
-        question = f"Remove job [b]{job.id}[/b] ({job.name}, {job.state}) from the queue?"
+        question = Text.assemble(
+            "Remove job ",
+            (str(job.id), "bold"),
+            plain(f" ({job.name}, {job.state}) from the queue?"),
+        )
         self.app.push_screen(ConfirmScreen(question, yes="Remove (y)"), answered)
 
     @work(thread=True, group="queue-edit", exit_on_error=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +16,7 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from hybrid_tui.display_text import plain
 from hybrid_tui.tui.messages import RunDetailLoaded
 from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
 
@@ -67,8 +69,13 @@ class ResultsScreen(Screen):
 
         detail = self.detail = message.detail
         self.query_one("#results-title", Static).update(
-            f"[b]{detail.name}[/b]  {detail.status}  ·  {detail.model}  ·  {detail.mix}"
-            + (f"  ·  {detail.steps} steps" if detail.steps else "")
+            Text.assemble(
+                plain(detail.name, style="bold"),
+                plain(
+                    f"  {detail.status}  ·  {detail.model}  ·  {detail.mix}"
+                    + (f"  ·  {detail.steps} steps" if detail.steps else "")
+                ),
+            )
         )
         body = self.query_one("#results-body", ScrollableContainer)
         try:

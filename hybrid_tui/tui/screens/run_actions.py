@@ -5,8 +5,10 @@ thread worker and reports by notification."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 
+from hybrid_tui.display_text import plain, visible
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.cancel_worker import cancel_in_background
@@ -29,10 +31,10 @@ class RunActions:
             if text:
                 self._write_tags(run.run_id, text, note=False)
 
+        now = f" (now: {', '.join(f'{k}={v}' for k, v in own.items())})" if own else ""
         self.app.push_screen(
             TextPromptScreen(
-                f"Tags for [b]{run.name}[/b] {short_id(run.run_id)}"
-                + (f" (now: {', '.join(f'{k}={v}' for k, v in own.items())})" if own else ""),
+                Text.assemble("Tags for ", _named(run), plain(now)),
                 placeholder='KEY=VALUE ...  e.g. team=ir stage="try 2"',
             ),
             answered,
@@ -46,14 +48,20 @@ class RunActions:
         if run is None:
             return
 
+        # The field shows the note with its control characters escaped (an input field writes
+        # them raw to the terminal); enter on that unchanged text keeps the note as it is.
+        note = run.tags.get(NOTE_TAG, "")
+        shown = visible(note)
+
         def answered(text: str | None) -> None:
-            if text is not None:
-                self._write_tags(run.run_id, text, note=True)
+            if text is None or (text == shown and shown != note):
+                return  # cancelled, or the escaped note left as it was: the note is kept
+            self._write_tags(run.run_id, text, note=True)
 
         self.app.push_screen(
             TextPromptScreen(
-                f"Note on [b]{run.name}[/b] {short_id(run.run_id)} (the MLflow UI's description)",
-                value=run.tags.get(NOTE_TAG, ""),
+                Text.assemble("Note on ", _named(run), " (the MLflow UI's description)"),
+                value=shown,
                 placeholder="what this run tried, what it showed",
             ),
             answered,
@@ -101,8 +109,11 @@ class RunActions:
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Cancel run [b]{run.name}[/b] {short_id(run.run_id)}? It saves a checkpoint "
-                "and ends KILLED (R resumes it).",
+                Text.assemble(
+                    "Cancel run ",
+                    _named(run),
+                    "? It saves a checkpoint and ends KILLED (R resumes it).",
+                ),
                 yes="Cancel run (y)",
                 no="Keep training (n)",
             ),
@@ -142,3 +153,8 @@ class RunActions:
             self.app.show_error(err, "resuming")
             return
         self.app.call_from_thread(self.app.open_live, job.run_id)
+
+
+def _named(run) -> Text:
+    """A run's name in bold and its short id, for a dialog: the name as written, never markup."""
+    return Text.assemble(plain(run.name, style="bold"), f" {short_id(run.run_id)}")

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from hybrid_tui.display_text import plain, visible
 from hybrid_tui.run_columns import (
     DEFAULT_PARAM_COLUMNS,
     column_label,
@@ -206,33 +207,34 @@ class RunsScreen(RunActions, Screen):
                 "`hybrid-tui train recipes/smoke.toml`."
             )
         elif self.filter_error:
-            empty.update(Text(self.filter_error, style="bold red"))
+            empty.update(plain(self.filter_error, style="bold red"))
         elif not table.row_count:
             empty.update("No run matches the filter (escape clears it).")
         else:
             empty.update(f"{len(self.runs)} runs · {len(self.marked)} marked for compare")
 
     def _cells(self, run: Any, compact: bool) -> dict[str, Any]:
-        """A run's row, by column key; `compact` shortens the mix label (80-column terminals)."""
+        """A run's row, by column key; `compact` shortens the mix label (80-column terminals).
+        Every cell is a `Text`: DataTable reads a str cell as markup, and names are the user's."""
         headline = run.headline or {}
         params = param_cells(run.params, DEFAULT_PARAM_COLUMNS)
         return {
             "mark": self._mark_cell(run.run_id),
             "run": Text(short_id(run.run_id), style="dim"),
-            "name": run.name or short_id(run.run_id),
-            "status": Text(run.status, style=STATUS_STYLE.get(run.status, "")),
-            "model": run.model or "",
-            "mix": compact_mix(run.mix or "") if compact else run.mix or "",
+            "name": plain(run.name or short_id(run.run_id)),
+            "status": plain(run.status, style=STATUS_STYLE.get(run.status, "")),
+            "model": plain(run.model or ""),
+            "mix": plain(compact_mix(run.mix or "") if compact else run.mix or ""),
             "steps": Text("" if run.steps is None else str(run.steps), justify="right"),
             **{key: _number(headline.get(key)) for key in ("mono", "cross", "multi")},
             "bias": _number(headline.get("bias"), rank=True),
             "best": _number(run.best_multi),
             "at": Text(str(run.best_multi_step or ""), justify="right"),
             **{
-                key: Text(cell, justify="right")
+                key: Text(visible(cell), justify="right")
                 for key, cell in zip(DEFAULT_PARAM_COLUMNS, params, strict=True)
             },
-            "started": started_label(run.start_time),
+            "started": Text(started_label(run.start_time)),
         }
 
     def on_resize(self) -> None:
@@ -357,12 +359,12 @@ class RunsScreen(RunActions, Screen):
             if yes:
                 self._delete(run.run_id)
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Delete run [b]{run.name}[/b] {short_id(run.run_id)} ({run.status}, {run.mix})?"
-            ),
-            answered,
+        question = Text.assemble(
+            "Delete run ",
+            plain(run.name, style="bold"),
+            plain(f" {short_id(run.run_id)} ({run.status}, {run.mix})?"),
         )
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     @work(thread=True, group="delete", exit_on_error=False)
     def _delete(self, run_id: str) -> None:

@@ -3,6 +3,7 @@ text, escape answers None."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -13,7 +14,8 @@ from textual.widgets import Input, Static
 class TextPromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+    def __init__(self, question: str | Text, value: str = "", placeholder: str = "") -> None:
+        """`question`: markup written by us, or a `Text` where it quotes the user's text."""
         super().__init__()
         self.question, self.value, self.placeholder = question, value, placeholder
 

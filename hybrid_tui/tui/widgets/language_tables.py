@@ -13,6 +13,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from hybrid_tui.display_text import plain
+
 
 class LanguageTablesView(Vertical):
     """The tables of one dataset of one run (or one delta between two runs)."""
@@ -33,7 +35,7 @@ class LanguageTablesView(Vertical):
         from rich.console import Console
 
         if self.title:
-            yield Static(f"[b]{self.title}[/b]", classes="tables-title")
+            yield Static(plain(self.title, style="bold"), classes="tables-title")
         measure = Console(width=1000).measure
         for renderable in self.renderables():
             table = Static(renderable, classes="language-table")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
+from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.recipe import BATCH_TYPES
 from hybrid_tui.tui.messages import MixChanged
@@ -74,7 +76,7 @@ class MixEditor(Vertical):
             weights, alpha = sampler.weights(), sampler.alpha
             self.label = sampler.describe()
         if self.error:
-            summary.update(f"[b]invalid mix[/b]: {self.error}")
+            summary.update(Text.assemble(("invalid mix", "bold"), ": ", plain(self.error)))
             summary.add_class("-invalid")
         else:
             assert weights is not None
