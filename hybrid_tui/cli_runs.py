@@ -20,7 +20,7 @@ def tag(uri: str, run_id: str, pairs: list[str]) -> None:
 
     tags = parse_tags(pairs)  # checked before the store is touched
     whole = tag_run(_tracker(uri), run_id, tags)
-    shown = ", ".join(f"{key}={value}" for key, value in tags.items())
+    shown = visible(", ".join(f"{key}={value}" for key, value in tags.items()))
     typer.echo(f"tagged {whole[:8]}: {shown}")
 
 

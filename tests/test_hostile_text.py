@@ -239,3 +239,31 @@ def test_the_model_card_keeps_its_tables_and_shows_controls() -> None:
     assert "# card\\x1b]0;t\\x07" in card
     row = next(line for line in card.splitlines() if line.startswith("| base model |"))
     assert row == "| base model | `org/m\\|x\\x1b[2J` (hub) |"
+
+
+def test_queue_ls_and_add_show_a_hostile_job_name_as_text(workdir, capsys, monkeypatch) -> None:
+    """A recipe's name and the user's overrides reach `queue ls` cells and `queue add`'s echo."""
+    monkeypatch.setenv("COLUMNS", "1000")  # no cell cut: the whole name can be read
+    from hybrid_tui.queue.output import print_added, print_jobs
+    from hybrid_tui.queue.store import JobStore, NewJob
+
+    name, override = "[/]\x1b]0;pwned\x07", "name=[bold]\x1b[2J"
+    new = NewJob(name, "smoke.toml", "smoke.toml", [override], 0, 0, str(workdir), "sqlite://")
+    jobs = JobStore().add([new])
+    print_added(jobs)
+    print_jobs(jobs, None, json_output=False)
+    out, err = capsys.readouterr()
+    for output in (out, err):
+        terminal_safe(output)
+    assert visible(name) in out and visible(override) in out
+    assert visible(name) in err
+
+
+def test_tag_echoes_a_hostile_value_as_text(store) -> None:
+    from hybrid_tui.tracking import Tracker
+
+    run_id = Tracker(store["MLFLOW_TRACKING_URI"]).list_runs()[0].run_id
+    code, out, err = cli(store, "tag", run_id[:8], "why=[/]\x1b]0;pwned\x07")
+    assert code == 0, err
+    terminal_safe(out)
+    assert visible("[/]\x1b]0;pwned\x07") in out

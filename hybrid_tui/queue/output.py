@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from hybrid_tui.display_text import plain, visible
 from hybrid_tui.queue.store import ENDED, QUEUED, JobStore, QueueJob
 from hybrid_tui.run_files import RunFiles
 
@@ -26,7 +27,7 @@ def print_added(jobs: list[QueueJob]) -> None:
     for job in jobs:
         sys.stdout.write(f"{job.id}\n")
     for job in jobs:
-        print(f"queued job {job.id}: {describe(job)}", file=sys.stderr)
+        print(f"queued job {job.id}: {visible(describe(job))}", file=sys.stderr)
     print("start them with `hybrid-tui queue start` (if no scheduler runs)", file=sys.stderr)
 
 
@@ -85,8 +86,8 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     for job in jobs:
         table.add_row(
             str(job.id),
-            job.name,
-            " ".join(job.overrides),
+            plain(job.name),  # a recipe's name and the user's overrides: text, never markup
+            plain(" ".join(job.overrides)),
             Text(job.state, style=STATE_STYLE.get(job.state, "")),
             devices_label(job),
             str(job.priority),
@@ -97,7 +98,7 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     console.print(table)
     failed = [job for job in jobs if job.state == "failed" and job.error]
     for job in failed[-3:]:
-        console.print(f"job {job.id} failed: {job.error}", markup=False, highlight=False)
+        console.print(f"job {job.id} failed: {visible(job.error)}", markup=False, highlight=False)
 
 
 def current_log(job: QueueJob) -> Path | None:
