@@ -306,6 +306,8 @@ async def test_results_at_80x24_scroll_with_the_arrows_and_say_so(store, monkeyp
         await wait_for(pilot, lambda: "more right" in str(hint.render()), what="the hint")
         assert "←/→" in str(hint.render()) and "↑/↓" in str(hint.render())
         body = app.screen.query_one("#results-body")
+        # the hint can come a frame before the layout settles (max_scroll_x still 0 then)
+        await wait_for(pilot, lambda: body.max_scroll_x > 0, what="the scrollable width")
         await pilot.press(*["right"] * (body.max_scroll_x + 2), "down")
         await pilot.pause()
         assert body.scroll_x == body.max_scroll_x > 0 and body.scroll_y == 1
