@@ -25,6 +25,7 @@ import numpy as np
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.data.pairs import TrainingPairs
 from hybrid_tui.data.text_lines import numbered_lines
+from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.progress import ProgressFn
 
@@ -325,7 +326,7 @@ def print_summary(summary: MiningSummary) -> None:
     table = Table(title="hard negatives mined", show_header=False, box=None)
     window = f"ranks {options.range_min}-{options.range_max - 1}"
     margin = f", margin {options.margin}" if options.margin is not None else ""
-    table.add_row("model", summary.model)
+    table.add_row("model", plain(summary.model))  # the user's model spec and path: never markup
     table.add_row("candidates", f"{options.candidates} language(s); {window}{margin}")
     table.add_row("rows", str(summary.rows))
     mean = summary.negatives / max(summary.rows, 1)
@@ -334,5 +335,5 @@ def print_summary(summary: MiningSummary) -> None:
         f"{mean:.2f} (min {summary.fewest}, max {summary.most}; asked {options.num_negatives})",
     )
     table.add_row(f"rows with fewer than {options.num_negatives}", str(summary.short_rows))
-    table.add_row("written to", str(summary.output))
+    table.add_row("written to", plain(summary.output))
     Console().print(table)

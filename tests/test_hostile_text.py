@@ -267,3 +267,16 @@ def test_tag_echoes_a_hostile_value_as_text(store) -> None:
     assert code == 0, err
     terminal_safe(out)
     assert visible("[/]\x1b]0;pwned\x07") in out
+
+
+def test_mines_summary_shows_a_path_named_like_markup(tmp_path, capsys, monkeypatch) -> None:
+    from pathlib import Path
+
+    from hybrid_tui.mine import MiningOptions, MiningSummary, print_summary
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    output = Path(tmp_path / "[/]neg\x1b]0;x\x07.jsonl")
+    print_summary(MiningSummary(3, 9, 3, 3, 0, MiningOptions(), output, "[bold]model"))
+    out = capsys.readouterr().out
+    terminal_safe(out)
+    assert visible(output) in out and "[bold]model" in out
