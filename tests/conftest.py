@@ -1,8 +1,16 @@
-"""Shared fixtures: the real LAReQA data, an isolated working dir, one model cache per session."""
+"""Shared fixtures: the real LAReQA data, an isolated working dir, one model cache per session,
+and `run_cli`, the command line as a user runs it."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import subprocess
+import sys
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,6 +29,12 @@ def _find_data_root() -> Path | None:
 DATA_ROOT = _find_data_root()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort, so file order holds within each kind): under pytest-xdist
+    the minutes-long ones start early and short ones fill in at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The shared LAReQA folder (xquad-r/, mlqa-dev-r/); tests that need it skip without it."""
@@ -34,9 +48,17 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One model cache for the whole session (prepared models are reused across tests).
 
     Honours an existing HYBRID_TUI_CACHE (CI points it inside the clone) so preparing
-    e5-small-offline happens once.
+    e5-small-offline happens once. Under pytest-xdist the workers share one cache (the
+    preparation itself takes a file lock, so two workers never build a model at once).
     """
-    cache = os.environ.get("HYBRID_TUI_CACHE") or str(tmp_path_factory.mktemp("model-cache"))
+    cache = os.environ.get("HYBRID_TUI_CACHE")
+    if not cache:
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            shared = tmp_path_factory.getbasetemp().parent / "model-cache"  # the run's root
+            shared.mkdir(exist_ok=True)
+            cache = str(shared)
+        else:
+            cache = str(tmp_path_factory.mktemp("model-cache"))
     os.environ["HYBRID_TUI_CACHE"] = cache
     return Path(cache)
 
@@ -50,21 +72,140 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+# Commands that train, serve or start background processes run in a real process: a training run
+# is its own process by design (it installs signal handlers, seeds torch, prints from its
+# children), and a detached trainer or scheduler must not become a child of the test worker.
+_OWN_PROCESS_COMMANDS = {"train", "demo", "ui", "tui"}
+_OWN_PROCESS_QUEUE_COMMANDS = {"start", "serve"}
+
+
+def needs_own_process(args: Sequence[str]) -> bool:
+    """Whether `hybrid-tui ARGS` starts work that belongs in its own process (see above)."""
+    words = [arg for arg in args if arg != "--debug"]
+    if not words or words[0] in _OWN_PROCESS_COMMANDS:
+        return True
+    if words[0] == "queue":
+        return len(words) > 1 and words[1] in _OWN_PROCESS_QUEUE_COMMANDS
+    if words[0] == "study":  # trains (its trainers print to our stdout) unless it only reads
+        return not {"--summary-only", "--queue", "--help"} & set(words)
+    return False
+
+
+def cli_process(
+    workdir: Path, *args: str, timeout: float = 600, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m hybrid_tui ARGS` in `workdir`, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "hybrid_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=workdir,
+        env=os.environ.copy(),
+        input=input,
+    )
+
+
+@contextlib.contextmanager
+def _as_in_a_fresh_process() -> Iterator[None]:
+    """Warnings and log records reach stderr as they would in a new interpreter (pytest would
+    otherwise record them), and env, cwd and argv are put back afterwards."""
+    environ, cwd, argv = dict(os.environ), os.getcwd(), sys.argv
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    root.handlers.clear()  # no handler: records go to logging.lastResort, i.e. stderr
+    with warnings.catch_warnings():
+        warnings.resetwarnings()  # the filters `python -m` starts with:
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", ImportWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.showwarning = _print_warning
+        try:
+            yield
+        finally:
+            root.handlers[:] = handlers
+            sys.argv = argv
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(environ)
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def cli_in_process(
+    workdir: Path, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """`hybrid-tui ARGS` through the console entry `hybrid_tui.cli.main` in this process, so its
+    errors are rendered exactly as the installed command renders them; output captured as the
+    process's would be."""
+    from click.testing import CliRunner
+
+    from hybrid_tui.cli import main
+
+    code = 0
+    with CliRunner().isolation(input=input) as (out, err, _), _as_in_a_fresh_process():
+        os.chdir(workdir)
+        sys.argv = ["hybrid-tui", *args]
+        try:
+            main()
+        except SystemExit as exit_:
+            code = _exit_code(exit_.code)
+        except Exception:  # an uncaught error: the interpreter's traceback and exit code 1
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout = out.getvalue().decode("utf-8")
+        stderr = err.getvalue().decode("utf-8", errors="backslashreplace")
+    return subprocess.CompletedProcess(["hybrid-tui", *args], code, stdout, stderr)
+
+
+def _exit_code(code: object) -> int:
+    """The exit status `sys.exit(code)` gives a process."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
 @pytest.fixture
 def run_cli(workdir: Path):
-    """Run `python -m hybrid_tui ARGS` in the work dir, as a user would; returns CompletedProcess."""
-    import subprocess
-    import sys
+    """Run `hybrid-tui ARGS` in the work dir, as a user would; returns a CompletedProcess.
 
-    def run(*args: str, timeout: float = 600, check_code: int | None = None):
-        done = subprocess.run(
-            [sys.executable, "-m", "hybrid_tui", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=workdir,
-            env=os.environ.copy(),
-        )
+    Commands that only read or write state run in this process through the real console entry
+    (no interpreter start per call); commands that train or start processes run as
+    `python -m hybrid_tui` (see `needs_own_process`). `timeout` bounds a real process only.
+    """
+
+    def run(
+        *args: str, timeout: float = 600, check_code: int | None = None, input: str | None = None
+    ):
+        if needs_own_process(args):
+            done = cli_process(workdir, *args, timeout=timeout, input=input)
+        else:
+            done = cli_in_process(workdir, *args, input=input)
+        if check_code is not None:
+            assert done.returncode == check_code, done.stdout + done.stderr
+        return done
+
+    return run
+
+
+@pytest.fixture
+def run_cli_process(workdir: Path):
+    """`run_cli`, always as a real `python -m hybrid_tui` process: for tests whose point is the
+    process itself (its exit status, start-up, signals, what it leaves running)."""
+
+    def run(
+        *args: str, timeout: float = 600, check_code: int | None = None, input: str | None = None
+    ):
+        done = cli_process(workdir, *args, timeout=timeout, input=input)
         if check_code is not None:
             assert done.returncode == check_code, done.stdout + done.stderr
         return done

@@ -17,7 +17,8 @@ from hybrid_tui.run_files import RunFiles
 from tests.conftest import REPO, tracker_of
 
 SMOKE = str(REPO / "recipes" / "smoke.toml")
-pytestmark = pytest.mark.slow
+# One worker runs these, then the zombie check of test_reliability.py (same group, file order).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("trainer-processes")]
 
 
 def _wait_for(predicate, timeout: float = 300.0, what: str = "condition") -> None:

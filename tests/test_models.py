@@ -104,7 +104,9 @@ def test_e5_is_prepared_once_as_a_normal_hf_folder(e5_prepared: dict) -> None:
     )
     if not e5_prepared["was_prepared"]:
         print(f"\ne5-small-offline prepared in {e5_prepared['prepare_s']:.1f}s")
-        assert e5_prepared["calls"][-1] == ("dequantising e5-small-offline", 13, 13)
+        waited = ("e5-small-offline (waiting: another process is preparing it)", 0, 1)
+        if e5_prepared["calls"] != [waited]:  # (under pytest-xdist another worker may build it)
+            assert e5_prepared["calls"][-1] == ("dequantising e5-small-offline", 13, 13)
     start = time.perf_counter()
     assert resolve_model("e5-small-offline").path == folder
     assert time.perf_counter() - start < 1.0  # the cache is reused, nothing is rebuilt

@@ -165,6 +165,7 @@ def _kill_at(job, events: Path, offset: int, step: int) -> tuple[int, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("trainer-processes")
 def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
     run_cli, workdir: Path, data_root: Path
 ) -> None:
@@ -244,11 +245,13 @@ def _processes() -> list[tuple[int, int, str, str]]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.xdist_group("trainer-processes")
 def test_no_zombie_or_orphan_processes_after_the_job_tests(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """Runs after test_jobs.py and the kill test above (file order): every trainer they started
-    has exited and been reaped. Trainers are recognised by their state dir under pytest's tmp."""
+    """Runs after test_jobs.py and the kill test above (file order; under pytest-xdist their
+    group keeps them on this worker): every trainer they started has exited and been reaped.
+    Trainers are recognised by their state dir under this worker's pytest tmp."""
     base = str(tmp_path_factory.getbasetemp())
     deadline = time.monotonic() + 30  # a cancelled trainer may still be finishing its last write
     while True:

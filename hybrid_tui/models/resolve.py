@@ -161,10 +161,33 @@ def _resolve_packaged(model: PackagedModel, progress: ProgressFn | None) -> Reso
                 f"install them with {INSTALL_HINT}"
             )
         assert path is not None
-        prepare_packaged(model, path, progress)
+        _prepare_once(model, path, progress)
     assert path is not None
     source = f"packaged:{model.name} ({package_versions(model)})"
     return ResolvedModel(path, source, own_conventions(model))
+
+
+def _prepare_once(model: PackagedModel, path: Path, progress: ProgressFn | None) -> None:
+    """Build the model unless another process is building it: then wait and use its folder.
+
+    Two trainers of a queue (or two test workers) starting on a fresh cache would otherwise
+    both build it, and the second swap of the folder pulls it from under the first one's reader.
+    """
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if progress is not None:
+            progress(f"{model.name} (waiting: another process is preparing it)", 0, 1)
+        lock.acquire()
+    try:
+        if not is_prepared(path):
+            prepare_packaged(model, path, progress)
+    finally:
+        lock.release()
 
 
 def check_model_folder(resolved: ResolvedModel, spec: str) -> None:
