@@ -116,7 +116,7 @@ def _print_runs_table(uri: str, runs: list, param_keys: tuple[str, ...], chosen:
             plain(headers[column]),
             justify="right" if figure else "left",
             no_wrap=True,
-            overflow="ellipsis" if column in ("name", "model") else "ignore",
+            overflow="ellipsis",  # only name and model are narrower than their cells
             width=layout.widths[column],
         )
     for row in rows:

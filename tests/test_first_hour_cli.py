@@ -137,10 +137,19 @@ def test_runs_on_a_narrow_terminal_drops_columns_with_a_note(planted, width, col
         assert tail.count("mono") == 1
 
 
-def test_runs_cuts_a_long_name_only_when_the_terminal_is_too_narrow(planted) -> None:
-    assert LONG_NAME in _runs_on_a_terminal(200)
-    narrow = _runs_on_a_terminal(80)
-    assert LONG_NAME not in narrow and LONG_NAME[:10] in narrow and "…" in narrow
+@pytest.mark.parametrize("width", [80, 100, 150, 200])
+def test_runs_cuts_only_name_or_model_and_only_when_too_narrow(planted, width) -> None:
+    """Status and mix are whole (the mix short below 110 columns); the name is whole, or its
+    first 12 cells and `…` when the terminal is too narrow for it."""
+    out = _runs_on_a_terminal(width)
+    line = next(line for line in out.splitlines() if planted["big"][:8] in line)
+    mix = "α.50" if width < 110 else "hybrid α=0.50"
+    assert "  FINISHED  " in line and f"  {mix}  " in line, line
+    name = line.split()[1]
+    assert name == LONG_NAME or (name.endswith("…") and LONG_NAME.startswith(name[:-1])), line
+    assert len(name) >= 12, line
+    if width == 200:
+        assert name == LONG_NAME
 
 
 def test_show_json_carries_tags_and_note(planted, run_cli) -> None:
@@ -190,8 +199,8 @@ def test_train_console_shows_the_evaluation_advancing(run_cli, data_root: Path) 
     lines = done.stdout.splitlines()
     last_step = next(i for i, line in enumerate(lines) if line.startswith("step 4/4"))
     after = lines[last_step + 1 :]
-    encoding = [line for line in after if line.startswith("Encoding xquad_r: ")]
+    encoding = [line for line in after if line.startswith("Encoding xquad-r: ")]
     assert len(encoding) >= 2, done.stdout  # its start and its end at least
     done_count, total = encoding[-1].rsplit(" ", 1)[1].split("/")
     assert done_count == total and int(total) > 0
-    assert any(line.startswith("Scoring xquad_r: ") for line in after), done.stdout
+    assert any(line.startswith("Scoring xquad-r: ") for line in after), done.stdout
