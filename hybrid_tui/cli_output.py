@@ -37,16 +37,8 @@ def list_runs(
 ) -> None:
     """The run list; `columns` ("train.lr,train.seed") replaces the default param columns,
     `filter_text` keeps the runs it matches (`run_filter`), `sort` orders them by a column."""
-    from rich.table import Table
-
     from hybrid_tui.jobs import reconcile
-    from hybrid_tui.run_columns import (
-        DEFAULT_PARAM_COLUMNS,
-        column_label,
-        compact_mix,
-        parse_columns,
-        sorted_runs,
-    )
+    from hybrid_tui.run_columns import DEFAULT_PARAM_COLUMNS, parse_columns, sorted_runs
     from hybrid_tui.run_filter import parse_filter
 
     run_filter = parse_filter(filter_text) if filter_text is not None else None
@@ -71,42 +63,26 @@ def list_runs(
             plain(f"no runs in {uri}; start one with `hybrid-tui train recipes/smoke.toml`")
         )
         return
-    from rich import box
+    _print_runs_table(uri, runs, param_keys, chosen=columns is not None)
 
-    table = Table(
-        title=plain(f"runs in {uri} (mAP × 100, bias = rank distance, best multi mAP at step)"),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    numeric = ("steps", "mono", "cross", "multi", "bias", "best", "at")
-    wide = _console().width >= 110  # below: model, start, best and params make way for figures
-    if not wide and columns is None:
-        param_keys = ()  # the default param columns make way too; chosen ones are always shown
-    shown = ("run", "name", "status", "model", "mix", "started", *param_keys, *numeric)
-    if not wide:
-        shown = tuple(c for c in shown if c not in ("model", "started", "best", "at"))
-    fixed_width = {"run": 8, "status": 8, "started": 11, "steps": 5, "bias": 4, "at": 4}
-    param_width = {  # whole values (up to 12 characters): 0.001 and 0.0001 must not both read 0.…
-        key: min(
-            12,
-            max(
-                [len(visible(column_label(key)))]
-                + [len(visible(run.params.get(key, ""))) for run in runs]
-            ),
-        )
-        for key in param_keys
-    }
-    for column in shown:
-        table.add_column(
-            plain(column_label(column) if column in param_keys else column),
-            justify="right" if column in numeric or column in param_keys else "left",
-            no_wrap=True,
-            overflow="ellipsis",
-            min_width=param_width.get(
-                column, fixed_width.get(column, 5 if column in numeric else None)
-            ),
-        )
+
+def _print_runs_table(uri: str, runs: list, param_keys: tuple[str, ...], chosen: bool) -> None:
+    """Every figure whole: piped, the rows are as wide as they need; on a terminal, columns make
+    way (named in a note) rather than a figure being cut (`runs_table`)."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.table import Table
+
+    from hybrid_tui.run_columns import column_label, compact_mix
+    from hybrid_tui.runs_table import FIGURES, NARROW, column_order, drop_order, fit
+
+    console = _console()
+    width = console.width if console.is_terminal else None
+    short_mix = width is not None and width < NARROW
+    headers = {column: column for column in column_order(param_keys)}
+    headers |= {key: column_label(key) for key in param_keys}
+    rows = []
     for run in runs:
         headline = run.headline
         cells = {
@@ -114,7 +90,7 @@ def list_runs(
             "name": run.name,
             "status": run.status,
             "model": run.model,
-            "mix": run.mix if wide else compact_mix(run.mix),
+            "mix": compact_mix(run.mix) if short_mix else run.mix,
             "started": _when(run.start_time),
             "steps": str(run.steps or ""),
             "bias": _fmt(headline.get("bias"), 0),
@@ -122,8 +98,40 @@ def list_runs(
         cells |= {key: _percent(headline.get(key)) for key in ("mono", "cross", "multi")}
         cells |= {key: run.params.get(key, "") for key in param_keys}
         cells |= {"best": _percent(run.best_multi), "at": str(run.best_multi_step or "")}
-        table.add_row(*(plain(cells[column]) for column in shown))  # store text, never markup
-    _console().print(table)
+        rows.append({column: visible(cells[column]) for column in headers})  # store text
+    natural = {
+        column: max([cell_len(visible(header))] + [cell_len(row[column]) for row in rows])
+        for column, header in headers.items()
+    }
+    layout = fit(natural, column_order(param_keys), drop_order(param_keys, chosen), width)
+    table = Table(
+        title=plain(f"runs in {uri} (mAP × 100, bias = rank distance, best multi mAP at step)"),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in layout.columns:
+        figure = column in FIGURES or column in param_keys
+        table.add_column(
+            plain(headers[column]),
+            justify="right" if figure else "left",
+            no_wrap=True,
+            overflow="ellipsis",  # only name and model are narrower than their cells
+            width=layout.widths[column],
+        )
+    for row in rows:
+        table.add_row(*(plain(row[column]) for column in layout.columns))
+    if width is None:  # piped: as wide as the rows, never cropped to the 80 columns rich assumes
+        console = Console(width=max(80, sum(layout.widths.values()) + 2 * len(layout.columns)))
+    console.print(table)
+    if layout.hidden:
+        names = ", ".join(visible(headers[column]) for column in layout.hidden)
+        console.print(
+            plain(
+                f"{len(layout.hidden)} column{'s' if len(layout.hidden) > 1 else ''} hidden at "
+                f"{width} columns: {names} (widen the terminal or choose with --columns)"
+            )
+        )
 
 
 def _when(start_time) -> str:
@@ -210,8 +218,10 @@ def print_miracl_result(result: dict) -> None:
 
 def show_run(uri: str, run_id: str, json_output: bool) -> None:
     from hybrid_tui import report
+    from hybrid_tui.run_labels import run_note, user_tags
 
     detail = _tracker(uri).get_run(run_id)
+    tags, note = user_tags(detail.tags), run_note(detail.tags)
     if json_output:
         tables = {
             dataset: report.to_json(report.LanguageTables.from_metrics(detail.metrics, dataset))
@@ -223,6 +233,8 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
                 "name": detail.name,
                 "status": detail.status,
                 "params": detail.params,
+                "tags": tags,
+                "note": note,
                 "metrics": detail.metrics,
                 "tables": tables,
             }
@@ -230,12 +242,17 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
         return
     from rich.text import Text
 
-    _console().print(
+    console = _console()
+    console.print(
         Text.assemble(
             plain(detail.name, style="bold"),
             plain(f" ({detail.run_id}) {detail.status}: {detail.model}, {detail.mix}"),
         )
     )
+    if tags:
+        console.print(plain("tags: " + ", ".join(f"{key}={value}" for key, value in tags.items())))
+    if note:
+        console.print(plain(f"note: {note}", newlines=True))
     from hybrid_tui.languages import trained_languages
 
     print_tables(detail.metrics, trained_languages(detail.tags))

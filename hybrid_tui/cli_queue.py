@@ -26,7 +26,10 @@ def queue_add(
             "inside [], {} or quotes does not split. Repeatable.",
         ),
     ] = None,
-    gpus: Annotated[int, typer.Option(help="GPUs per job (N > 1: torchrun, one rank each).")] = 1,
+    gpus: Annotated[
+        int,
+        typer.Option(help="GPUs per job (N > 1: torchrun); CPU slots on a machine without GPU."),
+    ] = 1,
     priority: Annotated[int, typer.Option(help="Higher starts first (then oldest).")] = 0,
     data_dir: DataDir = None,
 ) -> None:

@@ -38,3 +38,22 @@ def rich_progress(transient: bool = False) -> Iterator[ProgressFn]:
             bars.update(tasks[description], completed=done, total=total)
 
         yield update
+
+
+class ProgressLines:
+    """A `ProgressFn` for a console that cannot redraw a bar (a log file, a pipe): one line when a
+    piece of work starts, at every tenth of it and at its end, so a long encoding is seen to
+    advance instead of the console falling silent."""
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self._write = write
+        self._tenths: dict[str, int] = {}
+
+    def __call__(self, description: str, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        tenth = min(10, done * 10 // total)
+        if description in self._tenths and tenth <= self._tenths[description]:
+            return
+        self._tenths[description] = tenth
+        self._write(f"{description}: {done}/{total}")

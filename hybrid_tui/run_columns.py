@@ -18,8 +18,9 @@ LABELS = {"train.lr": "lr", "train.batch_size": "batch", "train.seed": "seed"}
 
 
 def column_label(key: str) -> str:
-    """The heading of a param column: a short name for the usual ones, else the last part."""
-    return LABELS.get(key, key.rsplit(".", 1)[-1])
+    """The heading of a param column: a short name for the usual ones, else the whole key
+    (`sampler.mono`, never `mono`: that is the headline figure's column)."""
+    return LABELS.get(key, key)
 
 
 def parse_columns(text: str, runs: Iterable = ()) -> tuple[str, ...]:

@@ -15,6 +15,17 @@ from hybrid_tui.tag_rule import RESERVED_PREFIXES, tag_problem, value_problem
 NOTE_TAG = "mlflow.note.content"
 
 
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The tags a user set (`hybrid-tui tag`, a recipe's `tracking.tags`), without MLflow's and
+    the trainer's own bookkeeping, sorted by key."""
+    return {key: tags[key] for key in sorted(tags) if not key.startswith(RESERVED_PREFIXES)}
+
+
+def run_note(tags: dict[str, str]) -> str:
+    """The run's note ('' when it has none)."""
+    return tags.get(NOTE_TAG, "")
+
+
 def parse_tags(pairs: Iterable[str]) -> dict[str, str]:
     """`["team=ir", "stage=try 2"]` → `{"team": "ir", "stage": "try 2"}`; anything else is one
     line naming the bad pair. Every pair is checked (`tag_rule`) before any is written."""

@@ -59,9 +59,9 @@ def test_runs_columns_picks_the_params(lr_runs, run_cli, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")
     done = run_cli("runs", "--columns", "sampler.mono,train.lr", check_code=0)
     header, rows = _header_and_rows(done.stdout, lr_runs)
-    assert "mono" in header and "batch" not in header
-    # "mono" is both the param's column and the headline figure's: the param comes first
-    assert rows[lr_runs[0]][header.index("mono")] == "0.5"
+    assert "sampler.mono" in header and "batch" not in header
+    # the param's column keeps its dotted name: "mono" alone is the headline figure's
+    assert rows[lr_runs[0]][header.index("sampler.mono")] == "0.5"
     assert rows[lr_runs[1]][header.index("lr")] == "0.001"
 
 

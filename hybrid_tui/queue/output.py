@@ -26,16 +26,40 @@ def print_added(jobs: list[QueueJob]) -> None:
     """The new job ids on stdout (one a line, for scripts); what they are on stderr."""
     for job in jobs:
         sys.stdout.write(f"{job.id}\n")
+    from hybrid_tui.devices import gpu_readings
+
+    on_cpu = not gpu_readings()
     for job in jobs:
-        print(f"queued job {job.id}: {visible(describe(job))}", file=sys.stderr)
+        print(f"queued job {job.id}: {visible(describe(job, on_cpu))}", file=sys.stderr)
     print("start them with `hybrid-tui queue start` (if no scheduler runs)", file=sys.stderr)
 
 
-def describe(job: QueueJob) -> str:
-    """`smoke train.seed=0 (1 GPU, priority 0)`."""
+def describe(job: QueueJob, on_cpu: bool | None = None) -> str:
+    """`smoke train.seed=0 (1 GPU, priority 0)`, or `(1 CPU slot, ...)` where it runs on CPU."""
     overrides = " ".join(job.overrides)
-    gpus = f"{job.gpus} GPU{'s' if job.gpus > 1 else ''}"
-    return f"{job.name}{' ' + overrides if overrides else ''} ({gpus}, priority {job.priority})"
+    unit = "CPU slot" if (runs_on_cpu(job) if on_cpu is None else on_cpu) else "GPU"
+    slots = f"{job.gpus} {unit}{'s' if job.gpus > 1 else ''}"
+    return f"{job.name}{' ' + overrides if overrides else ''} ({slots}, priority {job.priority})"
+
+
+def runs_on_cpu(job: QueueJob, machine_has_gpu: bool | None = None) -> bool:
+    """Whether the job holds CPU slots rather than GPUs: it was given CPU slots, or, not started
+    yet, this machine has no GPU NVML can see (the scheduler then hands out CPU slots)."""
+    if job.devices:
+        return job.devices.startswith("cpu")
+    if machine_has_gpu is None:
+        from hybrid_tui.devices import gpu_readings
+
+        machine_has_gpu = bool(gpu_readings())
+    return not machine_has_gpu
+
+
+def job_json(job: QueueJob, machine_has_gpu: bool) -> dict:
+    """`queue ls --json`'s job: `gpus` 0 and `cpu_slots` N for a job on CPU slots."""
+    payload = job.as_json()
+    if runs_on_cpu(job, machine_has_gpu):
+        payload |= {"gpus": 0, "cpu_slots": job.gpus}
+    return payload
 
 
 def duration(seconds: float | None) -> str:
@@ -59,9 +83,12 @@ def devices_label(job: QueueJob) -> str:
 
 def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     if json_output:
+        from hybrid_tui.devices import gpu_readings
+
+        has_gpu = bool(gpu_readings())
         payload = {
             "scheduler": None if scheduler is None else scheduler.__dict__,
-            "jobs": [job.as_json() for job in jobs],
+            "jobs": [job_json(job, has_gpu) for job in jobs],
         }
         sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True) + "\n")
         return

@@ -8,11 +8,21 @@ from pathlib import Path
 
 from hybrid_tui.languages import MIRACL, unseen_languages
 from hybrid_tui.miracl_eval import miracl_table
+from hybrid_tui.progress import ProgressFn
 from hybrid_tui.training.setup import Setup
 
 
-def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, final: bool) -> dict:
-    """Zero-shot evaluation on every eval set; metrics to MLflow and events, tables as artifacts."""
+def evaluate_and_log(
+    setup: Setup,
+    tracker,
+    run_id: str,
+    events,
+    step: int,
+    final: bool,
+    show: ProgressFn | None = None,
+) -> dict:
+    """Zero-shot evaluation on every eval set; metrics to MLflow and events, tables as artifacts.
+    `show` draws the encoding and scoring progress on the trainer's console too."""
     from hybrid_tui.evaluate import evaluate_model
     from hybrid_tui.per_query import log_per_query_artifacts
 
@@ -24,9 +34,7 @@ def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, fina
             setup.encoder,
             setup.eval_sets,
             setup.recipe.eval,
-            progress=lambda desc, done, total: events.write(
-                "progress", description=desc, done=done, total=total
-            ),
+            progress=lambda desc, done, total: _report(events, show, desc, done, total),
             per_query=per_query,
         )
     finally:
@@ -37,6 +45,12 @@ def evaluate_and_log(setup: Setup, tracker, run_id: str, events, step: int, fina
         log_report_artifacts(setup, tracker, run_id, metrics)
         log_per_query_artifacts(tracker, run_id, per_query)
     return metrics
+
+
+def _report(events, show: ProgressFn | None, description: str, done: int, total: int) -> None:
+    events.write("progress", description=description, done=done, total=total)
+    if show is not None:
+        show(description, done, total)
 
 
 def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, float]) -> None:

@@ -14,11 +14,13 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.progress import ProgressFn, ProgressLines
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.run_files import RunFiles
 
@@ -116,7 +118,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     gpu_metrics = GpuMetrics(setup.device if setup.is_main else "cpu")
     watch = LossWatch(recipe.train.batch_size, max(WARMUP_STEPS, recipe.train.warmup_steps))
     phases(f"preparing the first batch (step {setup.step + 1} of {steps})")
-    with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as advance:
+    with step_progress(show_progress, steps, setup.step, quiet=not setup.is_main) as console:
         for step in range(setup.step + 1, steps + 1):
             if stop.requested:
                 save(setup, files, step - 1)
@@ -148,13 +150,17 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
                 tracker.flush()  # a kill -9 now loses no point: the resume starts after `step`
             if recipe.train.eval_every and step % recipe.train.eval_every == 0 and step < steps:
                 if setup.is_main:
-                    evaluate_and_log(setup, tracker, run_id, events, step, final=False)
+                    evaluate_and_log(
+                        setup, tracker, run_id, events, step, final=False, show=console.work
+                    )
                 barrier()
-            advance(step, loss)
-    if setup.is_main:
-        metrics = evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
-        save_final_model(setup, files, tracker, run_id, metrics)
-        discard_checkpoint(files)
+            console.step(step, loss)
+        if setup.is_main:
+            metrics = evaluate_and_log(
+                setup, tracker, run_id, events, steps, final=True, show=console.work
+            )
+            save_final_model(setup, files, tracker, run_id, metrics)
+            discard_checkpoint(files)
     barrier()
     return "FINISHED"
 
@@ -236,12 +242,24 @@ def _job_data_root(run_id: str) -> str | None:
     return os.environ.get("HYBRID_TUI_DATA")
 
 
+@dataclass(frozen=True)
+class ConsoleProgress:
+    """What the trainer's console shows: `step(step, loss)` for training, `work(description,
+    done, total)` for the evaluation's encoding and scoring (minutes of work on a CPU)."""
+
+    step: Callable[[int, float], None]
+    work: ProgressFn
+
+
 @contextmanager
-def step_progress(enabled: bool, total: int, start: int, quiet: bool = False) -> Iterator:
-    """A rich progress bar over steps in a terminal; a log line for the first step and every 10%
-    otherwise; nothing when `quiet` (the other ranks of a torchrun job: rank 0 reports)."""
+def step_progress(
+    enabled: bool, total: int, start: int, quiet: bool = False
+) -> Iterator[ConsoleProgress]:
+    """Rich progress bars in a terminal (training, then one per evaluation phase); otherwise a
+    log line for the first step and every 10%, and for each phase's start, tenths and end;
+    nothing when `quiet` (the other ranks of a torchrun job: rank 0 reports)."""
     if quiet:
-        yield lambda step, loss: None
+        yield ConsoleProgress(lambda step, loss: None, lambda description, done, total: None)
         return
     if not enabled:
         every = max(1, total // 10)
@@ -250,10 +268,10 @@ def step_progress(enabled: bool, total: int, start: int, quiet: bool = False) ->
             if step % every == 0 or step == total or step == start + 1:
                 print(f"step {step}/{total} loss {loss:.4f}", flush=True)
 
-        yield log_line
+        yield ConsoleProgress(log_line, ProgressLines(lambda line: print(line, flush=True)))
         return
     from hybrid_tui.progress import rich_progress
 
     with rich_progress() as progress:
         progress("training", start, total)
-        yield lambda step, loss: progress("training", step, total)
+        yield ConsoleProgress(lambda step, loss: progress("training", step, total), progress)
