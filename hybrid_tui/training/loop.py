@@ -100,7 +100,12 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     from hybrid_tui.training.evaluation import evaluate_and_log
     from hybrid_tui.training.loss_watch import WARMUP_STEPS, LossWatch
     from hybrid_tui.training.run_record import StepMeter, step_metrics
-    from hybrid_tui.training.saving import discard_checkpoint, save, save_final_model
+    from hybrid_tui.training.saving import (
+        discard_checkpoint,
+        save,
+        save_final_model,
+        upload_final_model,
+    )
     from hybrid_tui.training.setup import setup_training
     from hybrid_tui.training.step import hard_negatives, train_step
     from hybrid_tui.training.system_metrics import GpuMetrics
@@ -154,6 +159,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     if setup.is_main:
         metrics = evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
         save_final_model(setup, files, tracker, run_id, metrics)
+        upload_final_model(setup, files, tracker, run_id, events)
         discard_checkpoint(files)
     barrier()
     return "FINISHED"
