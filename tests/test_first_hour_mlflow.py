@@ -73,6 +73,37 @@ def test_a_kind_the_user_chose_is_kept(tmp_path: Path, run_name: str | None) -> 
     assert _experiment_tags(uri, "agents")[KIND] == "genai_development"
 
 
+def test_ui_prints_a_link_to_each_experiments_runs_view(tmp_path: Path) -> None:
+    from hybrid_tui.mlflow_ui import runs_view_links
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    Tracker(uri).start_run("smoke")
+    from mlflow.tracking import MlflowClient
+
+    smoke = MlflowClient(tracking_uri=uri).get_experiment_by_name("smoke").experiment_id
+    lines = runs_view_links(uri, "0.0.0.0", 5001)
+    assert "Machine learning" in lines[0]
+    wanted = (
+        f"  smoke: http://127.0.0.1:5001/#/experiments/{smoke}/runs?workflowType=machine_learning"
+    )
+    assert wanted in lines
+    empty = runs_view_links(f"sqlite:///{tmp_path / 'none.db'}", "127.0.0.1", 5000)
+    assert empty[0].endswith("http://127.0.0.1:5000/#/experiments?workflowType=machine_learning")
+
+
+def test_the_installed_mlflow_ui_opens_the_runs_view_these_links_name() -> None:
+    """The links rest on MLflow's UI reading `workflowType` from the URL (3.17 ignores the kind
+    tag while its sidebar switch exists); a new MLflow that drops it fails here."""
+    import mlflow
+
+    bundle = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    code = "".join(path.read_text(encoding="utf-8") for path in bundle.glob("main.*.js"))
+    assert 'get("workflowType")' in code
+    assert '"machine_learning"' in code
+    assert 'Runs="runs"' in code
+    assert '"mlflow.experimentKind"' in code and f'"{TRAINING}"' in code
+
+
 def test_log_model_is_a_recipe_switch_validated_like_the_others() -> None:
     assert load_recipe(SMOKE).tracking.log_model is True
     assert load_recipe(SMOKE, ["tracking.log_model=false"]).tracking.log_model is False
