@@ -149,6 +149,8 @@ def test_a_trained_runs_model_loads_from_mlflow(workdir: Path, data_root: Path) 
             run_id=run_id, artifact_path="model", dst_path=str(workdir / "dl"), tracking_uri=uri
         )
     )
+    tags = Tracker(uri).get_run(run_id).tags
+    assert tags["hybrid_tui.model_uri"] == f"runs:/{run_id}/model"
     local = _local_model(run_id)
     assert sorted(p.relative_to(downloaded) for p in downloaded.rglob("*")) == sorted(
         p.relative_to(local) for p in local.rglob("*")
@@ -176,9 +178,13 @@ def test_a_failed_upload_is_a_warning_not_a_failed_run(
     assert status == "FINISHED"
     assert Tracker(f"sqlite:///{workdir / 'mlflow.db'}").get_run(run_id).status == "FINISHED"
     out = capsys.readouterr().out
-    assert "warning: the model was not uploaded to MLflow" in out
+    assert "warning: the model could not be uploaded to MLflow" in out
     assert str(_local_model(run_id)) in out
     assert (_local_model(run_id) / "model.safetensors").is_file()
+    assert (
+        "hybrid_tui.model_uri"
+        not in Tracker(f"sqlite:///{workdir / 'mlflow.db'}").get_run(run_id).tags
+    )
 
 
 @pytest.mark.slow

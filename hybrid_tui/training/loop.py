@@ -159,9 +159,9 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     if setup.is_main:
         metrics = evaluate_and_log(setup, tracker, run_id, events, steps, final=True)
         save_final_model(setup, files, tracker, run_id, metrics)
-        upload_final_model(setup, files, tracker, run_id, events)
         discard_checkpoint(files)
     barrier()
+    upload_final_model(setup, files, tracker, run_id, events)  # after the barrier: may be long
     return "FINISHED"
 
 

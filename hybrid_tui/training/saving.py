@@ -76,9 +76,10 @@ def upload_final_model(setup: Setup, files: RunFiles, tracker, run_id: str, even
     events.write("log", message=f"uploading the model to MLflow artifacts ({MODEL_ARTIFACT}/)")
     try:
         tracker.log_artifacts(run_id, files.model, MODEL_ARTIFACT)
+        tracker.set_tags(run_id, {"hybrid_tui.model_uri": f"runs:/{run_id}/{MODEL_ARTIFACT}"})
     except Exception as err:  # noqa: BLE001 - the trained model is safe on disk; say so and go on
         problem = (
-            f"the model was not uploaded to MLflow ({type(err).__name__}: {err}); it is in "
+            f"the model could not be uploaded to MLflow ({type(err).__name__}: {err}); it is in "
             f"{files.model} (set tracking.log_model = false to skip the upload)"
         )
         print(f"warning: {problem}", flush=True)
