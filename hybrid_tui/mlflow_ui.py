@@ -71,10 +71,16 @@ def runs_view_links(uri: str, host: str, port: int) -> list[str]:
 
 
 def _link_host(host: str) -> str:
-    """A browser cannot open 0.0.0.0 or ::; the server answers there on the loopback too."""
-    if host in ("0.0.0.0", "::", ""):
+    """A browser cannot open the "every interface" address; the server answers on the loopback."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a name
+    if address.is_unspecified:
         return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
+    return f"[{host}]" if address.version == 6 else host
 
 
 def run_process_group(command: list[str], env: dict[str, str]) -> int:
