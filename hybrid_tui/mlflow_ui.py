@@ -1,4 +1,5 @@
-"""`hybrid-tui ui`: the real MLflow UI on the same store, bound to 127.0.0.1 unless asked.
+"""`hybrid-tui ui`: the real MLflow UI on the same store, bound to 127.0.0.1 unless asked, with a
+link to each experiment's runs view (MLflow 3 opens its GenAI view otherwise).
 
 The server (mlflow → uvicorn, with its workers) runs in its own process group, and SIGTERM,
 SIGINT and SIGHUP to this wrapper are forwarded to that whole group: otherwise a `kill` of the
@@ -14,6 +15,8 @@ import sys
 import time
 
 STOP_GRACE_S = 10.0
+LINKS_SHOWN = 10  # the newest experiments' runs links printed at start
+RUNS_VIEW = "workflowType=machine_learning"
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -40,7 +43,44 @@ def serve_mlflow_ui(uri: str, host: str, port: int) -> None:
             file=sys.stderr,
         )
     print(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C stops it", file=sys.stderr)
+    for line in runs_view_links(uri, host, port):
+        print(line, file=sys.stderr)
     run_process_group(command, env)
+
+
+def runs_view_links(uri: str, host: str, port: int) -> list[str]:
+    """Where each experiment's runs are. MLflow 3's UI opens an experiment in the view its
+    sidebar switch ("GenAI" by default, kept per browser) names, whatever the experiment's kind
+    tag says; `?workflowType=machine_learning` opens the training runs view instead."""
+    from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
+    from hybrid_tui.tracking.store import sqlite_path
+
+    base = f"http://{_link_host(host)}:{port}/#/experiments"
+    hint = 'runs are in the "Machine learning" view (the switch at the top of the sidebar)'
+    db = sqlite_path(uri)
+    try:
+        experiments = SqliteReads(db).experiments() if db is not None else []
+    except Unreadable:
+        experiments = []
+    shown = experiments[-LINKS_SHOWN:]
+    if not shown:
+        return [f"{hint}: {base}?{RUNS_VIEW}"]
+    return [f"{hint}:"] + [
+        f"  {name}: {base}/{experiment_id}/runs?{RUNS_VIEW}" for experiment_id, name in shown
+    ]
+
+
+def _link_host(host: str) -> str:
+    """A browser cannot open the "every interface" address; the server answers on the loopback."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a name
+    if address.is_unspecified:
+        return "127.0.0.1"
+    return f"[{host}]" if address.version == 6 else host
 
 
 def run_process_group(command: list[str], env: dict[str, str]) -> int:

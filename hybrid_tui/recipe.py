@@ -292,6 +292,10 @@ class TrackingConfig(_Section):
     experiment: str = Field("hybrid-tui", min_length=1)
     run_name: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    # copy the final model folder into the run's MLflow artifacts ("model/"), so the UI, a team's
+    # tracking server and `mlflow.artifacts.download_artifacts` reach it; false keeps only the
+    # local folder (a very large model, a store with little room)
+    log_model: bool = True
 
     @field_validator("tags")
     @classmethod

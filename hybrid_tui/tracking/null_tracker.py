@@ -55,3 +55,6 @@ class NullTracker:
         self, run_id: str, local_path: str | Path, artifact_path: str | None = None
     ) -> None:
         return None
+
+    def log_artifacts(self, run_id: str, folder: str | Path, artifact_path: str) -> None:
+        return None

@@ -134,6 +134,16 @@ class SqliteReads:
             )
         return [run_id for (run_id,) in rows]
 
+    def experiments(self) -> list[tuple[str, str]]:
+        """`(experiment id, name)` of the undeleted experiments, oldest first."""
+        with self._reading() as rows_of:
+            rows = rows_of(
+                f"SELECT experiment_id, name FROM experiments WHERE {_NOT_DELETED} "
+                "ORDER BY experiment_id",
+                (),
+            )
+        return [(str(experiment_id), name) for experiment_id, name in rows]
+
     def history(self, run_id: str, key: str, after_step: int) -> list[tuple[int, int, float]]:
         """Points `(step, timestamp, value)` of one metric after `after_step`, in step order."""
         with self._reading() as rows_of:

@@ -3,7 +3,7 @@ start): so `hybrid-tui train --detach` can print its run id fast.
 
 The rows are the ones MLflow's `SqlAlchemyStore.create_run` writes (a `runs` row, RUNNING, with
 the artifact URI `<experiment artifacts>/<run id>/artifacts`, and its tags, `mlflow.runName`
-included). Only on a store at the schema version they follow (`SCHEMA_VERSION`, MLflow's alembic
+included), plus the experiment's kind tag when it has none (as `store.experiment_id` sets it). Only on a store at the schema version they follow (`SCHEMA_VERSION`, MLflow's alembic
 head) whose experiment exists and is active; anything else answers None and MLflow's client
 creates the run (a new store, a new experiment, another MLflow version).
 
@@ -22,6 +22,10 @@ from pathlib import Path
 SCHEMA_VERSION = "dc11669786a5"  # tests/test_tracking.py checks it is the installed MLflow's head
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+"""MLflow 3's kind of a model-training experiment: its UI opens the runs view, not the GenAI one
+(traces, evaluations). Set on every experiment a run starts in, unless the user chose a kind."""
 
 
 def create_run(db: Path, experiment: str, run_name: str, tags: dict[str, str]) -> str | None:
@@ -56,6 +60,10 @@ def _insert_run(
     if found is None or not found[1]:
         return None
     experiment_id, artifacts = found
+    con.execute(
+        "INSERT OR IGNORE INTO experiment_tags (key, value, experiment_id) VALUES (?, ?, ?)",
+        (EXPERIMENT_KIND_TAG, TRAINING_KIND, experiment_id),
+    )
     run_name = tags.get(RUN_NAME_TAG, run_name)
     run_id = uuid.uuid4().hex
     con.execute(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tracking.sqlite_writes import EXPERIMENT_KIND_TAG, TRAINING_KIND
 
 LOCKED_RETRIES = 6
 RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
@@ -129,7 +130,8 @@ def known_run(run_id: str, uri: str) -> Iterator[None]:
 
 
 def experiment_id(client: Any, name: str, create: bool, artifacts: str | None) -> str | None:
-    """The id of experiment `name`; with `create`, made (or restored) when missing."""
+    """The id of experiment `name`; with `create`, made (or restored) when missing, as a
+    model-training experiment (`TRAINING_KIND`, kept when the user set another kind)."""
     from mlflow.exceptions import MlflowException
 
     experiment = retrying(lambda: client.get_experiment_by_name(name))
@@ -138,11 +140,20 @@ def experiment_id(client: Any, name: str, create: bool, artifacts: str | None) -
             if not create:
                 return None
             retrying(lambda: client.restore_experiment(experiment.experiment_id))
+        if create and EXPERIMENT_KIND_TAG not in experiment.tags:  # made before hybrid-tui set it
+            retrying(
+                lambda: client.set_experiment_tag(
+                    experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND
+                )
+            )
         return experiment.experiment_id
     if not create:
         return None
+    kind = {EXPERIMENT_KIND_TAG: TRAINING_KIND}
     try:
-        return retrying(lambda: client.create_experiment(name, artifact_location=artifacts))
+        return retrying(
+            lambda: client.create_experiment(name, artifact_location=artifacts, tags=kind)
+        )
     except MlflowException as err:  # another process created it just now
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise

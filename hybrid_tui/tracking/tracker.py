@@ -36,6 +36,7 @@ RUN_WRITES = (
     "flush",
     "log_text",
     "log_artifact",
+    "log_artifacts",
 )
 """The methods a trainer records a run with (`NullTracker` has exactly these, as no-ops)."""
 _BATCH_PARAMS_TAGS = 100  # MLflow's limit of params (or tags) per log_batch
@@ -176,6 +177,11 @@ class Tracker:
     ) -> None:
         with known_run(run_id, self.uri):
             retrying(lambda: self.client.log_artifact(run_id, str(local_path), artifact_path))
+
+    def log_artifacts(self, run_id: str, folder: str | Path, artifact_path: str) -> None:
+        """Every file under `folder` as the run's artifacts under `artifact_path`."""
+        with known_run(run_id, self.uri):
+            retrying(lambda: self.client.log_artifacts(run_id, str(folder), artifact_path))
 
     def download_artifact(self, run_id: str, path: str, into: str | Path) -> Path | None:
         """A run's artifact file `path` copied under `into`; None when the run has none there."""

@@ -102,7 +102,12 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     from hybrid_tui.training.evaluation import evaluate_and_log
     from hybrid_tui.training.loss_watch import WARMUP_STEPS, LossWatch
     from hybrid_tui.training.run_record import StepMeter, step_metrics
-    from hybrid_tui.training.saving import discard_checkpoint, save, save_final_model
+    from hybrid_tui.training.saving import (
+        discard_checkpoint,
+        save,
+        save_final_model,
+        upload_final_model,
+    )
     from hybrid_tui.training.setup import setup_training
     from hybrid_tui.training.step import hard_negatives, train_step
     from hybrid_tui.training.system_metrics import GpuMetrics
@@ -162,6 +167,7 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
             save_final_model(setup, files, tracker, run_id, metrics)
             discard_checkpoint(files)
     barrier()
+    upload_final_model(setup, files, tracker, run_id, events)  # after the barrier: may be long
     return "FINISHED"
 
 

@@ -11,6 +11,8 @@ from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.run_files import RunFiles
 from hybrid_tui.training.setup import Setup
 
+MODEL_ARTIFACT = "model"  # `runs:/<run id>/model`: the saved folder, as files
+
 
 def save(setup: Setup, files: RunFiles, step: int) -> None:
     """Checkpoint everything a resume needs after `step` (rank 0 only)."""
@@ -61,6 +63,27 @@ def save_final_model(
     with write_errors_explained(files.model, "or set HYBRID_TUI_HOME to another disk"):
         setup.encoder.save(files.model, model_card=card)
     tracker.set_tags(run_id, {"hybrid_tui.model_dir": str(files.model)})
+
+
+def upload_final_model(setup: Setup, files: RunFiles, tracker, run_id: str, events) -> None:
+    """Copy the saved model folder into the run's artifacts as `model/` (`tracking.log_model`).
+
+    After the final save, so the local folder is whole whatever happens here; a failed upload
+    (a full artifact disk, an unreachable server) is a warning in the log, not a failed run."""
+    if not (setup.is_main and setup.recipe.tracking.log_model):
+        return
+    print(f"uploading the model to the run's MLflow artifacts ({MODEL_ARTIFACT}/)", flush=True)
+    events.write("log", message=f"uploading the model to MLflow artifacts ({MODEL_ARTIFACT}/)")
+    try:
+        tracker.log_artifacts(run_id, files.model, MODEL_ARTIFACT)
+        tracker.set_tags(run_id, {"hybrid_tui.model_uri": f"runs:/{run_id}/{MODEL_ARTIFACT}"})
+    except Exception as err:  # noqa: BLE001 - the trained model is safe on disk; say so and go on
+        problem = (
+            f"the model could not be uploaded to MLflow ({type(err).__name__}: {err}); it is in "
+            f"{files.model} (set tracking.log_model = false to skip the upload)"
+        )
+        print(f"warning: {problem}", flush=True)
+        events.write("warning", message=problem)
 
 
 def discard_checkpoint(files: RunFiles) -> None:
