@@ -66,6 +66,7 @@ def _figures_on_screen(app) -> None:
 
 
 async def test_at_80x24_a_finished_three_way_run_keeps_every_figure(seeds, store) -> None:
+    seeded(store, 3, 0.45, name="xquad-three-way-mix-long-name")  # a name as recipes get them
     app = HybridTuiApp(tracking_uri=store)
     async with app.run_test(size=(80, 24)) as pilot:
         await runs_loaded(pilot)
@@ -160,13 +161,13 @@ async def test_compare_marks_stay_after_leaving_runs(seeds, store) -> None:
         await pilot.press("c", "c")
         marked = list(screen.marked)
         assert len(marked) == 2
-        for away in ("n", "l", "j"):
-            await pilot.press(away)
-            await wait_for(pilot, lambda: app.current_mode != "runs", what=f"leaving by {away}")
-            await pilot.press("escape", "r")  # escape leaves Compose's field, as its footer says
-            await wait_for(pilot, lambda: app.screen is screen, what="Runs again")
+        trips = [("n", "escape", "r"), ("l", "r"), ("j", "r"), ("C", "escape"), ("C", "r")]
+        trips += [("enter", "escape"), ("enter", "r"), ("enter", "l", "r")]
+        for keys in trips:
+            await pilot.press(*keys)
+            await wait_for(pilot, lambda: app.screen is screen, what=f"Runs after {keys}")
             await pilot.pause(0.3)
-            assert screen.marked == marked, away
+            assert screen.marked == marked, keys
         assert "2 marked" in _screen_text(app)
 
 

@@ -6,7 +6,7 @@ one recipe apart (the seed) and whether a run carries the user's tags or note.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,13 +22,17 @@ MIN_FLEXIBLE = 5  # "smok…": enough to recognise a name
 def fit_widths(
     natural: Mapping[str, int], must_show: Sequence[str], budget: int, padding: int = 1
 ) -> dict[str, int]:
-    """Content widths for the `FLEXIBLE` columns so that every column of `must_show` (in table
-    order, the flexible ones among them) fits in `budget` terminal cells; each column also takes
-    `2 * padding`. The longer of name and mix gives way first, down to `MIN_FLEXIBLE`."""
+    """Every column's content width: its `natural` one, but the `FLEXIBLE` columns shrink so
+    that every column of `must_show` (in table order, the flexible ones among them) fits in
+    `budget` terminal cells, each column also taking `2 * padding` (but the last one's right
+    padding, a blank). The longer of name and mix
+    gives way first, down to `MIN_FLEXIBLE`."""
     fixed = sum(natural[key] for key in must_show if key not in FLEXIBLE)
-    room = budget - fixed - 2 * padding * len(must_show)
-    widths = {key: natural[key] for key in FLEXIBLE}
-    while sum(widths.values()) > room:
+    room = (
+        budget - fixed - 2 * padding * len(must_show) + padding
+    )  # the last one's right pad may go
+    widths = dict(natural)
+    while sum(widths[key] for key in FLEXIBLE) > room:
         widest = max(FLEXIBLE, key=lambda key: widths[key])
         if widths[widest] <= MIN_FLEXIBLE:
             break
@@ -45,14 +49,16 @@ def cut(text: Text, width: int, keep: str = "") -> Text:
 
 
 def seed_suffixes(runs: Iterable[Any]) -> dict[str, str]:
-    """ " s0", " s1"… for runs whose name another run shares (three seeds of one recipe), by run
-    id; runs with a name of their own get nothing."""
+    """ " s0", " s1"… by run id, for runs that share a name with runs of another seed (three
+    seeds of one recipe); runs that a name (or name and seed) already tells apart get none."""
+    seeds: dict[str, set[str]] = defaultdict(set)
     runs = list(runs)
-    names = Counter(run.name for run in runs)
+    for run in runs:
+        seeds[run.name].add(run.params.get("train.seed") or "")
     return {
         run.run_id: f" s{run.params['train.seed']}"
         for run in runs
-        if names[run.name] > 1 and run.params.get("train.seed") not in (None, "")
+        if len(seeds[run.name]) > 1 and run.params.get("train.seed")
     }
 
 

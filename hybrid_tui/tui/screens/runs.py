@@ -56,7 +56,7 @@ STATUS_STYLE = {
     "SCHEDULED": "dim",
 }
 MUST_SHOW_UP_TO = "bias"  # the figures from steps to bias stay on screen at 80 columns
-SCROLLBAR = 2  # the table's vertical scrollbar, kept free whether or not it shows
+SCROLLBAR = 2  # the table's vertical scrollbar, once the rows overflow
 REFRESH_S = 3.0  # runs started elsewhere (the CLI, another app) appear within this
 
 
@@ -202,11 +202,11 @@ class RunsScreen(RunActions, Screen):
         widths = self._widths(labels, rows, suffixes)
         table.clear(columns=True)
         for key, _ in COLUMNS:
-            table.add_column(labels[key], key=key, width=widths.get(key))
+            table.add_column(labels[key], key=key, width=widths[key])
         for run in runs:
             cells = rows[run.run_id]
-            for key, width in widths.items():
-                cells[key] = cut(cells[key], width, suffixes.get(run.run_id, "") * (key == "name"))
+            cells["name"] = cut(cells["name"], widths["name"], suffixes.get(run.run_id, ""))
+            cells["mix"] = cut(cells["mix"], widths["mix"])
             table.add_row(*(cells[key] for key, _ in COLUMNS), key=run.run_id)
         self.compact = compact
         if current is not None and current in table.rows:
@@ -220,7 +220,8 @@ class RunsScreen(RunActions, Screen):
     def _widths(
         self, labels: dict[str, Text], rows: dict[str, dict[str, Any]], suffixes: dict[str, str]
     ) -> dict[str, int]:
-        """The name and mix widths that leave steps to bias on screen (`runs_layout`)."""
+        """Each column's width: the name and mix cut so that steps to bias stay on screen
+        (`runs_layout`); the scrollbar's room is kept only when the rows overflow."""
         natural = {key: labels[key].cell_len for key, _ in COLUMNS}
         for run_id, cells in rows.items():
             for key, cell in cells.items():
@@ -228,8 +229,10 @@ class RunsScreen(RunActions, Screen):
                 natural[key] = max(natural[key], cell.cell_len + extra)
         keys = [key for key, _ in COLUMNS]
         must_show = keys[: keys.index(MUST_SHOW_UP_TO) + 1]
-        budget = self.size.width - SCROLLBAR
-        return fit_widths(natural, must_show, budget, self.query_one(RunTable).cell_padding)
+        table = self.query_one(RunTable)
+        overflow = not table.size.height or len(rows) >= table.size.height
+        budget = self.size.width - (SCROLLBAR if overflow else 0)
+        return fit_widths(natural, must_show, budget, table.cell_padding)
 
     def _show_count(self, shown: int) -> None:
         empty = self.query_one("#runs-empty", Static)
