@@ -217,6 +217,7 @@ async def test_tags_and_the_note_show_in_results_and_the_runs_table(store) -> No
         table = screen.query_one("#runs-table")
         assert "✎" in str(table.get_cell(tagged, "mark"))
         assert "✎" not in str(table.get_cell(plain_run, "mark"))
+        assert "✎ tags or a note" in _screen_text(app)  # what the mark means
         table.move_cursor(row=table.get_row_index(tagged))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), what="Results")

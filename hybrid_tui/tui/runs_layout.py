@@ -70,3 +70,11 @@ def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
 def has_labels(tags: Mapping[str, str]) -> bool:
     """Whether the run carries a note or a tag of the user's (the runs table marks it ✎)."""
     return bool(tags.get(NOTE_TAG, "").strip()) or bool(user_tags(tags))
+
+
+def count_line(total: int, shown: int, marked: int, labelled: bool) -> str:
+    """The line under the table: how many runs (of how many, when filtered), how many marked,
+    and what ✎ means when a run has it."""
+    count = f"{total} runs" if shown == total else f"{shown} of {total} runs (filtered)"
+    legend = " · ✎ tags or a note (enter)" if labelled else ""
+    return f"{count} · {marked} marked for compare{legend}"

@@ -26,7 +26,7 @@ from hybrid_tui.run_columns import (
 )
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
-from hybrid_tui.tui.runs_layout import cut, fit_widths, has_labels, seed_suffixes
+from hybrid_tui.tui.runs_layout import count_line, cut, fit_widths, has_labels, seed_suffixes
 from hybrid_tui.tui.screens.run_actions import RunActions
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -246,12 +246,8 @@ class RunsScreen(RunActions, Screen):
         elif not shown:
             empty.update("No run matches the filter (escape clears it).")
         else:
-            count = (
-                f"{len(self.runs)} runs"
-                if shown == len(self.runs)
-                else (f"{shown} of {len(self.runs)} runs (filtered)")
-            )
-            empty.update(f"{count} · {len(self.marked)} marked for compare")
+            labelled = any(has_labels(run.tags) for run in self.runs)
+            empty.update(count_line(len(self.runs), shown, len(self.marked), labelled))
 
     def _cells(self, run: Any, compact: bool) -> dict[str, Any]:
         """A run's row, by column key; `compact` shortens the mix label (80-column terminals).
