@@ -14,7 +14,10 @@ metric, param or tag does not match. Metrics are those a run-list row carries: t
 averages and every non-eval metric.
 
 The short form is words `NAME OP VALUE` separated by spaces, all of which must hold:
-`multi>0.5 lr=1e-3 status=FINISHED`. NAME is a headline figure (mono, cross, multi, bias), best
+`multi>50 lr=1e-3 status=FINISHED`. Its numbers are read on the scale the tables show: mono,
+cross, multi and best in mAP x 100 (`multi>50` keeps the runs whose table says 50.9; `multi=50.9` the ones that say 50.9), bias in
+rank positions, metric keys as `hybrid-tui show` prints them (raw). MLflow's syntax keeps
+MLflow's raw scale (`metrics.`...multi/avg/map` > 0.5`). NAME is a headline figure (mono, cross, multi, bias), best
 (the best multilingual mAP), lr, batch, seed, steps, status, name, a dotted recipe key
 (`sampler.mono`), or a metric key with slashes; numbers compare as numbers (`lr=1e-3` matches
 "0.001"), anything else as text.
@@ -34,7 +37,7 @@ from hybrid_tui.tracking.records import is_summary_metric
 
 EXAMPLE = (
     "e.g. metrics.`eval/xquad_r/multi/avg/map` > 0.5 and params.`train.lr` = '0.001', "
-    "or the short form multi>0.5 lr=1e-3"
+    "or the short form multi>50 lr=1e-3 (figures as the tables show them: mAP x 100)"
 )
 KINDS = {
     "metric": "metric",
@@ -58,6 +61,7 @@ ATTRIBUTES = {
 }
 MAX_LENGTH = 1000  # far beyond any real filter; bounds the parse, the match and the echo
 SHORT_METRICS = ("mono", "cross", "multi", "bias", "best")
+PERCENT_METRICS = ("mono", "cross", "multi", "best")  # shown (and so typed) as mAP x 100
 SHORT_PARAMS = {"lr": "train.lr", "batch": "train.batch_size", "seed": "train.seed"}
 NUMBER_OPS = (">=", "<=", "!=", "=", ">", "<")
 TEXT_OPS = ("=", "!=", "LIKE", "ILIKE", "IN")
@@ -195,7 +199,7 @@ def _bad(text: str, position: int, what: str) -> HybridTuiError:
 def _short_clause(word: str) -> Clause:
     found = _SHORT_TERM.match(word)
     if not found:
-        raise HybridTuiError(f"filter: {word!r} is not NAME OP VALUE (multi>0.5); {EXAMPLE}")
+        raise HybridTuiError(f"filter: {word!r} is not NAME OP VALUE (multi>50); {EXAMPLE}")
     name, op, value = found["name"], found["op"], found["value"]
     if name in SHORT_METRICS or "/" in name:
         if _number(value) is None:
@@ -230,6 +234,8 @@ def _holds(clause: Clause, run: Any) -> bool:
     kind, key, op, wanted = clause.kind, clause.key, clause.op, clause.value
     if kind in ("metric", "short_metric"):
         value = _metric(run, key)
+        if kind == "short_metric" and key in PERCENT_METRICS and value is not None:
+            value = round(value * 100, 1)  # the figure as the table shows it: 50.9, not 0.509
         return value is not None and not math.isnan(value) and _COMPARE[op](value, wanted)
     if kind == "short_param" or kind == "short_text":
         value = run.params.get(key) if kind == "short_param" else str(getattr(run, key) or "")

@@ -105,8 +105,8 @@ def test_runs_filter_keeps_the_matching_runs(lr_runs, run_cli) -> None:
     assert [run["run_id"] for run in listed] == [lr_runs[1]]
     shown = run_cli("runs", "--filter", "lr=1.0", check_code=0).stdout
     assert lr_runs[0][:8] in shown and lr_runs[1][:8] not in shown
-    none = run_cli("runs", "--filter", "multi>0.99", check_code=0).stdout
-    assert none.strip() == "no run of 2 matches the filter multi>0.99"
+    none = run_cli("runs", "--filter", "multi>99", check_code=0).stdout
+    assert none.strip() == "no run of 2 matches the filter multi>99"
 
 
 def test_a_bad_filter_is_one_line_and_exit_2(lr_runs, run_cli) -> None:
@@ -115,7 +115,7 @@ def test_a_bad_filter_is_one_line_and_exit_2(lr_runs, run_cli) -> None:
     assert done.stderr.strip().splitlines() == [
         "error: filter: params compare with =, !=, LIKE, ILIKE or IN, not > at '1'; e.g. "
         "metrics.`eval/xquad_r/multi/avg/map` > 0.5 and params.`train.lr` = '0.001', or the "
-        "short form multi>0.5 lr=1e-3"
+        "short form multi>50 lr=1e-3 (figures as the tables show them: mAP x 100)"
     ]
 
 

@@ -14,7 +14,7 @@ from hybrid_tui.tui.app import HybridTuiApp
 from hybrid_tui.tui.screens.compose import ComposeScreen
 from hybrid_tui.tui.screens.confirm import ConfirmScreen
 from tests.conftest import REPO
-from tests.test_tui import runs_loaded, wait_for
+from tests.test_tui import _screen_text, runs_loaded, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -343,22 +343,20 @@ async def test_keys_typed_right_after_a_screen_change_are_kept(store) -> None:
 
 
 async def test_question_mark_lists_every_key_of_the_screen(store) -> None:
-    from textual.widgets import HelpPanel
+    from hybrid_tui.tui.screens.keys_help import KeysHelpScreen
 
     app = HybridTuiApp(tracking_uri=store)
     async with app.run_test(size=(80, 24)) as pilot:
         await runs_loaded(pilot)
         await pilot.press("l", "question_mark")
         await pilot.pause()
-        panels = app.screen.query(HelpPanel)
-        assert len(panels) == 1
-        table = panels.first().query_one("BindingsTable").render()
-        shown = " ".join(str(cell) for column in table.columns for cell in column.cells)
+        assert isinstance(app.screen, KeysHelpScreen)
+        shown = _screen_text(app)  # on screen, not below a fold
         for description in ("Cancel run", "Results", "Smoothing", "Runs", "Compose", "Queue"):
             assert description in shown
         await pilot.press("question_mark")
         await pilot.pause()
-        assert not app.screen.query(HelpPanel)
+        assert not isinstance(app.screen, KeysHelpScreen)
 
 
 async def test_every_field_shows_focus(store) -> None:

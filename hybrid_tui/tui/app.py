@@ -44,7 +44,10 @@ class HybridTuiApp(App[None]):
         Binding("l", "switch_to('live')", "Live", priority=True),
         Binding("j", "switch_to('queue')", "Queue", priority=True),
         Binding("q", "quit", "Quit", show=False),
-        Binding("question_mark", "toggle_help", "Help", show=False),  # cut at 80 columns
+        # priority, so that Compose's fields (`FieldInput`) leave it to the app; the runs
+        # filter and the tag and note dialogs type it (Textual drops a binding an Input consumes)
+        Binding("question_mark", "toggle_help", "Help", show=False, priority=True),
+        Binding("f1", "keys_help", "Help", show=False, priority=True),
     ]
 
     def __init__(self, tracking_uri: str | None = None, data_dir: str | None = None) -> None:
@@ -128,12 +131,18 @@ class HybridTuiApp(App[None]):
             node = node.parent
         return True
 
+    def action_keys_help(self) -> None:
+        """F1: the keys, wherever the focus is."""
+        self.action_toggle_help()
+
     def action_toggle_help(self) -> None:
-        """`?`: every key of the current screen and field (Textual's help panel), or hide it."""
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        """`?`: every key of the current screen, its own first (`KeysHelpScreen`), or close it."""
+        from hybrid_tui.tui.screens.keys_help import KeysHelpScreen
+
+        if isinstance(self.screen, KeysHelpScreen):
+            self.pop_screen()
         else:
-            self.action_show_help_panel()
+            self.push_screen(KeysHelpScreen(self.screen))
 
     # ------------------------------------------------------------------ navigation
 
@@ -162,6 +171,8 @@ class HybridTuiApp(App[None]):
             self.action_show_runs()
             return
         await self.switch_mode(mode)
+        if mode == "runs":
+            self.action_show_runs()  # r means the runs list, not a Results left open over it
 
     def open_live(self, run_id: str) -> None:
         """Follow this run in the Live view (its whole curve so far, then new points)."""

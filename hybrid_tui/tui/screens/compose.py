@@ -32,6 +32,7 @@ from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tui.messages import GpusFound, JobQueued, MixChanged, RunLaunched
 from hybrid_tui.tui.recipe_files import recipe_files, save_path_for, shown_path
 from hybrid_tui.tui.recipe_form import FIELDS, get_field, put_field
+from hybrid_tui.tui.widgets.field_input import FieldInput
 from hybrid_tui.tui.widgets.mix_editor import MixEditor
 
 DEVICES = ["auto", "cpu"]
@@ -83,10 +84,10 @@ class ComposeScreen(Screen):
                     compact=True,
                 ),
             )
-            yield _row("name", Input(id="name", compact=True))
+            yield _row("name", FieldInput(id="name", compact=True))
             yield _row(
                 "model",
-                Input(
+                FieldInput(
                     placeholder="packaged name, hub id or folder",
                     id="model-spec",
                     compact=True,
@@ -107,7 +108,7 @@ class ComposeScreen(Screen):
                     id="data-source",
                     compact=True,
                 ),
-                Input(
+                FieldInput(
                     placeholder="dataset / file / hub id",
                     id="data-dataset",
                     compact=True,
@@ -115,7 +116,7 @@ class ComposeScreen(Screen):
             )
             yield _row(
                 "languages",
-                Input(
+                FieldInput(
                     placeholder="all (or e.g. ar,de,en)",
                     id="data-languages",
                     compact=True,
@@ -123,7 +124,7 @@ class ComposeScreen(Screen):
             )
             yield _row(
                 "max items",
-                Input(
+                FieldInput(
                     placeholder="all",
                     id="data-max-items",
                     compact=True,
@@ -131,13 +132,13 @@ class ComposeScreen(Screen):
             )
             yield _row(
                 "batch / steps",
-                Input(id="batch-size", compact=True),
-                Input(id="steps", compact=True),
+                FieldInput(id="batch-size", compact=True),
+                FieldInput(id="steps", compact=True),
             )
             yield _row(
                 "lr / seed",
-                Input(id="lr", compact=True),
-                Input(id="seed", compact=True),
+                FieldInput(id="lr", compact=True),
+                FieldInput(id="seed", compact=True),
             )
             yield _row(
                 "device",
@@ -150,7 +151,7 @@ class ComposeScreen(Screen):
             )
             yield _row(
                 "data dir",
-                Input(
+                FieldInput(
                     self.app.data_dir or "",
                     placeholder="LAReQA folder ($HYBRID_TUI_DATA); empty: download",
                     id="data-dir",
@@ -159,7 +160,7 @@ class ComposeScreen(Screen):
             )
             yield _row(
                 "save as",
-                Input("", placeholder="NAME.toml", id="save-path", compact=True),
+                FieldInput("", placeholder="NAME.toml", id="save-path", compact=True),
                 Button("Save ^s", id="save", compact=True),
                 Button("Launch ^r", id="launch", variant="success", compact=True),
                 Button("Queue ^o", id="add-to-queue", variant="primary", compact=True),

@@ -35,6 +35,7 @@ class ResultsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading results…", id="results-title")
+        yield Static("", id="results-labels")
         yield ScrollableContainer(id="results-body")
         yield Static("", id="results-hint")
         yield Footer(compact=True)
@@ -77,6 +78,9 @@ class ResultsScreen(Screen):
                 ),
             )
         )
+        labels = run_labels_text(detail.tags)
+        self.query_one("#results-labels", Static).update(labels)
+        self.query_one("#results-labels", Static).display = bool(labels)
         body = self.query_one("#results-body", ScrollableContainer)
         try:
             datasets = report.datasets_in(detail.metrics)
@@ -102,6 +106,21 @@ class ResultsScreen(Screen):
 
     def action_live(self) -> None:
         self.app.open_live(self.run_id)
+
+
+def run_labels_text(tags: dict[str, str]) -> Text:
+    """The user's tags and note (`hybrid-tui tag` / `note`, t and N on Runs), as plain text."""
+    from hybrid_tui.tui.runs_layout import NOTE_TAG, user_tags
+
+    parts = []
+    tagged = user_tags(tags)
+    if tagged:
+        pairs = "  ".join(f"{key}={value}" for key, value in sorted(tagged.items()))
+        parts.append(Text.assemble(("tags ", "dim"), plain(pairs)))
+    note = tags.get(NOTE_TAG, "").strip()
+    if note:
+        parts.append(Text.assemble(("note ", "dim"), plain(" ".join(note.split()))))
+    return Text("  ·  ").join(parts)
 
 
 def scroll_hint(body) -> str:

@@ -26,6 +26,7 @@ from hybrid_tui.run_columns import (
 )
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
+from hybrid_tui.tui.runs_layout import count_line, cut, fit_widths, has_labels, seed_suffixes
 from hybrid_tui.tui.screens.run_actions import RunActions
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -54,6 +55,8 @@ STATUS_STYLE = {
     "KILLED": "yellow",
     "SCHEDULED": "dim",
 }
+MUST_SHOW_UP_TO = "bias"  # the figures from steps to bias stay on screen at 80 columns
+SCROLLBAR = 2  # the table's vertical scrollbar, once the rows overflow
 REFRESH_S = 3.0  # runs started elsewhere (the CLI, another app) appear within this
 
 
@@ -105,7 +108,7 @@ class RunsScreen(RunActions, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(
-            placeholder="filter (/): a word, multi>0.5 lr=1e-3, or metrics.`…` > 0.5 and …",
+            placeholder="filter (/): a word, multi>50 lr=1e-3 (as shown), or metrics.`…` > 0.5 and …",
             id="runs-filter",
         )
         table = RunTable(id="runs-table", cursor_type="row", zebra_stripes=True)
@@ -187,19 +190,51 @@ class RunsScreen(RunActions, Screen):
         return sorted_runs(runs, self.sort_column, self.sort_reverse)
 
     def populate(self) -> None:
+        """Fill the table for the terminal's current width: the columns are rebuilt every time,
+        so their widths (and the sort arrow in a heading) follow resizes both ways."""
         table = self.query_one(RunTable)
         current = self.highlighted_run_id()
-        table.clear()
         compact = self.size.width < COMPACT_BELOW
-        for run in self.visible_runs():
-            cells = self._cells(run, compact)
+        runs = self.visible_runs()
+        suffixes = seed_suffixes(self.runs)
+        rows = {run.run_id: self._cells(run, compact) for run in runs}
+        labels = {key: self._heading(key, label) for key, label in COLUMNS}
+        widths = self._widths(labels, rows, suffixes)
+        table.clear(columns=True)
+        for key, _ in COLUMNS:
+            table.add_column(labels[key], key=key, width=widths[key])
+        for run in runs:
+            cells = rows[run.run_id]
+            cells["name"] = cut(cells["name"], widths["name"], suffixes.get(run.run_id, ""))
+            cells["mix"] = cut(cells["mix"], widths["mix"])
             table.add_row(*(cells[key] for key, _ in COLUMNS), key=run.run_id)
         self.compact = compact
-        for key, label in COLUMNS:
-            arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
-            table.columns[key].label = Text(label + arrow)
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
+        self._show_count(table.row_count)
+
+    def _heading(self, key: str, label: str) -> Text:
+        arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
+        return Text(label + arrow)
+
+    def _widths(
+        self, labels: dict[str, Text], rows: dict[str, dict[str, Any]], suffixes: dict[str, str]
+    ) -> dict[str, int]:
+        """Each column's width: the name and mix cut so that steps to bias stay on screen
+        (`runs_layout`); the scrollbar's room is kept only when the rows overflow."""
+        natural = {key: labels[key].cell_len for key, _ in COLUMNS}
+        for run_id, cells in rows.items():
+            for key, cell in cells.items():
+                extra = len(suffixes.get(run_id, "")) if key == "name" else 0
+                natural[key] = max(natural[key], cell.cell_len + extra)
+        keys = [key for key, _ in COLUMNS]
+        must_show = keys[: keys.index(MUST_SHOW_UP_TO) + 1]
+        table = self.query_one(RunTable)
+        overflow = not table.size.height or len(rows) >= table.size.height
+        budget = self.size.width - (SCROLLBAR if overflow else 0)
+        return fit_widths(natural, must_show, budget, table.cell_padding)
+
+    def _show_count(self, shown: int) -> None:
         empty = self.query_one("#runs-empty", Static)
         if not self.runs:
             empty.update(
@@ -208,10 +243,11 @@ class RunsScreen(RunActions, Screen):
             )
         elif self.filter_error:
             empty.update(plain(self.filter_error, style="bold red"))
-        elif not table.row_count:
+        elif not shown:
             empty.update("No run matches the filter (escape clears it).")
         else:
-            empty.update(f"{len(self.runs)} runs · {len(self.marked)} marked for compare")
+            labelled = any(has_labels(run.tags) for run in self.runs)
+            empty.update(count_line(len(self.runs), shown, len(self.marked), labelled))
 
     def _cells(self, run: Any, compact: bool) -> dict[str, Any]:
         """A run's row, by column key; `compact` shortens the mix label (80-column terminals).
@@ -219,7 +255,7 @@ class RunsScreen(RunActions, Screen):
         headline = run.headline or {}
         params = param_cells(run.params, DEFAULT_PARAM_COLUMNS)
         return {
-            "mark": self._mark_cell(run.run_id),
+            "mark": self._mark_cell(run),
             "run": Text(short_id(run.run_id), style="dim"),
             "name": plain(run.name or short_id(run.run_id)),
             "status": plain(run.status, style=STATUS_STYLE.get(run.status, "")),
@@ -238,13 +274,15 @@ class RunsScreen(RunActions, Screen):
         }
 
     def on_resize(self) -> None:
-        if self.loaded and (self.size.width < COMPACT_BELOW) != self.compact:
+        if self.loaded:
             self.populate()
 
-    def _mark_cell(self, run_id: str) -> Text:
-        if run_id not in self.marked:
-            return Text(" ")
-        return Text(str(self.marked.index(run_id) + 1), style="bold reverse")
+    def _mark_cell(self, run: Any) -> Text:
+        """The compare mark's number, and ✎ when the run has a note or tags (Results shows them)."""
+        labelled = Text("✎" if has_labels(run.tags or {}) else "", style="dim")
+        if run.run_id not in self.marked:
+            return Text(" ") + labelled
+        return Text(str(self.marked.index(run.run_id) + 1), style="bold reverse") + labelled
 
     def highlighted_run_id(self) -> str | None:
         table = self.query_one(RunTable)

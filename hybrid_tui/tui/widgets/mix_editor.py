@@ -11,10 +11,17 @@ from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.recipe import BATCH_TYPES
 from hybrid_tui.tui.messages import MixChanged
+from hybrid_tui.tui.widgets.field_input import FieldInput
 
 
 class MixEditor(Vertical):
     """Three weight inputs and a line saying what the mix means (or what is wrong with it)."""
+
+    HELP = """
+    The mix: type a weight for each batch type (mono, cross, multi); tab / shift+tab move
+    between the weights, backspace erases. The weights are shares of the batches (0.5 0.5 0
+    is half mono, half cross); α, the mono share, is shown while multi is 0.
+    """
 
     def __init__(self, weights: dict[str, float] | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -26,7 +33,7 @@ class MixEditor(Vertical):
         with Horizontal(classes="mix-weights"):
             for kind in BATCH_TYPES:
                 yield Label(kind, classes="mix-label")
-                yield Input(
+                yield FieldInput(
                     _number(self._initial.get(kind, 0.0)),
                     id=f"mix-{kind}",
                     classes="mix-input",
