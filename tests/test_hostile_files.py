@@ -210,16 +210,19 @@ HUB_REASONS = (
 
 @pytest.mark.parametrize("offline", ["1", "0"], ids=["HF_HUB_OFFLINE", "the-real-failure"])
 def test_an_unknown_hub_model_is_one_whole_sentence(
-    offline: str, run_cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    offline: str, run_cli_process, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The hub's own message ran to several sentences and was cut at 160 characters, mid-word
-    ("To enable repo look-ups a)"); the line now says why in a whole clause."""
+    ("To enable repo look-ups a)"); the line now says why in a whole clause. A process of its
+    own: huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported."""
     monkeypatch.setenv("HF_HUB_OFFLINE", offline)
     monkeypatch.setenv("HF_HOME", str(workdir / "hf-home"))  # nothing cached
     data = workdir / "pairs.jsonl"
     data.write_text("".join(_pair(i) + "\n" for i in range(4)), encoding="utf-8")
     model = "nobody-hybrid-tui/no-such-model"
-    done = run_cli("mine", str(data), "--output", str(workdir / "out.jsonl"), "--model", model)
+    done = run_cli_process(
+        "mine", str(data), "--output", str(workdir / "out.jsonl"), "--model", model
+    )
     line = one_error_line(done)
     reason = line.split(f"could not get {model!r} from the Hugging Face hub (", 1)[1]
     reason = reason.split("); see `hybrid-tui models list`", 1)[0]
