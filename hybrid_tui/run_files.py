@@ -84,10 +84,7 @@ def local_run_id(text: str) -> str:
     the words of the tracker's `resolve_run_id`."""
     runs = state_dir() / "runs"
     if len(text) < MIN_RUN_ID_PREFIX:
-        raise HybridTuiError(
-            f"run id {text or repr(text)} is too short: give {MIN_RUN_ID_PREFIX} or more "
-            "characters of an id from `hybrid-tui runs`"
-        )
+        raise run_id_too_short(text)
     matches = []
     if _RUN_ID.fullmatch(text):
         try:
@@ -101,10 +98,25 @@ def local_run_id(text: str) -> str:
             f"no local files for run {text} under {runs}; run this in the directory the run was "
             "started from, or set HYBRID_TUI_HOME to that directory's .hybrid-tui folder"
         )
+    raise ambiguous_run_prefix(text, matches)
+
+
+def run_id_too_short(text: str) -> HybridTuiError:
+    """The one line for a run id prefix under `MIN_RUN_ID_PREFIX` characters (local files and
+    the tracker say the same)."""
+    return HybridTuiError(
+        f"run id {text or repr(text)} is too short: give {MIN_RUN_ID_PREFIX} or more "
+        "characters of an id from `hybrid-tui runs`"
+    )
+
+
+def ambiguous_run_prefix(text: str, matches: list[str]) -> HybridTuiError:
+    """The one line for a prefix that several runs start with: the first few, cut long enough
+    to tell apart."""
     width = max(8, len(text) + 2)
     shown = [f"{run_id[:width]}…" for run_id in matches[:_AMBIGUOUS_SHOWN]]
     if len(matches) > _AMBIGUOUS_SHOWN:
         shown.append(f"and {len(matches) - _AMBIGUOUS_SHOWN} more")
-    raise HybridTuiError(
+    return HybridTuiError(
         f"run id prefix {text} is ambiguous: {', '.join(shown)}; give more characters"
     )

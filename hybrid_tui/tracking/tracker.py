@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.run_files import MIN_RUN_ID_PREFIX, ambiguous_run_prefix, run_id_too_short
 from hybrid_tui.tag_rule import TAG_VALUE_MAX
 from hybrid_tui.tracking import sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads
@@ -42,8 +42,6 @@ RUN_WRITES = (
 _BATCH_PARAMS_TAGS = 100  # MLflow's limit of params (or tags) per log_batch
 _PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length
 _TAG_VALUE_MAX = TAG_VALUE_MAX  # the trainer's own tags are cut; users' are refused (tag_rule)
-MIN_RUN_ID_PREFIX = 4
-_AMBIGUOUS_SHOWN = 5
 
 
 class Tracker:
@@ -233,10 +231,7 @@ class Tracker:
         if not isinstance(text, str) or not RUN_ID.fullmatch(text):
             raise unknown_run(text, self.uri)
         if len(text) < MIN_RUN_ID_PREFIX:
-            raise HybridTuiError(
-                f"run id {text} is too short: give {MIN_RUN_ID_PREFIX} or more characters of an "
-                "id from `hybrid-tui runs`"
-            )
+            raise run_id_too_short(text)
         matches = self._run_ids(text)
         if text in matches:
             return text
@@ -244,13 +239,7 @@ class Tracker:
             return matches[0]
         if not matches:
             raise unknown_run(text, self.uri)
-        width = max(8, len(text) + 2)
-        shown = [f"{run_id[:width]}…" for run_id in matches[:_AMBIGUOUS_SHOWN]]
-        if len(matches) > _AMBIGUOUS_SHOWN:
-            shown.append(f"and {len(matches) - _AMBIGUOUS_SHOWN} more")
-        raise HybridTuiError(
-            f"run id prefix {text} is ambiguous: {', '.join(shown)}; give more characters"
-        )
+        raise ambiguous_run_prefix(text, matches)
 
     def metric_history(
         self, run_id: str, key: str, after_step: int = -1
