@@ -102,3 +102,105 @@ async def test_app_delete_dialog_names_the_local_files_and_f_removes_them(workdi
             pilot, lambda: screen.query_one("#runs-table").row_count == 0, what="the deletion"
         )
         await wait_for(pilot, lambda: not folder.exists(), what="the folder's removal")
+
+
+# ------------------------------------------------------------------ 11: Results and Compare
+
+
+def _screen_lines(app) -> list[str]:
+    """The screen as the terminal shows it, line by line."""
+    strips = app.screen._compositor.render_strips()
+    return ["".join(segment.text for segment in strip) for strip in strips]
+
+
+async def _open(app, pilot, screen) -> None:
+    from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
+
+    await runs_loaded(pilot)
+    app.push_screen(screen)
+    await wait_for(pilot, lambda: app.screen.query(LanguageTablesView), what="the tables")
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_results_captions_use_the_screen_width(workdir, size) -> None:
+    from hybrid_tui.tui.app import HybridTuiApp
+    from hybrid_tui.tui.screens.results import ResultsScreen
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    run_id = seed_run(uri, "wide")
+    app = HybridTuiApp(tracking_uri=uri)
+    async with app.run_test(size=size) as pilot:
+        await _open(app, pilot, ResultsScreen(run_id))
+        lines = _screen_lines(app)
+        assert any("XQuAD-R: mAP and R@k × 100 per query language" in line for line in lines)
+        assert any(
+            "rank distance in the multilingual pool, lower is better" in line for line in lines
+        )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_compare_titles_use_the_screen_width_and_never_say_none(workdir, size) -> None:
+    from hybrid_tui.tracking import Tracker
+    from hybrid_tui.tui.app import HybridTuiApp
+    from hybrid_tui.tui.screens.compare import CompareScreen
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    base, other = seed_run(uri, "base"), seed_run(uri, "other", shift=0.05)
+    Tracker(uri).log_params(base, {"model.revision": "None"})  # a field left unset
+    Tracker(uri).log_params(other, {"model.revision": "main"})
+    app = HybridTuiApp(tracking_uri=uri)
+    async with app.run_test(size=size) as pilot:
+        await _open(app, pilot, CompareScreen([base, other]))
+        lines = _screen_lines(app)
+        diff_row = next(line for line in lines if "model.revision" in line)
+        assert "—" in diff_row and "None" not in diff_row and "main" in diff_row
+        assert any(
+            "Δ mAP and R@k × 100 (other − base) per query language" in line for line in lines
+        )
+
+
+def test_cli_compare_says_unset_not_none_and_json_keeps_null(workdir, run_cli) -> None:
+    import json
+
+    from hybrid_tui.tracking import Tracker
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    base, other = seed_run(uri, "base"), seed_run(uri, "other")
+    Tracker(uri).log_params(base, {"model.revision": "None"})
+    Tracker(uri).log_params(other, {"model.revision": "main"})
+    shown = run_cli("compare", base[:8], other[:8], check_code=0).stdout
+    row = next(line for line in shown.splitlines() if "model.revision" in line)
+    assert "—" in row and "None" not in row
+    payload = json.loads(run_cli("compare", base[:8], other[:8], "--json", check_code=0).stdout)
+    assert payload["config_diff"] == {"model.revision": [None, "main"]}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_failed_run_results_say_why_and_hint_resume(workdir, size) -> None:
+    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.tracking import Tracker
+    from hybrid_tui.tui.app import HybridTuiApp
+    from hybrid_tui.tui.screens.results import ResultsScreen
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    run_id = seed_run(uri, "crashed", status="FAILED")
+    Tracker(uri).log_text(
+        run_id, "CUDA out of memory (batch 64)\n\nTraceback ...\nRuntimeError", "error.txt"
+    )
+    checkpoint = RunFiles.for_run(run_id).checkpoint
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "state.json").write_text("{}")
+    app = HybridTuiApp(tracking_uri=uri)
+    async with app.run_test(size=size) as pilot:
+        await runs_loaded(pilot)
+        app.push_screen(ResultsScreen(run_id))
+        await wait_for(
+            pilot,
+            lambda: any("FAILED:" in line for line in _screen_lines(app)),
+            what="the failure",
+        )
+        shown = "\n".join(_screen_lines(app))
+        assert "this run FAILED: CUDA out of memory (batch 64)" in shown
+        assert "R on Runs resumes it" in shown
+        assert "no evaluation metrics" not in shown
