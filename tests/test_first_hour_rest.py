@@ -204,3 +204,51 @@ async def test_failed_run_results_say_why_and_hint_resume(workdir, size) -> None
         assert "this run FAILED: CUDA out of memory (batch 64)" in shown
         assert "R on Runs resumes it" in shown
         assert "no evaluation metrics" not in shown
+
+
+# ------------------------------------------------------------------ 1: hints as the user types them
+
+
+def _venv_script() -> Path:
+    import sys
+
+    return Path(sys.executable).parent / "hybrid-tui"
+
+
+@pytest.mark.skipif(not _venv_script().is_file(), reason="needs the installed console script")
+def test_hints_name_the_venv_script_when_path_lacks_it(monkeypatch, tmp_path) -> None:
+    from hybrid_tui.command_name import command
+    from hybrid_tui.demo import closing_hint
+
+    script = _venv_script()
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the README's install: the venv never activated
+    monkeypatch.chdir(script.parent.parent.parent)  # where the README's commands run
+    assert command("runs") == ".venv/bin/hybrid-tui runs" or command("runs") == (
+        f"{os.path.relpath(script)} runs"
+    )
+    typed = command("runs").split()[0]
+    assert os.path.samefile(typed, script)  # what it says runs, from here
+    hint = closing_hint("abc123", "sqlite:///mlflow.db")
+    assert f"  {os.path.relpath(script)} ui " in hint
+    assert "  hybrid-tui ui" not in hint
+    monkeypatch.chdir(tmp_path)  # far away: the absolute path where that is shorter
+    assert os.path.samefile(command().split()[0], script)
+
+
+@pytest.mark.skipif(not _venv_script().is_file(), reason="needs the installed console script")
+def test_hints_say_bare_hybrid_tui_when_path_finds_it(monkeypatch) -> None:
+    from hybrid_tui.command_name import command
+    from hybrid_tui.demo import closing_hint
+
+    monkeypatch.setenv("PATH", f"{_venv_script().parent}:/usr/bin:/bin")
+    assert command("runs") == "hybrid-tui runs"
+    assert "  hybrid-tui ui " in closing_hint("abc123", "sqlite:///mlflow.db")
+
+
+def test_empty_queue_and_runs_hints_run_as_printed(workdir, run_cli, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    if not _venv_script().is_file():
+        pytest.skip("needs the installed console script")
+    for shown in (run_cli("queue", "ls").stdout, run_cli("runs").stdout):
+        hinted = shown.split("`")[1].split()[0]
+        assert os.path.samefile(hinted, _venv_script()), shown

@@ -31,7 +31,9 @@ def print_added(jobs: list[QueueJob]) -> None:
     on_cpu = not gpu_readings()
     for job in jobs:
         print(f"queued job {job.id}: {visible(describe(job, on_cpu))}", file=sys.stderr)
-    print("start them with `hybrid-tui queue start` (if no scheduler runs)", file=sys.stderr)
+    from hybrid_tui.command_name import command
+
+    print(f"start them with `{command('queue start')}` (if no scheduler runs)", file=sys.stderr)
 
 
 def describe(job: QueueJob, on_cpu: bool | None = None) -> str:
@@ -97,14 +99,16 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from hybrid_tui.command_name import command
+
     console = Console()
     serving = (
         f"scheduler: {scheduler.describe()}"
         if scheduler
-        else "scheduler: not running (`hybrid-tui queue start`)"
+        else f"scheduler: not running (`{command('queue start')}`)"
     )
     if not jobs:
-        console.print(f"no jobs queued; add some with `hybrid-tui queue add RECIPE`\n{serving}")
+        console.print(f"no jobs queued; add some with `{command('queue add RECIPE')}`\n{serving}")
         return
     table = Table(title=serving, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("job", "name", "overrides", "state", "gpu", "prio", "wait", "ran", "run"):
