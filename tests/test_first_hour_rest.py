@@ -104,6 +104,49 @@ async def test_app_delete_dialog_names_the_local_files_and_f_removes_them(workdi
         await wait_for(pilot, lambda: not folder.exists(), what="the folder's removal")
 
 
+def _queued_jobs_with_runs(run_ids: list[str]) -> list:
+    """Queue jobs (the smoke recipe, tracked in the work dir's store) that ran `run_ids`."""
+    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.queue.submit import queue_recipe_files
+
+    smoke = str(Path(__file__).resolve().parent.parent / "recipes" / "smoke.toml")
+    store = JobStore()
+    seeds = ",".join(str(seed) for seed in range(len(run_ids)))
+    jobs = queue_recipe_files([smoke], [f"train.seed={seeds}"], store=store)
+    for job, run_id in zip(jobs, run_ids, strict=True):
+        store.set_run(job.id, run_id, "trainer.log")
+    return jobs
+
+
+def test_queue_ls_says_a_deleted_run_is_deleted(workdir, run_cli) -> None:
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    gone, kept = seed_run(uri, "gone"), seed_run(uri, "kept")
+    _queued_jobs_with_runs([gone, kept])
+    run_cli("delete", gone[:8], "--yes", check_code=0)
+    shown = run_cli("queue", "ls", check_code=0).stdout
+    assert gone[:8] not in shown and "deleted" in shown
+    assert kept[:8] in shown
+
+
+async def test_app_queue_says_a_deleted_run_is_deleted(workdir) -> None:
+    from hybrid_tui.tracking import Tracker
+    from hybrid_tui.tui.app import HybridTuiApp
+    from hybrid_tui.tui.screens.queue import QueueScreen
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    gone, kept = seed_run(uri, "gone"), seed_run(uri, "kept")
+    _queued_jobs_with_runs([gone, kept])
+    Tracker(uri).delete_run(gone)
+    app = HybridTuiApp(tracking_uri=uri)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await runs_loaded(pilot)
+        app.push_screen(QueueScreen())
+        await wait_for(pilot, lambda: app.screen.loaded, what="the queue")
+        await pilot.pause(0.1)
+        shown = "\n".join(_screen_lines(app))
+        assert "deleted" in shown and gone[:8] not in shown and kept[:8] in shown
+
+
 # ------------------------------------------------------------------ 11: Results and Compare
 
 

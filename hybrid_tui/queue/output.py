@@ -100,6 +100,7 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     from rich.text import Text
 
     from hybrid_tui.command_name import command
+    from hybrid_tui.queue.deleted_runs import deleted_run_ids, run_label
 
     console = Console()
     serving = (
@@ -114,6 +115,7 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     for column in ("job", "name", "overrides", "state", "gpu", "prio", "wait", "ran", "run"):
         table.add_column(column, justify="right" if column in ("job", "prio") else "left")
     now = time.time()
+    deleted = deleted_run_ids(jobs)
     for job in jobs:
         table.add_row(
             str(job.id),
@@ -124,7 +126,7 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
             str(job.priority),
             duration(job.wait_s(now)),
             duration(job.run_s(now)),
-            (job.run_id or "")[:8],
+            run_label(job, deleted),
         )
     console.print(table)
     failed = [job for job in jobs if job.state == "failed" and job.error]
