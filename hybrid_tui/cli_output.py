@@ -59,8 +59,10 @@ def list_runs(
         _print_json([run.__dict__ for run in runs])
         return
     if not runs:
+        from hybrid_tui.command_name import command
+
         _console().print(
-            plain(f"no runs in {uri}; start one with `hybrid-tui train recipes/smoke.toml`")
+            plain(f"no runs in {uri}; start one with `{command('train recipes/smoke.toml')}`")
         )
         return
     _print_runs_table(uri, runs, param_keys, chosen=columns is not None)

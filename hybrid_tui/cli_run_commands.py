@@ -142,9 +142,17 @@ def note_command(
 def delete_command(
     run_ids: Annotated[list[str], typer.Argument(help="Run ids or unique prefixes.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    files: Annotated[
+        bool | None,
+        typer.Option(
+            "--files/--keep-files",
+            help="Also remove each run's local folder (.hybrid-tui/runs/ID: model, checkpoint); "
+            "by default it is kept and its size shown.",
+        ),
+    ] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Delete runs (asks first; a run still RUNNING is refused: cancel it first)."""
     from hybrid_tui.cli_runs import delete
 
-    delete(resolve_tracking_uri(tracking_uri), run_ids, yes)
+    delete(resolve_tracking_uri(tracking_uri), run_ids, yes, files)

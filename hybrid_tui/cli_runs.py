@@ -31,18 +31,27 @@ def note(uri: str, run_id: str, text: str) -> None:
     typer.echo(f"note on {whole[:8]} {'set' if text else 'cleared'} (the MLflow UI's description)")
 
 
-def delete(uri: str, run_ids: list[str], yes: bool) -> None:
-    """Delete every named run, or none: all are checked first, then the user is asked."""
+def delete(uri: str, run_ids: list[str], yes: bool, files: bool | None = None) -> None:
+    """Delete every named run, or none: all are checked first, then the user is asked. Each run's
+    local folder (model, checkpoint: GBs for a real model) goes too with `files`; else it is kept
+    and the message says where and how big."""
     from hybrid_tui.jobs import reconcile
     from hybrid_tui.run_labels import deletable
+    from hybrid_tui.run_local_files import describe, local_folder, remove_folder, shown_path
 
     tracker = _tracker(uri)
     reconcile(tracker)  # a dead trainer's run is FAILED, and so deletable
     runs = deletable(tracker, run_ids)
+    folders = [folder for run in runs if (folder := local_folder(run.run_id)) is not None]
     listed = visible(", ".join(f"{run.run_id[:8]} ({run.name}, {run.status})" for run in runs))
+    described = visible(", ".join(describe(folder) for folder in folders))
     if not yes:
+        with_files = f" and their local files {described}" if files and folders else ""
+        question = f"delete {listed}{with_files}?"
+        if folders and not files:
+            question += f" (local files {described} are kept; --files removes them)"
         try:
-            sure = typer.confirm(f"delete {listed}?", default=False)
+            sure = typer.confirm(question, default=False)
         except typer.Abort:
             raise HybridTuiError(
                 "nothing deleted: no answer (give --yes to delete without asking)"
@@ -53,3 +62,15 @@ def delete(uri: str, run_ids: list[str], yes: bool) -> None:
     for run in runs:
         tracker.delete_run(run.run_id)
     typer.echo(f"deleted {listed}")
+    if not folders:
+        return
+    if files:
+        for folder in folders:
+            remove_folder(folder)
+        typer.echo(f"removed local files {described}")
+    elif files is None:
+        paths = " ".join(visible(shown_path(folder)) for folder in folders)
+        typer.echo(
+            f"local files kept: {described}; remove them with `rm -r {paths}` "
+            "(delete --files removes them with the run)"
+        )

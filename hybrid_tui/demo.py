@@ -101,8 +101,17 @@ def run_demo(
     from hybrid_tui.cli_output import show_run
 
     show_run(recipe.tracking.resolved_uri(), run_id, json_output=False)
-    console.print(
-        f"\nrun [bold]{run_id}[/] is in MLflow ({recipe.tracking.resolved_uri()}). Browse it with\n"
-        f"  hybrid-tui ui        (MLflow UI on http://127.0.0.1:5000)\n"
-        f"  hybrid-tui           (the terminal app)"
+    console.print(closing_hint(run_id, recipe.tracking.resolved_uri()))
+
+
+def closing_hint(run_id: str, tracking_uri: str) -> str:
+    """Where the run is and the commands that browse it, as the user can type them."""
+    from hybrid_tui.command_name import command
+
+    ui, app = command("ui"), command()
+    width = max(len(ui), len(app)) + 2
+    return (
+        f"\nrun [bold]{run_id}[/] is in MLflow ({tracking_uri}). Browse it with\n"
+        f"  {ui:<{width}}(MLflow UI on http://127.0.0.1:5000)\n"
+        f"  {app:<{width}}(the terminal app)"
     )

@@ -19,13 +19,18 @@ def is_bookkeeping(key: str) -> bool:
     return key in BOOKKEEPING_PARAMS or key.startswith(BOOKKEEPING_PREFIXES)
 
 
+UNSET_PARAM = "None"
+"""How a recipe field left unset is logged (`Recipe.flat_params` writes `str(None)`)."""
+
+
 def config_diff(params: Sequence[Mapping[str, str]]) -> dict[str, list[str | None]]:
     """`{"train.lr": ["1.0", "0.001"], ...}`: each recipe param whose value is not the same in
-    every run (one value per run, in the order given; None where a run lacks it), keys sorted."""
+    every run (one value per run, in the order given; None where a run lacks it or left it
+    unset, so the table shows `—` and `--json` null, never Python's `None`), keys sorted."""
     keys = sorted({key for run in params for key in run if not is_bookkeeping(key)})
     diff: dict[str, list[str | None]] = {}
     for key in keys:
-        values = [run.get(key) for run in params]
+        values = [None if run.get(key) == UNSET_PARAM else run.get(key) for run in params]
         if len(set(values)) > 1:
             diff[key] = values
     return diff

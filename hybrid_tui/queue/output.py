@@ -31,7 +31,9 @@ def print_added(jobs: list[QueueJob]) -> None:
     on_cpu = not gpu_readings()
     for job in jobs:
         print(f"queued job {job.id}: {visible(describe(job, on_cpu))}", file=sys.stderr)
-    print("start them with `hybrid-tui queue start` (if no scheduler runs)", file=sys.stderr)
+    from hybrid_tui.command_name import command
+
+    print(f"start them with `{command('queue start')}` (if no scheduler runs)", file=sys.stderr)
 
 
 def describe(job: QueueJob, on_cpu: bool | None = None) -> str:
@@ -97,19 +99,23 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from hybrid_tui.command_name import command
+    from hybrid_tui.queue.deleted_runs import deleted_run_ids, run_label
+
     console = Console()
     serving = (
         f"scheduler: {scheduler.describe()}"
         if scheduler
-        else "scheduler: not running (`hybrid-tui queue start`)"
+        else f"scheduler: not running (`{command('queue start')}`)"
     )
     if not jobs:
-        console.print(f"no jobs queued; add some with `hybrid-tui queue add RECIPE`\n{serving}")
+        console.print(f"no jobs queued; add some with `{command('queue add RECIPE')}`\n{serving}")
         return
     table = Table(title=serving, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("job", "name", "overrides", "state", "gpu", "prio", "wait", "ran", "run"):
         table.add_column(column, justify="right" if column in ("job", "prio") else "left")
     now = time.time()
+    deleted = deleted_run_ids(jobs)
     for job in jobs:
         table.add_row(
             str(job.id),
@@ -120,7 +126,7 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
             str(job.priority),
             duration(job.wait_s(now)),
             duration(job.run_s(now)),
-            (job.run_id or "")[:8],
+            run_label(job, deleted),
         )
     console.print(table)
     failed = [job for job in jobs if job.state == "failed" and job.error]

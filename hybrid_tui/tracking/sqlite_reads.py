@@ -134,6 +134,19 @@ class SqliteReads:
             )
         return [run_id for (run_id,) in rows]
 
+    def deleted(self, run_ids: list[str]) -> set[str]:
+        """Which of `run_ids` are deleted runs of this store (`hybrid-tui delete`, d on Runs)."""
+        if not run_ids:
+            return set()
+        marks = ", ".join("?" * len(run_ids))
+        with self._reading() as rows_of:
+            rows = rows_of(
+                "SELECT run_uuid FROM runs WHERE lifecycle_stage = 'deleted' "
+                f"AND run_uuid IN ({marks})",
+                tuple(run_ids),
+            )
+        return {run_id for (run_id,) in rows}
+
     def experiments(self) -> list[tuple[str, str]]:
         """`(experiment id, name)` of the undeleted experiments, oldest first."""
         with self._reading() as rows_of:

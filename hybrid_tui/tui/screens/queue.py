@@ -53,6 +53,7 @@ class QueueScreen(Screen):
         super().__init__()
         self.jobs: list[Any] = []
         self.scheduler: Any = None
+        self.deleted_runs: set[str] = set()  # jobs' runs deleted since (run column `deleted`)
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -89,6 +90,9 @@ class QueueScreen(Screen):
             if scheduler is None:  # nobody else notices trainers that ended meanwhile
                 Scheduler(store).reconcile()
             jobs = store.jobs()
+            from hybrid_tui.queue.deleted_runs import deleted_run_ids
+
+            self.deleted_runs = deleted_run_ids(jobs)  # read here: a sqlite query per store
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading the queue")
             return
@@ -112,6 +116,7 @@ class QueueScreen(Screen):
         return running + queued + ended
 
     def populate(self) -> None:
+        from hybrid_tui.queue.deleted_runs import run_label
         from hybrid_tui.queue.output import STATE_STYLE, devices_label, duration
 
         table = self.query_one(QueueTable)
@@ -128,7 +133,7 @@ class QueueScreen(Screen):
                 Text(str(job.priority), justify="right"),
                 Text(duration(job.wait_s(now))),
                 Text(duration(job.run_s(now))),
-                plain((job.run_id or "")[:8]),
+                plain(run_label(job, self.deleted_runs)),
                 key=str(job.id),
             )
         if current is not None and str(current) in table.rows:

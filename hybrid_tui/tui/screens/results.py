@@ -31,6 +31,7 @@ class ResultsScreen(Screen):
         super().__init__()
         self.run_id = run_id
         self.detail: Any = None
+        self.failure: str | None = None  # a FAILED run's reason, read with the run
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -59,6 +60,10 @@ class ResultsScreen(Screen):
     def _load(self) -> None:
         try:
             detail = self.app.tracker().get_run(self.run_id)
+            if detail.status == "FAILED":
+                from hybrid_tui.run_failure import failure_reason
+
+                self.failure = failure_reason(self.app.tracker(), detail.run_id)
         except Exception as err:
             self.app.show_error(err, "reading the run")
             return
@@ -95,14 +100,28 @@ class ResultsScreen(Screen):
             self.app.show_error(err, "building the tables")
             return
         if not views:
-            hint = (
-                "the run is still training; results come with its final evaluation (l: watch it live)"
-                if detail.status == "RUNNING"
-                else "this run has no evaluation metrics"
-            )
-            views = [Static(hint, classes="tables-caption")]
+            views = [Static(self._no_tables_hint(detail), classes="tables-caption")]
         body.mount_all(views)
         self.call_after_refresh(self._show_hint)
+
+    def _no_tables_hint(self, detail: Any) -> Text:
+        """Why there are no tables: still training, FAILED (the reason and what to do), or none."""
+        if detail.status == "RUNNING":
+            return Text(
+                "the run is still training; results come with its final evaluation "
+                "(l: watch it live)"
+            )
+        if detail.status == "FAILED":
+            from hybrid_tui.run_failure import failure_hint
+
+            reason = self.failure or "no error was recorded (l: its last events)"
+            return Text.assemble(
+                ("this run FAILED: ", "bold red"),
+                plain(reason),
+                "\n",
+                failure_hint(detail.run_id),
+            )
+        return Text("this run has no evaluation metrics")
 
     def action_live(self) -> None:
         self.app.open_live(self.run_id)

@@ -380,7 +380,9 @@ class RunsScreen(RunActions, Screen):
         self.query_one(RunTable).focus()
 
     def action_delete(self) -> None:
-        from hybrid_tui.tui.screens.confirm import ConfirmScreen
+        from hybrid_tui.errors import HybridTuiError
+        from hybrid_tui.run_local_files import describe, local_folder
+        from hybrid_tui.tui.screens.delete_run import DeleteRunScreen
 
         run_id = self.highlighted_run_id()
         run = self._run(run_id) if run_id else None
@@ -392,22 +394,33 @@ class RunsScreen(RunActions, Screen):
                 severity="error",
             )
             return
+        try:
+            folder = local_folder(run.run_id)
+        except HybridTuiError as err:
+            self.notify(visible(str(err)), severity="error")
+            folder = None
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._delete(run.run_id)
+        def answered(choice: str | None) -> None:
+            if choice:
+                self._delete(run.run_id, with_files=choice == "files")
 
         question = Text.assemble(
             "Delete run ",
             plain(run.name, style="bold"),
             plain(f" {short_id(run.run_id)} ({run.status}, {run.mix})?"),
         )
-        self.app.push_screen(ConfirmScreen(question), answered)
+        files = visible(describe(folder)) if folder is not None else None
+        self.app.push_screen(DeleteRunScreen(question, files), answered)
 
     @work(thread=True, group="delete", exit_on_error=False)
-    def _delete(self, run_id: str) -> None:
+    def _delete(self, run_id: str, with_files: bool = False) -> None:
+        from hybrid_tui.run_local_files import local_folder, remove_folder
+
         try:
+            folder = local_folder(run_id) if with_files else None
             self.app.tracker().delete_run(run_id)
+            if folder is not None:
+                remove_folder(folder)
         except Exception as err:
             self.app.show_error(err, "deleting the run")
             return

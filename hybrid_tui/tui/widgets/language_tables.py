@@ -2,12 +2,14 @@
 
 The tables come from `report.render`, the one renderer: the same unit (mAP × 100), colours,
 rows (mono, multi, recall, bias), cross-lingual matrix and mean-rank matrix as `hybrid-tui show`.
-This widget only stacks them, each at its natural width (the screen scrolls sideways).
+This widget only stacks them, each at its natural width (the screen scrolls sideways), with
+their titles and captions as wide as the screen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from copy import copy
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -32,12 +34,37 @@ class LanguageTablesView(Vertical):
         return report.render(self.tables, unseen_languages=self.unseen)
 
     def compose(self) -> ComposeResult:
+        """Each table at its natural width (never squeezed: the screen scrolls instead); its title
+        and caption apart, as wide as the screen (inside a table they would wrap at its width)."""
         from rich.console import Console
+        from rich.table import Table
 
         if self.title:
             yield Static(plain(self.title, style="bold"), classes="tables-title")
         measure = Console(width=1000).measure
+        widest = 0
         for renderable in self.renderables():
+            title = caption = None
+            if isinstance(renderable, Table):
+                title, caption = renderable.title, renderable.caption
+                renderable = copy(renderable)
+                renderable.title = renderable.caption = None
+            if title:
+                yield _annotation(title, "italic")
             table = Static(renderable, classes="language-table")
-            table.styles.width = measure(renderable).maximum  # never squeezed: scroll instead
+            table.styles.width = width = measure(renderable).maximum
+            widest = max(widest, width)
             yield table
+            if caption:
+                table.styles.margin = 0  # the caption below keeps the gap to the next table
+                yield _annotation(caption, "dim", gap=True)
+        self.styles.width = "100%"
+        self.styles.min_width = widest
+
+
+def _annotation(text, style: str, gap: bool = False) -> Static:
+    """A table's title or caption, wrapped at the screen's width."""
+    shown = Static(plain(text, style=style) if isinstance(text, str) else text)
+    shown.styles.width = "100%"
+    shown.styles.margin = (0, 0, int(gap), 0)
+    return shown
