@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -93,3 +93,24 @@ def safetensors_write_errors_as_os_errors() -> Iterator[None]:
         if isinstance(err, OSError) or code is None:
             raise
         raise OSError(int(code[1]), os.strerror(int(code[1]))) from err
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the file lock `<path>.lock` (filelock) for building `path` once across processes;
+    `on_wait()` is called first when another process holds it, so a progress line can say why
+    this one waits."""
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait()
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

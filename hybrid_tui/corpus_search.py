@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hybrid_tui.atomic_files import atomic_write_text
+from hybrid_tui.atomic_files import atomic_write_text, exclusive
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.progress import ProgressFn
 
@@ -87,23 +87,16 @@ def encode_corpus(
         raise HybridTuiError(f"corpus dtype {dtype!r}: choose {' or '.join(STORE_DTYPES)}")
     if not passages:
         raise HybridTuiError("the corpus has no passages to encode")
-    from filelock import FileLock, Timeout
-
     folder = embeddings_dir(key, cache_root)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(f"{folder}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+
+    def say_waiting() -> None:
         if progress is not None:
             progress(f"{description} (waiting: another process is encoding it)", 0, len(passages))
-        lock.acquire()
-    try:
+
+    with exclusive(folder, on_wait=say_waiting):
         return _encode_into(
             encoder, passages, folder, dtype, chunk_rows, batch_size, progress, description
         )
-    finally:
-        lock.release()
 
 
 def _encode_into(

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hybrid_tui.atomic_files import exclusive
 from hybrid_tui.errors import HybridTuiError, first_sentence
 from hybrid_tui.models.conventions import Conventions, folder_conventions
 from hybrid_tui.models.packaged import (
@@ -173,21 +174,14 @@ def _prepare_once(model: PackagedModel, path: Path, progress: ProgressFn | None)
     Two trainers of a queue (or two test workers) starting on a fresh cache would otherwise
     both build it, and the second swap of the folder pulls it from under the first one's reader.
     """
-    from filelock import FileLock, Timeout
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(f"{path}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    def say_waiting() -> None:
         if progress is not None:
             progress(f"{model.name} (waiting: another process is preparing it)", 0, 1)
-        lock.acquire()
-    try:
+
+    with exclusive(path, on_wait=say_waiting):
         if not is_prepared(path):
             prepare_packaged(model, path, progress)
-    finally:
-        lock.release()
 
 
 def check_model_folder(resolved: ResolvedModel, spec: str) -> None:
