@@ -189,9 +189,9 @@ def main() -> None:
 
     c.print_machine("bench_eval")
     from hybrid_tui.data.lareqa import load_retrieval_set
-    from hybrid_tui.encoder import BiEncoder
-    from hybrid_tui.evaluate import evaluate_embeddings, evaluate_retrieval
+    from hybrid_tui.evaluation.lareqa import evaluate_embeddings, evaluate_retrieval
     from hybrid_tui.models import resolve_model
+    from hybrid_tui.models.encoder import BiEncoder
     from hybrid_tui.recipe import ModelConfig
 
     langs = ["en", "de", "ar"] if args.quick else None
@@ -391,7 +391,7 @@ def main() -> None:
 def full_scoring(small, seconds_per_text: float) -> float:
     """Time `evaluate_embeddings` at XQuAD-R's full size on random unit vectors and extrapolate."""
     from hybrid_tui.data.lareqa import load_retrieval_set
-    from hybrid_tui.evaluate import evaluate_embeddings
+    from hybrid_tui.evaluation.lareqa import evaluate_embeddings
 
     full = load_retrieval_set("xquad-r", c.data_root())
     rng = np.random.default_rng(0)

@@ -243,7 +243,7 @@ def first_frame(n: int, tmp: Path) -> None:
 
 def poll_interval() -> float:
     try:
-        from hybrid_tui.tui.screens.live import POLL_S
+        from hybrid_tui.tui.live.screen import POLL_S
 
         return float(POLL_S)
     except Exception:
@@ -315,7 +315,7 @@ def tail_latency(n_events: int, tmp: Path) -> None:
 def app_latency(n_events: int, tmp: Path) -> None:
     try:
         from hybrid_tui.tui.app import HybridTuiApp
-        from hybrid_tui.tui.screens.live import LiveScreen
+        from hybrid_tui.tui.live.screen import LiveScreen
     except Exception as err:
         print(f"3b. Live screen latency: SKIPPED ({type(err).__name__}: {err})")
         return

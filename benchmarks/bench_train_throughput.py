@@ -3,7 +3,7 @@
 hybrid-tui sides: the real trainer path, `training.setup.setup_training` on an e5-small-offline
 recipe (fp32, CPU, batch 32, max lengths 64/128, AdamW as the trainer builds it, grad clip 1.0),
 then `training.step.train_step(setup, batch)`; once with the default `model.padding_free = "auto"`
-(the packed forward, `hybrid_tui.padding_free`) and once with `padding_free = false` (the standard
+(the packed forward, `hybrid_tui.models.padding_free.forward`) and once with `padding_free = false` (the standard
 padded forward, the kernels sentence-transformers runs).
 
 Baseline: sentence-transformers 6 on the same prepared model folder, in the loop its
@@ -61,7 +61,7 @@ def build_hybrid(
 ):
     from hybrid_tui.data.pairs import load_training_pairs
     from hybrid_tui.recipe import recipe_from_dict
-    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.runs.files import RunFiles
     from hybrid_tui.training.inputs import prepare_inputs
     from hybrid_tui.training.setup import setup_training
 
@@ -158,7 +158,7 @@ def hybrid_step_phases(setup, batch, phases) -> float:
     phases for the profile only; the benchmark itself times the real `train_step`."""
     import torch
 
-    from hybrid_tui.loss import info_nce
+    from hybrid_tui.training.loss import info_nce
     from hybrid_tui.training.step import batch_texts
 
     encoder, tau = setup.encoder, setup.recipe.train.temperature
@@ -418,7 +418,7 @@ def word_embedding_cost(setup, step_s: float) -> None:
     padding-free path's (the same values written into a kept buffer)."""
     import torch
 
-    from hybrid_tui.padding_free import _word_embeddings
+    from hybrid_tui.models.padding_free.forward import _word_embeddings
 
     table = setup.encoder.model.get_input_embeddings()
     weight = table.weight
@@ -436,7 +436,7 @@ def word_embedding_cost(setup, step_s: float) -> None:
     def standard() -> None:  # autograd's embedding backward: a fresh dense gradient
         copy(ids).backward(grad_out)
 
-    def kept() -> None:  # hybrid_tui.padding_free's lookup: the kept buffer, zeroed
+    def kept() -> None:  # hybrid_tui.models.padding_free.forward's lookup: the kept buffer, zeroed
         _word_embeddings(copy, ids).backward(grad_out)
 
     ops = {

@@ -31,11 +31,11 @@ def main() -> None:
     import torch
 
     from hybrid_tui.data.pairs import load_training_pairs
-    from hybrid_tui.encoder import BiEncoder
-    from hybrid_tui.loss import info_nce
-    from hybrid_tui.padding_free import pooled_embeddings
+    from hybrid_tui.models.encoder import BiEncoder
+    from hybrid_tui.models.padding_free.forward import pooled_embeddings
     from hybrid_tui.recipe import DataConfig, ModelConfig, SamplerConfig
-    from hybrid_tui.sampling import BatchSampler
+    from hybrid_tui.training.loss import info_nce
+    from hybrid_tui.training.sampling import BatchSampler
 
     pairs = load_training_pairs(DataConfig(dataset="mlqa-r"), str(c.data_root()))
     batch = BatchSampler(pairs, 32, SamplerConfig(), seed=0).next_batch()

@@ -191,7 +191,7 @@ def main() -> None:
 
     from hybrid_tui import jobs
     from hybrid_tui.events import EventTail
-    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.runs.files import RunFiles
     from hybrid_tui.tracking import Tracker
 
     tracker = Tracker(uri)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
-from hybrid_tui.run_files import DEFAULT_TRACKING_URI
+from hybrid_tui.runs.files import DEFAULT_TRACKING_URI
 
 BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
 # Upper bounds no real run reaches: a typo (an extra digit, a pasted number) is refused at once
@@ -61,7 +61,7 @@ class ModelConfig(_Section):
     max_passage_length: int | None = Field(None, ge=8, le=8192)
     freeze_embeddings: bool = False
     # pack the batch's real tokens (no padding) through BERT/RoBERTa/XLM-R models; auto = where
-    # the architecture is supported, true = refuse other architectures (hybrid_tui.padding_free)
+    # the architecture is supported, true = refuse other architectures (hybrid_tui.models.padding_free.forward)
     padding_free: Literal["auto"] | bool = "auto"
 
     @field_validator("padding_free", mode="before")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_tui import runs_loaded, seed_run, wait_for
+from tests.tui.test_tui import runs_loaded, seed_run, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +84,7 @@ def test_delete_files_never_follows_a_link_out_of_the_state_dir(workdir, run_cli
 
 async def test_app_delete_dialog_names_the_local_files_and_f_removes_them(workdir) -> None:
     from hybrid_tui.tui.app import HybridTuiApp
-    from hybrid_tui.tui.screens.delete_run import DeleteRunScreen
+    from hybrid_tui.tui.dialogs.delete_run import DeleteRunScreen
 
     uri = os.environ["MLFLOW_TRACKING_URI"]
     run_id = seed_run(uri, "with-files")
@@ -131,7 +131,7 @@ def test_queue_ls_says_a_deleted_run_is_deleted(workdir, run_cli) -> None:
 async def test_app_queue_says_a_deleted_run_is_deleted(workdir) -> None:
     from hybrid_tui.tracking import Tracker
     from hybrid_tui.tui.app import HybridTuiApp
-    from hybrid_tui.tui.screens.queue import QueueScreen
+    from hybrid_tui.tui.queue.screen import QueueScreen
 
     uri = os.environ["MLFLOW_TRACKING_URI"]
     gone, kept = seed_run(uri, "gone"), seed_run(uri, "kept")
@@ -157,7 +157,7 @@ def _screen_lines(app) -> list[str]:
 
 
 async def _open(app, pilot, screen) -> None:
-    from hybrid_tui.tui.widgets.language_tables import LanguageTablesView
+    from hybrid_tui.tui.results.language_tables import LanguageTablesView
 
     await runs_loaded(pilot)
     app.push_screen(screen)
@@ -168,7 +168,7 @@ async def _open(app, pilot, screen) -> None:
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)])
 async def test_results_captions_use_the_screen_width(workdir, size) -> None:
     from hybrid_tui.tui.app import HybridTuiApp
-    from hybrid_tui.tui.screens.results import ResultsScreen
+    from hybrid_tui.tui.results.screen import ResultsScreen
 
     uri = os.environ["MLFLOW_TRACKING_URI"]
     run_id = seed_run(uri, "wide")
@@ -186,7 +186,7 @@ async def test_results_captions_use_the_screen_width(workdir, size) -> None:
 async def test_compare_titles_use_the_screen_width_and_never_say_none(workdir, size) -> None:
     from hybrid_tui.tracking import Tracker
     from hybrid_tui.tui.app import HybridTuiApp
-    from hybrid_tui.tui.screens.compare import CompareScreen
+    from hybrid_tui.tui.results.compare import CompareScreen
 
     uri = os.environ["MLFLOW_TRACKING_URI"]
     base, other = seed_run(uri, "base"), seed_run(uri, "other", shift=0.05)
@@ -221,10 +221,10 @@ def test_cli_compare_says_unset_not_none_and_json_keeps_null(workdir, run_cli) -
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)])
 async def test_failed_run_results_say_why_and_hint_resume(workdir, size) -> None:
-    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.runs.files import RunFiles
     from hybrid_tui.tracking import Tracker
     from hybrid_tui.tui.app import HybridTuiApp
-    from hybrid_tui.tui.screens.results import ResultsScreen
+    from hybrid_tui.tui.results.screen import ResultsScreen
 
     uri = os.environ["MLFLOW_TRACKING_URI"]
     run_id = seed_run(uri, "crashed", status="FAILED")
@@ -263,8 +263,8 @@ def _venv_script() -> Path:
     reason="needs the console script installed outside /usr/bin:/bin (a venv)",
 )
 def test_hints_name_the_venv_script_when_path_lacks_it(monkeypatch, tmp_path) -> None:
+    from hybrid_tui.cli.demo import closing_hint
     from hybrid_tui.command_name import command
-    from hybrid_tui.demo import closing_hint
 
     script = _venv_script()
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the README's install: the venv never activated
@@ -283,8 +283,8 @@ def test_hints_name_the_venv_script_when_path_lacks_it(monkeypatch, tmp_path) ->
 
 @pytest.mark.skipif(not _venv_script().is_file(), reason="needs the installed console script")
 def test_hints_say_bare_hybrid_tui_when_path_finds_it(monkeypatch) -> None:
+    from hybrid_tui.cli.demo import closing_hint
     from hybrid_tui.command_name import command
-    from hybrid_tui.demo import closing_hint
 
     monkeypatch.setenv("PATH", f"{_venv_script().parent}:/usr/bin:/bin")
     assert command("runs") == "hybrid-tui runs"

@@ -57,7 +57,7 @@ def test_a_bad_line_of_a_jsonl_pairs_file_names_file_and_line(case: str, tmp_pat
 @pytest.mark.parametrize("case", list(BAD_LINES))
 def test_a_bad_line_of_a_miracl_corpus_shard_names_file_and_line(case: str, tmp_path: Path) -> None:
     from hybrid_tui.data.miracl import load_miracl
-    from tests.test_miracl import build_fixture
+    from tests.evaluation.test_miracl import build_fixture
 
     build_fixture(tmp_path, langs=("sw",))
     shard = tmp_path / "miracl-corpus" / "miracl-corpus-v1.0-sw" / "docs-0.jsonl.gz"
@@ -72,7 +72,7 @@ def test_a_bad_line_of_a_miracl_corpus_shard_names_file_and_line(case: str, tmp_
 
 def test_a_byte_that_is_not_utf8_in_miracl_topics_names_file_and_line(tmp_path: Path) -> None:
     from hybrid_tui.data.miracl import load_miracl
-    from tests.test_miracl import build_fixture
+    from tests.evaluation.test_miracl import build_fixture
 
     build_fixture(tmp_path, langs=("sw",))
     topics = tmp_path / "miracl" / "miracl-v1.0-sw" / "topics" / "topics.miracl-v1.0-sw-dev.tsv"
@@ -86,7 +86,7 @@ def test_a_byte_that_is_not_utf8_in_miracl_topics_names_file_and_line(tmp_path: 
 
 def test_a_byte_that_is_not_utf8_in_mmarco_names_file_and_line(tmp_path: Path) -> None:
     from hybrid_tui.data.pairs import load_training_pairs
-    from tests.test_mmarco import _copy
+    from tests.data.test_mmarco import _copy
 
     copy = _copy(tmp_path / "mmarco")
     collection = copy / "data" / "google" / "collections" / "german_collection.tsv"
@@ -157,7 +157,7 @@ import json, os, sys
 from pathlib import Path
 
 os.umask(0o022)
-from hybrid_tui.encoder import BiEncoder
+from hybrid_tui.models.encoder import BiEncoder
 from hybrid_tui.recipe import ModelConfig
 from hybrid_tui.training.checkpoint import save_checkpoint
 import torch
@@ -424,7 +424,7 @@ def test_runs_marks_a_dead_trainers_run_even_where_its_error_artifact_cannot_be_
     import shutil
     import subprocess
 
-    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.runs.files import RunFiles
     from hybrid_tui.tracking import Tracker
 
     tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}")

@@ -119,7 +119,7 @@ PHASES_IN_ORDER = [
 @pytest.mark.slow
 def test_a_trainer_says_what_it_does_before_step_one(run_cli, workdir, data_root) -> None:
     """A real short run: its log and its event file name each phase, in order, before step 1."""
-    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.runs.files import RunFiles
 
     done = run_cli(
         "train",
@@ -166,7 +166,7 @@ def anyio_backend() -> str:
 
 @pytest.mark.anyio
 async def test_live_shows_the_phase_until_the_first_step(workdir: Path) -> None:
-    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.runs.files import RunFiles
     from hybrid_tui.tracking import Tracker
     from hybrid_tui.tui.app import HybridTuiApp
 

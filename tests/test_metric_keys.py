@@ -9,7 +9,7 @@ from hybrid_tui.metric_keys import (
     headline,
     parse_eval_key,
 )
-from tests.test_report import _evaluated
+from tests.report.test_report import _evaluated
 
 
 def test_keys_round_trip_through_build_and_parse() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_tui.demo import demo_recipe
+from hybrid_tui.cli.demo import demo_recipe
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.recipe import Recipe, load_recipe, recipe_from_dict, save_recipe
 

@@ -27,7 +27,7 @@ def test_ui_binds_localhost_unless_told() -> None:
     import typer
 
     from hybrid_tui.cli import app
-    from hybrid_tui.mlflow_ui import serve_mlflow_ui
+    from hybrid_tui.tracking.mlflow_ui import serve_mlflow_ui
 
     command = typer.main.get_command(app).commands["ui"]
     host = next(param for param in command.params if param.name == "host")
@@ -175,7 +175,7 @@ def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
     from safetensors.torch import load_file
 
     from hybrid_tui.jobs import launch
-    from hybrid_tui.run_files import RunFiles
+    from hybrid_tui.runs.files import RunFiles
 
     recipe = _short_smoke(workdir)
     announce = workdir / "reference.run_id"
@@ -274,7 +274,7 @@ def test_written_files_are_as_readable_as_a_plain_open_gives(tmp_path: Path) -> 
     """Atomic writes go through mkstemp/mkdtemp, which are owner-only; a colleague on a shared box
     must still read the reports, recipes and checkpoints (the modes follow the umask)."""
     from hybrid_tui.atomic_files import atomic_directory
-    from hybrid_tui.demo import demo_recipe
+    from hybrid_tui.cli.demo import demo_recipe
     from hybrid_tui.recipe import save_recipe
 
     plain = tmp_path / "plain.txt"

@@ -21,10 +21,10 @@ from pathlib import Path
 from hybrid_tui import jobs
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
+from hybrid_tui.jobs.process import recorded_process, trainer_process
 from hybrid_tui.queue.scheduler import Scheduler, Slots, is_trainer_of
 from hybrid_tui.queue.store import KILLED, RUNNING, JobStore, QueueJob
-from hybrid_tui.run_files import process_start_ticks, state_dir
-from hybrid_tui.trainer_process import recorded_process, trainer_process
+from hybrid_tui.runs.files import process_start_ticks, state_dir
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 60.0

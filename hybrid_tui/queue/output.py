@@ -11,7 +11,7 @@ from typing import TextIO
 
 from hybrid_tui.display_text import plain, visible
 from hybrid_tui.queue.store import ENDED, QUEUED, JobStore, QueueJob
-from hybrid_tui.run_files import RunFiles
+from hybrid_tui.runs.files import RunFiles
 
 STATE_STYLE = {
     "running": "bold green",

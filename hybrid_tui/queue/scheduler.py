@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui import jobs
+from hybrid_tui.jobs.process import trainer_process
 from hybrid_tui.queue.store import (
     FAILED,
     RUN_STATUS_STATE,
@@ -33,8 +34,7 @@ from hybrid_tui.queue.store import (
     JobStore,
     QueueJob,
 )
-from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
-from hybrid_tui.trainer_process import trainer_process
+from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
 
 POLL_S = 1.0
 

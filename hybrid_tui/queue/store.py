@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.run_files import state_dir
+from hybrid_tui.runs.files import state_dir
 
 QUEUED, RUNNING, FINISHED, FAILED, KILLED, REMOVED = (
     "queued",

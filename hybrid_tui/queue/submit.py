@@ -13,7 +13,7 @@ from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.queue.grid import expand_grid
 from hybrid_tui.queue.store import JobStore, NewJob, QueueJob
 from hybrid_tui.recipe import Recipe, apply_overrides, read_recipe_toml, save_recipe
-from hybrid_tui.run_files import state_dir
+from hybrid_tui.runs.files import state_dir
 
 
 def queue_recipe_files(

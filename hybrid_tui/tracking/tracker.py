@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hybrid_tui.run_files import MIN_RUN_ID_PREFIX, ambiguous_run_prefix, run_id_too_short
+from hybrid_tui.runs.files import MIN_RUN_ID_PREFIX, ambiguous_run_prefix, run_id_too_short
 from hybrid_tui.tag_rule import TAG_VALUE_MAX
 from hybrid_tui.tracking import sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hybrid_tui.evaluation.miracl import miracl_table
 from hybrid_tui.languages import MIRACL, unseen_languages
-from hybrid_tui.miracl_eval import miracl_table
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.training.setup import Setup
 
@@ -23,8 +23,8 @@ def evaluate_and_log(
 ) -> dict:
     """Zero-shot evaluation on every eval set; metrics to MLflow and events, tables as artifacts.
     `show` draws the encoding and scoring progress on the trainer's console too."""
-    from hybrid_tui.evaluate import evaluate_model
-    from hybrid_tui.per_query import log_per_query_artifacts
+    from hybrid_tui.evaluation.lareqa import evaluate_model
+    from hybrid_tui.evaluation.per_query import log_per_query_artifacts
 
     per_query: dict | None = {} if final else None
     for rset in setup.eval_sets:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.models import Conventions
 from hybrid_tui.recipe import Recipe
-from hybrid_tui.run_files import RunFiles
+from hybrid_tui.runs.files import RunFiles
 
 if TYPE_CHECKING:
     from hybrid_tui.data.lareqa import RetrievalSet
     from hybrid_tui.data.pairs import TrainingPairs
-    from hybrid_tui.sampling import BatchSampler, SourceSampler
+    from hybrid_tui.training.sampling import BatchSampler, SourceSampler
 
 
 @dataclass
@@ -48,10 +48,10 @@ def prepare_inputs(
     sampler advances as it trains."""
     from hybrid_tui.data.pairs import load_training_pairs
     from hybrid_tui.devices import pick_device
-    from hybrid_tui.evaluate import load_eval_sets
+    from hybrid_tui.evaluation.lareqa import load_eval_sets
     from hybrid_tui.models import check_model_folder, resolve_conventions, resolve_model
-    from hybrid_tui.padding_free_choice import folder_choice
-    from hybrid_tui.sampling import make_sampler
+    from hybrid_tui.models.padding_free import folder_choice
+    from hybrid_tui.training.sampling import make_sampler
 
     if recipe.train.device != "auto":  # `cuda` where no GPU is visible is bad input
         pick_device(recipe.train.device)

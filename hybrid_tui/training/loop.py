@@ -22,7 +22,7 @@ from pathlib import Path
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.progress import ProgressFn, ProgressLines
 from hybrid_tui.recipe import Recipe
-from hybrid_tui.run_files import RunFiles
+from hybrid_tui.runs.files import RunFiles
 
 
 def run_training(

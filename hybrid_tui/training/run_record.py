@@ -17,10 +17,10 @@ from pathlib import Path
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.devices import describe_device, pick_device
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.evaluate import question_counts
+from hybrid_tui.evaluation.lareqa import question_counts
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S, batch_kind_key
 from hybrid_tui.recipe import Recipe
-from hybrid_tui.run_files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
 
 ERROR_ARTIFACT = "error.txt"
 CUDA_VISIBLE_TAG = "hybrid_tui.cuda_visible_devices"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.run_files import RunFiles
+from hybrid_tui.runs.files import RunFiles
 from hybrid_tui.training.setup import Setup
 
 MODEL_ARTIFACT = "model"  # `runs:/<run id>/model`: the saved folder, as files
@@ -48,7 +48,7 @@ def save_final_model(
     setup: Setup, files: RunFiles, tracker, run_id: str, metrics: dict[str, float]
 ) -> None:
     """The trained encoder, loadable by transformers and sentence-transformers, with its card."""
-    from hybrid_tui.models.card import model_card
+    from hybrid_tui.report.model_card import model_card
 
     card = model_card(
         setup.recipe,

@@ -15,14 +15,14 @@ import torch
 from hybrid_tui.devices import pick_device, pick_precision
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.recipe import Recipe
-from hybrid_tui.run_files import RunFiles
+from hybrid_tui.runs.files import RunFiles
 from hybrid_tui.training.distributed import rank_and_world
 from hybrid_tui.training.inputs import TrainingInputs
 
 if TYPE_CHECKING:
     from hybrid_tui.data.pairs import TrainingPairs
-    from hybrid_tui.encoder import BiEncoder
-    from hybrid_tui.sampling import BatchSampler
+    from hybrid_tui.models.encoder import BiEncoder
+    from hybrid_tui.training.sampling import BatchSampler
 
 
 @dataclass
@@ -63,7 +63,7 @@ def setup_training(
 ) -> Setup:
     """Model, optimiser and LR schedule around the inputs' sampler; restored from the checkpoint
     when resuming. `phase` hears what is being done (`training.phases`)."""
-    from hybrid_tui.encoder import BiEncoder
+    from hybrid_tui.models.encoder import BiEncoder
     from hybrid_tui.training.checkpoint import load_checkpoint
 
     recipe = inputs.recipe

@@ -9,8 +9,8 @@ import math
 
 import torch
 
-from hybrid_tui.loss import gather_varying_with_grad, gather_with_grad, info_nce
 from hybrid_tui.training.distributed import all_reduce_gradients
+from hybrid_tui.training.loss import gather_varying_with_grad, gather_with_grad, info_nce
 from hybrid_tui.training.setup import Setup
 
 

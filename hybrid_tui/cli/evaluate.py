@@ -1,0 +1,161 @@
+"""`hybrid-tui eval`: evaluate a model spec, or a run's trained model, without training.
+
+A run's model is its saved folder, and a folder carries its own conventions (prefixes, pooling,
+lengths), so `--run RUN_ID` and `--model <that folder>` are the same evaluation; options given
+on the command line override the model's conventions and are reported with the result.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL
+from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
+from hybrid_tui.runs.files import RunFiles, local_run_id
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def run_eval(
+    dataset: str,
+    model: str | None,
+    run: str | None,
+    data_root: str | None,
+    langs: str | None,
+    settings: str,
+    max_questions: int | None,
+    map_cutoff: int | None,
+    batch_size: int,
+    device: str,
+    show_progress: bool,
+    question_seed: int = 0,
+    overrides: dict | None = None,
+) -> dict:
+    """Check the arguments, load data and model, score every setting; return a JSON-able dict.
+
+    `overrides`: `ModelConfig` fields given explicitly (e.g. `max_query_length`); `None` values
+    are ignored.
+    """
+    if (model is None) == (run is None):
+        raise HybridTuiError("give exactly one of --model SPEC or --run RUN_ID")
+    if langs is not None and not _split(langs):  # '' is not "all": that is leaving it out
+        raise HybridTuiError(
+            f"--langs {langs!r} names no language: give some (--langs en,de) or leave it out "
+            "for all"
+        )
+    if dataset == MIRACL:
+        chosen_settings, languages = _miracl_options(langs, max_questions, map_cutoff)
+    else:
+        chosen_settings, languages = _lareqa_options(dataset, langs, settings)
+    for flag, value in (
+        ("--max-questions", max_questions),
+        ("--map-cutoff", map_cutoff),
+        ("--batch-size", batch_size),
+    ):
+        if value is not None and value < 1:
+            raise HybridTuiError(f"{flag} must be a positive integer (got {value})")
+    if question_seed < 0:
+        raise HybridTuiError(f"--question-seed must be 0 or more (got {question_seed})")
+    config = EvalConfig(
+        datasets=[dataset],
+        languages=list(dict.fromkeys(languages)),
+        settings=chosen_settings,
+        max_questions=max_questions,
+        question_seed=question_seed,
+        map_cutoff=map_cutoff,
+        batch_size=batch_size,
+    )
+    model_config, source = _model_for(model, run, overrides or {})
+
+    from hybrid_tui.evaluation.lareqa import evaluate_model, load_eval_sets, question_counts
+    from hybrid_tui.progress import rich_progress
+
+    with rich_progress(transient=True) if show_progress else _silent() as progress:
+        eval_sets = load_eval_sets(config, data_root, progress, languages_option="--langs")
+        from hybrid_tui.devices import pick_device
+        from hybrid_tui.models.encoder import BiEncoder
+
+        encoder = BiEncoder.load(model_config, device=pick_device(device), progress=progress)
+        metrics = evaluate_model(encoder, eval_sets, config, progress=progress)
+    result = {
+        "dataset": dataset,
+        "model": source,
+        "languages": eval_sets[0].languages,
+        "settings": chosen_settings,
+        "max_questions": max_questions,
+        "question_seed": question_seed if max_questions else None,
+        "questions": question_counts(eval_sets)[eval_sets[0].name],
+        "map_cutoff": map_cutoff,
+        "conventions": encoder.conventions.as_dict(),
+        "metrics": metrics,
+    }
+    if dataset == MIRACL:
+        result |= {"split": eval_sets[0].split, "passages": eval_sets[0].passage_counts()}
+    return result
+
+
+def _lareqa_options(dataset: str, langs: str | None, settings: str) -> tuple[list[str], list[str]]:
+    """The settings and languages asked of an XQuAD-R / MLQA-R evaluation, checked."""
+    if dataset not in EVAL_DATASETS:
+        names = ", ".join([*EVAL_DATASETS, MIRACL])
+        raise HybridTuiError(f"unknown dataset {dataset!r}; choose from {names}")
+    chosen_settings = _split(settings)
+    bad = [name for name in chosen_settings if name not in BATCH_TYPES]
+    if bad or not chosen_settings:
+        raise HybridTuiError(f"--settings {settings!r}: use a comma list of mono, cross, multi")
+    languages = _split(langs)
+    available = EVAL_DATASETS[dataset][2]
+    unknown = [lang for lang in languages if lang not in available]
+    if unknown:
+        raise HybridTuiError(
+            f"--langs: {unknown[0]!r} is not in {dataset}; choose from {', '.join(available)}"
+        )
+    return chosen_settings, languages
+
+
+def _miracl_options(
+    langs: str | None, max_questions: int | None, map_cutoff: int | None
+) -> tuple[list[str], list[str]]:
+    """MIRACL is monolingual, scored on every judged topic: the options that do not apply are
+    refused rather than ignored."""
+    from hybrid_tui.data.miracl import check_languages
+
+    for flag, value in (("--max-questions", max_questions), ("--map-cutoff", map_cutoff)):
+        if value is not None:
+            raise HybridTuiError(
+                f"{flag} does not apply to --dataset miracl (nDCG@10 and Recall@100 over every "
+                "judged topic); leave it out"
+            )
+    return ["mono"], check_languages(_split(langs))
+
+
+def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[ModelConfig, str]:
+    """The model to load: a spec, or a run's saved folder (which carries its own conventions)."""
+    chosen = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        ModelConfig(**chosen)
+    except ValidationError as err:
+        from hybrid_tui.recipe import describe_validation_error
+
+        field, _, message = describe_validation_error(err).partition(":")
+        raise HybridTuiError(f"--{field.replace('_', '-')}:{message}") from None
+    if model is not None:
+        return ModelConfig(spec=model, **chosen), model
+    files = RunFiles.for_run(local_run_id(run))
+    if not (files.model / "config.json").is_file():
+        raise HybridTuiError(
+            f"run {files.run_id} has no trained model under {files.model}: it has not finished "
+            f"(a KILLED or FAILED run continues with `hybrid-tui train --resume {files.run_id[:8]}`)"
+        )
+    return ModelConfig(spec=str(files.model), **chosen), f"run:{files.run_id}"
+
+
+class _silent:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

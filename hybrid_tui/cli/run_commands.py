@@ -1,0 +1,158 @@
+"""`hybrid-tui runs`, `show`, `compare`, `cancel`, `tag`, `note`, `delete`: the commands on
+tracked runs. Declarations only (the bodies are in cli_output, cli_runs and jobs); `cli.py`
+mounts them on the main app."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hybrid_tui.cli.options import (
+    JsonFlag,
+    TrackingUri,
+    resolve_tracking_uri,
+)
+from hybrid_tui.errors import HybridTuiError
+
+run_commands = typer.Typer()
+
+
+@run_commands.command()
+def runs(
+    tracking_uri: TrackingUri = None,
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Param columns instead of lr, batch, seed: recipe keys separated by commas "
+            "(train.lr,train.seed,sampler.mono)."
+        ),
+    ] = None,
+    filter_text: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="Keep runs matching MLflow's search syntax (metrics.`eval/xquad_r/multi/avg/map`"
+            " > 0.5 and params.`train.lr` = '0.001') or the short form (multi>50 lr=1e-3;"
+            " figures as the tables show them, mAP x 100).",
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(help="Sort by a column (multi, best, started, name, ...) or a param key."),
+    ] = None,
+    descending: Annotated[
+        bool | None,
+        typer.Option("--desc/--asc", help="Sort order (default: figures down, text up)."),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """List tracked runs (runs whose trainer died are marked FAILED first)."""
+    from hybrid_tui.cli.output import list_runs
+
+    list_runs(
+        resolve_tracking_uri(tracking_uri),
+        experiment,
+        json_output,
+        columns,
+        filter_text,
+        sort,
+        descending,
+    )
+
+
+@run_commands.command()
+def show(
+    run_id: Annotated[
+        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
+    ],
+    tracking_uri: TrackingUri = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Per-language tables of one run: mono row, cross matrix, multilingual row, bias."""
+    from hybrid_tui.cli.output import show_run
+
+    show_run(resolve_tracking_uri(tracking_uri), run_id, json_output)
+
+
+@run_commands.command()
+def compare(
+    run_ids: Annotated[
+        list[str],
+        typer.Argument(help="Two or more run ids (or unique prefixes); deltas vs the first."),
+    ],
+    tracking_uri: TrackingUri = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """The same tables as deltas against the first run."""
+    from hybrid_tui.cli.output import compare_runs
+
+    compare_runs(resolve_tracking_uri(tracking_uri), run_ids, json_output)
+
+
+@run_commands.command()
+def cancel(
+    run_id: Annotated[
+        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
+    ],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Stop a running trainer: it checkpoints and ends its run KILLED."""
+    from hybrid_tui.jobs import cancel as cancel_job
+    from hybrid_tui.jobs import full_run_id
+    from hybrid_tui.tracking import Tracker
+
+    run_id = full_run_id(run_id, Tracker(resolve_tracking_uri(tracking_uri)))
+    if not cancel_job(run_id):
+        raise HybridTuiError(f"run {run_id} has no live trainer on this machine")
+    typer.echo(f"cancelled {run_id}")
+
+
+RunArgument = Annotated[
+    str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
+]
+
+
+@run_commands.command("tag")
+def tag_command(
+    run_id: RunArgument,
+    tags: Annotated[list[str], typer.Argument(help="KEY=VALUE tags (team=ir stage=2).")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Set MLflow tags on a run (`runs --filter "tags.team = 'ir'"` finds them)."""
+    from hybrid_tui.cli.runs import tag
+
+    tag(resolve_tracking_uri(tracking_uri), run_id, tags)
+
+
+@run_commands.command("note")
+def note_command(
+    run_id: RunArgument,
+    text: Annotated[str, typer.Argument(help="The note; an empty text clears it.")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Set a run's free-text note (the mlflow.note.content tag: the MLflow UI's description)."""
+    from hybrid_tui.cli.runs import note
+
+    note(resolve_tracking_uri(tracking_uri), run_id, text)
+
+
+@run_commands.command("delete")
+def delete_command(
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids or unique prefixes.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    files: Annotated[
+        bool | None,
+        typer.Option(
+            "--files/--keep-files",
+            help="Also remove each run's local folder (.hybrid-tui/runs/ID: model, checkpoint); "
+            "by default it is kept and its size shown.",
+        ),
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Delete runs (asks first; a run still RUNNING is refused: cancel it first)."""
+    from hybrid_tui.cli.runs import delete
+
+    delete(resolve_tracking_uri(tracking_uri), run_ids, yes, files)

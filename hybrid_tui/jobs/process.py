@@ -1,0 +1,80 @@
+"""Is the process a record names still the trainer it names? Asked before any signal is sent
+and before a run is judged alive, so a stale or edited record never gets an unrelated process
+killed, nor keeps a dead trainer's run RUNNING.
+
+A record (a run's `job.json`, a queue job's row) holds a pid and its start ticks. The ticks tell a
+reused pid apart; the process itself must also name what the record says it runs:
+- a run's trainer holds the run's `events.jsonl` open for writing (it opens it before it writes
+  `job.json`). A new run's id exists only once the trainer has made it, so neither its command
+  line nor its environment can name it; the open event stream does, for foreground, detached and
+  queued trainers alike;
+- a queued trainer (or torchrun's agent of a multi-GPU job) has `<job id>:<launch token>` in its
+  environment (`QUEUE_JOB_ENV`), set by the scheduler that started it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+
+
+def recorded_process(pid: int | None, start_ticks: int | None):
+    """The live process a record names (a `psutil.Process`), or None: no pid, no start ticks
+    recorded (never trusted), other ticks (the pid was reused), gone, or a zombie.
+
+    Signals sent through the returned object are safe against a pid reused meanwhile (psutil
+    checks the process's creation time first)."""
+    import psutil
+
+    if pid is None or pid <= 0 or start_ticks is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        if process_start_ticks(pid) != start_ticks or process.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.Error:
+        return None
+    return process
+
+
+def trainer_process(
+    pid: int | None,
+    start_ticks: int | None,
+    *,
+    run_id: str | None = None,
+    queue_job: str | None = None,
+):
+    """The trainer process of run `run_id` (or of queue job `queue_job`, `<job id>:<token>`)
+    that a record names as `pid` with `start_ticks`, or None when that process is not it."""
+    import psutil
+
+    process = recorded_process(pid, start_ticks)
+    if process is None:
+        return None
+    try:
+        if run_id is not None and _writes(process, RunFiles.for_run(run_id).events):
+            return process
+        if queue_job is not None and process.environ().get(QUEUE_JOB_ENV) == queue_job:
+            return process
+    except psutil.Error:
+        return None
+    return None
+
+
+def another_users(pid: int | None, start_ticks: int | None) -> bool:
+    """Whether the process a record names runs as another user: whose files and environment this
+    user cannot read, so whether it is the trainer cannot be told (it is not judged dead)."""
+    import psutil
+
+    process = recorded_process(pid, start_ticks)
+    try:
+        return process is not None and process.uids().real != os.getuid()
+    except psutil.Error:
+        return False
+
+
+def _writes(process, path) -> bool:
+    """Whether `process` holds `path` open for writing."""
+    wanted = str(path.resolve())
+    return any(opened.path == wanted and opened.mode != "r" for opened in process.open_files())

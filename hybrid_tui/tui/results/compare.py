@@ -1,0 +1,93 @@
+"""Compare: the config diff (the recipe fields that differ), then each other marked run's tables
+as deltas against the first marked run (the base), green where it is better, red where it is
+worse. Escape goes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import ScrollableContainer
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from hybrid_tui.display_text import plain
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.tracking.records import short_id
+from hybrid_tui.tui.messages import RunDetailsLoaded
+from hybrid_tui.tui.results.language_tables import LanguageTablesView
+
+
+class CompareScreen(Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, run_ids: list[str]) -> None:
+        super().__init__()
+        self.run_ids = list(run_ids)
+        self.details: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading runs…", id="compare-title")
+        yield ScrollableContainer(id="compare-body")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            tracker = self.app.tracker()
+            details = [tracker.get_run(run_id) for run_id in self.run_ids]
+        except Exception as err:
+            self.app.show_error(err, "reading the runs")
+            return
+        self.post_message(RunDetailsLoaded(details))
+
+    def on_run_details_loaded(self, message: RunDetailsLoaded) -> None:
+        from hybrid_tui import report
+        from hybrid_tui.languages import trained_languages, unseen_languages
+
+        self.details = details = message.details
+        base, others = details[0], details[1:]
+
+        def named(run: Any) -> Text:
+            return Text.assemble(
+                plain(run.name, style="bold"), plain(f" {short_id(run.run_id)} ({run.mix})")
+            )
+
+        self.query_one("#compare-title", Static).update(
+            Text.assemble("base: ", named(base), "  vs  ", Text(", ").join(map(named, others)))
+        )
+        from hybrid_tui.runs.diff import config_diff, config_diff_table
+
+        diff = config_diff([detail.params for detail in details])
+        views: list = [Static(config_diff_table(details, diff), id="compare-config-diff")]
+        try:
+            datasets = report.datasets_in(base.metrics)
+            if not datasets:
+                raise HybridTuiError(
+                    f"the base run {base.name} has no evaluation metrics to compare against"
+                )
+            for other in others:
+                for dataset in datasets:
+                    delta = report.compare(
+                        report.LanguageTables.from_metrics(base.metrics, dataset),
+                        report.LanguageTables.from_metrics(other.metrics, dataset),
+                    )
+                    views.append(
+                        LanguageTablesView(
+                            delta,
+                            unseen_languages(trained_languages(other.tags), delta.languages),
+                            title=f"{other.name} {short_id(other.run_id)} − {base.name} "
+                            f"{short_id(base.run_id)}",
+                        )
+                    )
+        except Exception as err:
+            self.app.show_error(err, "comparing")
+            views.append(Static(plain(err), classes="tables-caption"))
+        self.query_one("#compare-body", ScrollableContainer).mount_all(views)

@@ -1,0 +1,433 @@
+"""Runs: the start screen. The runs of the tracking store in a sortable, filterable table; enter
+opens a run's results, c marks runs, C compares the marked ones, d deletes, l follows a run live;
+s picks the sort column (or click its header), S (or a second click) flips the order, / filters
+(`run_filter`'s syntax, or a word); t, N, x and R are in `run_actions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from hybrid_tui.display_text import plain, visible
+from hybrid_tui.runs.columns import (
+    DEFAULT_PARAM_COLUMNS,
+    column_label,
+    compact_mix,
+    param_cells,
+    sorted_runs,
+)
+from hybrid_tui.tracking.records import short_id
+from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
+from hybrid_tui.tui.runs.actions import RunActions
+from hybrid_tui.tui.runs.layout import count_line, cut, fit_widths, has_labels, seed_suffixes
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("mark", " "),
+    ("run", "run"),
+    ("name", "name"),
+    ("status", "status"),
+    ("mix", "mix"),
+    ("steps", "steps"),
+    ("mono", "mono"),
+    ("cross", "cross"),
+    ("multi", "multi"),
+    ("bias", "bias"),
+    ("best", "best"),
+    ("at", "at"),
+    *((key, column_label(key)) for key in DEFAULT_PARAM_COLUMNS),
+    ("model", "model"),  # after the figures: at 80 columns steps to bias stay on screen
+    ("started", "started"),
+)
+COMPACT_BELOW = 120  # terminal columns under which the mix label is compact (m.58 c.25 x.17)
+NUMERIC = {"steps", "mono", "cross", "multi", "bias", "best", "at", *DEFAULT_PARAM_COLUMNS}
+STATUS_STYLE = {
+    "RUNNING": "bold green",
+    "FINISHED": "",
+    "FAILED": "bold red",
+    "KILLED": "yellow",
+    "SCHEDULED": "dim",
+}
+MUST_SHOW_UP_TO = "bias"  # the figures from steps to bias stay on screen at 80 columns
+SCROLLBAR = 2  # the table's vertical scrollbar, once the rows overflow
+REFRESH_S = 3.0  # runs started elsewhere (the CLI, another app) appear within this
+
+
+class RunTable(DataTable):
+    """The runs table; enter is shown in the footer as "Results"."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Results", show=True)]
+
+
+def started_label(start_time: int | None) -> str:
+    if not start_time:
+        return ""
+    return dt.datetime.fromtimestamp(start_time / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def _number(value: float | None, rank: bool = False) -> Text:
+    """A headline figure in the unit every table uses (mAP × 100, ranks in positions)."""
+    from hybrid_tui.report.format import score_text
+
+    return Text("" if value is None else score_text(value, False, rank=rank), justify="right")
+
+
+class RunsScreen(RunActions, Screen):
+    BINDINGS = [
+        Binding("c", "mark", "Mark"),
+        Binding("C", "compare", "Compare marked"),
+        Binding("d", "delete", "Delete"),
+        Binding("l", "live", "Live"),
+        Binding("t", "tag", "Tag", show=False),
+        Binding("N", "note", "Note", show=False),
+        Binding("x", "cancel_run", "Cancel run", show=False),
+        Binding("R", "resume", "Resume", show=False),
+        Binding("s", "sort", "Sort", show=False),
+        Binding("S", "reverse_sort", "Reverse sort", show=False),
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("escape", "clear", "Clear", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[Any] = []
+        self.marked: list[str] = []
+        self.sort_column = "started"
+        self.sort_reverse = True
+        self.loaded = False
+        self.filter_error: str | None = None
+        self.compact = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(
+            placeholder="filter (/): a word, multi>50 lr=1e-3 (as shown), or metrics.`…` > 0.5 and …",
+            id="runs-filter",
+        )
+        table = RunTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static("loading runs…", id="runs-empty")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(RunTable).focus()
+        self.reload()
+        self.set_interval(REFRESH_S, self._refresh)
+
+    def on_screen_resume(self) -> None:
+        if self.loaded:
+            self.reload()
+
+    def _refresh(self) -> None:
+        """Re-read the store (a few ms of sqlite in a worker) while this screen is shown."""
+        if self.loaded and self.is_current:
+            self.reload()
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self) -> None:
+        self._load_runs()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def _load_runs(self) -> None:
+        from hybrid_tui.jobs import reconcile
+
+        try:
+            tracker = self.app.tracker()
+            reconcile(tracker)
+            runs = tracker.list_runs()
+        except Exception as err:  # shown, never raised: the app stays up
+            self.app.show_error(err, "reading runs")
+            runs = None
+        if runs is not None:
+            self.post_message(RunsLoaded(runs))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        if self.loaded and repr(message.runs) == repr(self.runs):
+            return  # nothing changed: the table, its cursor and scroll stay as they are
+        self.runs = list(message.runs)
+        self.loaded = True
+        known = {run.run_id for run in self.runs}
+        self.marked = [run_id for run_id in self.marked if run_id in known]
+        self.populate()
+
+    # ------------------------------------------------------------------ table
+
+    def visible_runs(self) -> list[Any]:
+        """The runs the filter keeps (a filter expression, or a word to look for in names,
+        statuses, models and mixes), in the chosen order; `filter_error` says what is wrong
+        with an expression that cannot be read (then every run is shown)."""
+        from hybrid_tui.errors import HybridTuiError
+        from hybrid_tui.runs.filter import looks_like_filter, parse_filter
+
+        text = self.query_one("#runs-filter", Input).value.strip()
+        runs, self.filter_error = list(self.runs), None
+        if text and looks_like_filter(text):
+            try:
+                runs = parse_filter(text)(runs)
+            except HybridTuiError as err:
+                self.filter_error = str(err)
+        elif text:
+            needle = text.lower()
+            runs = [
+                run
+                for run in runs
+                if needle
+                in " ".join(
+                    str(getattr(run, field, "") or "")
+                    for field in ("name", "status", "model", "mix")
+                ).lower()
+            ]
+        return sorted_runs(runs, self.sort_column, self.sort_reverse)
+
+    def populate(self) -> None:
+        """Fill the table for the terminal's current width: the columns are rebuilt every time,
+        so their widths (and the sort arrow in a heading) follow resizes both ways."""
+        table = self.query_one(RunTable)
+        current = self.highlighted_run_id()
+        compact = self.size.width < COMPACT_BELOW
+        runs = self.visible_runs()
+        suffixes = seed_suffixes(self.runs)
+        rows = {run.run_id: self._cells(run, compact) for run in runs}
+        labels = {key: self._heading(key, label) for key, label in COLUMNS}
+        widths = self._widths(labels, rows, suffixes)
+        table.clear(columns=True)
+        for key, _ in COLUMNS:
+            table.add_column(labels[key], key=key, width=widths[key])
+        for run in runs:
+            cells = rows[run.run_id]
+            cells["name"] = cut(cells["name"], widths["name"], suffixes.get(run.run_id, ""))
+            cells["mix"] = cut(cells["mix"], widths["mix"])
+            table.add_row(*(cells[key] for key, _ in COLUMNS), key=run.run_id)
+        self.compact = compact
+        if current is not None and current in table.rows:
+            table.move_cursor(row=table.get_row_index(current))
+        self._show_count(table.row_count)
+
+    def _heading(self, key: str, label: str) -> Text:
+        arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
+        return Text(label + arrow)
+
+    def _widths(
+        self, labels: dict[str, Text], rows: dict[str, dict[str, Any]], suffixes: dict[str, str]
+    ) -> dict[str, int]:
+        """Each column's width: the name and mix cut so that steps to bias stay on screen
+        (`runs_layout`); the scrollbar's room is kept only when the rows overflow."""
+        natural = {key: labels[key].cell_len for key, _ in COLUMNS}
+        for run_id, cells in rows.items():
+            for key, cell in cells.items():
+                extra = len(suffixes.get(run_id, "")) if key == "name" else 0
+                natural[key] = max(natural[key], cell.cell_len + extra)
+        keys = [key for key, _ in COLUMNS]
+        must_show = keys[: keys.index(MUST_SHOW_UP_TO) + 1]
+        table = self.query_one(RunTable)
+        overflow = not table.size.height or len(rows) >= table.size.height
+        budget = self.size.width - (SCROLLBAR if overflow else 0)
+        return fit_widths(natural, must_show, budget, table.cell_padding)
+
+    def _show_count(self, shown: int) -> None:
+        empty = self.query_one("#runs-empty", Static)
+        if not self.runs:
+            empty.update(
+                "No runs yet. Press [b]n[/b] to compose a recipe and launch it, or run "
+                "`hybrid-tui train recipes/smoke.toml`."
+            )
+        elif self.filter_error:
+            empty.update(plain(self.filter_error, style="bold red"))
+        elif not shown:
+            empty.update("No run matches the filter (escape clears it).")
+        else:
+            labelled = any(has_labels(run.tags) for run in self.runs)
+            empty.update(count_line(len(self.runs), shown, len(self.marked), labelled))
+
+    def _cells(self, run: Any, compact: bool) -> dict[str, Any]:
+        """A run's row, by column key; `compact` shortens the mix label (80-column terminals).
+        Every cell is a `Text`: DataTable reads a str cell as markup, and names are the user's."""
+        headline = run.headline or {}
+        params = param_cells(run.params, DEFAULT_PARAM_COLUMNS)
+        return {
+            "mark": self._mark_cell(run),
+            "run": Text(short_id(run.run_id), style="dim"),
+            "name": plain(run.name or short_id(run.run_id)),
+            "status": plain(run.status, style=STATUS_STYLE.get(run.status, "")),
+            "model": plain(run.model or ""),
+            "mix": plain(compact_mix(run.mix or "") if compact else run.mix or ""),
+            "steps": Text("" if run.steps is None else str(run.steps), justify="right"),
+            **{key: _number(headline.get(key)) for key in ("mono", "cross", "multi")},
+            "bias": _number(headline.get("bias"), rank=True),
+            "best": _number(run.best_multi),
+            "at": Text(str(run.best_multi_step or ""), justify="right"),
+            **{
+                key: Text(visible(cell), justify="right")
+                for key, cell in zip(DEFAULT_PARAM_COLUMNS, params, strict=True)
+            },
+            "started": Text(started_label(run.start_time)),
+        }
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self.populate()
+
+    def _mark_cell(self, run: Any) -> Text:
+        """The compare mark's number, and ✎ when the run has a note or tags (Results shows them)."""
+        labelled = Text("✎" if has_labels(run.tags or {}) else "", style="dim")
+        if run.run_id not in self.marked:
+            return Text(" ") + labelled
+        return Text(str(self.marked.index(run.run_id) + 1), style="bold reverse") + labelled
+
+    def highlighted_run_id(self) -> str | None:
+        table = self.query_one(RunTable)
+        if not table.row_count:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return row_key.value
+
+    def _run(self, run_id: str) -> Any:
+        return next((run for run in self.runs if run.run_id == run_id), None)
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self) -> None:
+        self.populate()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_done(self) -> None:
+        self.query_one(RunTable).focus()
+
+    @on(DataTable.HeaderSelected)
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if column == "mark":
+            return
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, column in NUMERIC | {"started"}
+        self.populate()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_results(str(event.row_key.value))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_results(self) -> None:
+        run_id = self.highlighted_run_id()
+        if run_id is None:
+            self.notify("no run to open", severity="warning")
+            return
+        self.app.open_results(run_id)
+
+    def action_mark(self) -> None:
+        run_id = self.highlighted_run_id()
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        self.populate()
+        table = self.query_one(RunTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        self.app.open_compare(list(self.marked))
+
+    def action_live(self) -> None:
+        run_id = self.highlighted_run_id()
+        if run_id is None:
+            self.app.action_live()
+        else:
+            self.app.open_live(run_id)
+
+    def action_sort(self) -> None:
+        keys = [key for key, _ in COLUMNS if key != "mark"]
+        index = (keys.index(self.sort_column) + 1) % len(keys)
+        self.sort_column = keys[index]
+        self.sort_reverse = self.sort_column in NUMERIC | {"started"}
+        self.notify(f"sorted by {self.sort_column}", timeout=2)
+        self.populate()
+
+    def action_reverse_sort(self) -> None:
+        """Flip the order of the sorted column (the header's ▼/▲ shows which way)."""
+        self.sort_reverse = not self.sort_reverse
+        way = "descending" if self.sort_reverse else "ascending"
+        self.notify(f"sorted by {self.sort_column}, {way}", timeout=2)
+        self.populate()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_clear(self) -> None:
+        filter_input = self.query_one("#runs-filter", Input)
+        if filter_input.value:
+            filter_input.value = ""
+        elif self.marked:
+            self.marked = []
+            self.populate()
+        self.query_one(RunTable).focus()
+
+    def action_delete(self) -> None:
+        from hybrid_tui.errors import HybridTuiError
+        from hybrid_tui.runs.local_files import describe, local_folder
+        from hybrid_tui.tui.dialogs.delete_run import DeleteRunScreen
+
+        run_id = self.highlighted_run_id()
+        run = self._run(run_id) if run_id else None
+        if run is None:
+            return
+        if run.status == "RUNNING":
+            self.notify(
+                f"{run.name} is still training; cancel it in Live (l, then x) before deleting",
+                severity="error",
+            )
+            return
+        try:
+            folder = local_folder(run.run_id)
+        except HybridTuiError as err:
+            self.notify(visible(str(err)), severity="error")
+            folder = None
+
+        def answered(choice: str | None) -> None:
+            if choice:
+                self._delete(run.run_id, with_files=choice == "files")
+
+        question = Text.assemble(
+            "Delete run ",
+            plain(run.name, style="bold"),
+            plain(f" {short_id(run.run_id)} ({run.status}, {run.mix})?"),
+        )
+        files = visible(describe(folder)) if folder is not None else None
+        self.app.push_screen(DeleteRunScreen(question, files), answered)
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete(self, run_id: str, with_files: bool = False) -> None:
+        from hybrid_tui.runs.local_files import local_folder, remove_folder
+
+        try:
+            folder = local_folder(run_id) if with_files else None
+            self.app.tracker().delete_run(run_id)
+            if folder is not None:
+                remove_folder(folder)
+        except Exception as err:
+            self.app.show_error(err, "deleting the run")
+            return
+        self.post_message(RunDeleted(run_id))
+
+    def on_run_deleted(self, message: RunDeleted) -> None:
+        self.notify("run deleted", timeout=3)
+        if message.run_id in self.marked:
+            self.marked.remove(message.run_id)
+        self.reload()

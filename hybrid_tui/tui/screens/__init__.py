@@ -1,1 +1,0 @@
-"""One module per screen a user sees: runs, compose, live, results, compare."""
