@@ -133,6 +133,7 @@ def fresh_clone(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch
     return project
 
 
+@pytest.mark.slow  # eight fresh CLI processes and a seeded store: ~20 s of CPU on 2 cores
 def test_the_tour_runs_as_written_in_a_fresh_shell(fresh_clone: Path, tmp_path: Path) -> None:
     run_id = (fresh_clone / "run-id").read_text(encoding="utf-8")
     home = tmp_path / "home"
