@@ -90,6 +90,31 @@ def test_every_command_named_in_the_docs_exists(doc: Path) -> None:
     assert documented >= set(commands), f"cli.md lacks {set(commands) - documented}"
 
 
+def _all_options() -> set[str]:
+    """Every long option any command (or the app itself) takes."""
+    found: set[str] = set()
+    todo = [typer.main.get_command(app)]
+    while todo:
+        command = todo.pop()
+        for param in command.params:
+            found.update(
+                name for name in param.opts + param.secondary_opts if name.startswith("--")
+            )
+        todo += list(getattr(command, "commands", {}).values())
+    return found
+
+
+NOT_OURS = {"--help", "--nproc_per_node", "--check"}  # click's, torchrun's, ruff format's
+
+
+@pytest.mark.parametrize("doc", [README, CLI_DOC], ids=["README", "cli.md"])
+def test_every_option_named_in_the_docs_exists(doc: Path) -> None:
+    options = _all_options() | NOT_OURS
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z_-]*", doc.read_text(encoding="utf-8")))
+    assert named, f"{doc.name} names no option"
+    assert named <= options, f"{doc.name} names options no command takes: {named - options}"
+
+
 def _tour() -> list[str]:
     text = README.read_text(encoding="utf-8")
     tour = text.split("## A tour", 1)[1]
