@@ -86,4 +86,3 @@ def test_disk_full_while_checkpointing_keeps_the_previous_one(
         "at": 1
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
-
