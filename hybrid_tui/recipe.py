@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
-from hybrid_tui.runs.files import DEFAULT_TRACKING_URI
+from hybrid_tui.paths import resolve_tracking_uri
 
 BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
 # Upper bounds no real run reaches: a typo (an extra digit, a pasted number) is refused at once
@@ -312,7 +312,7 @@ class TrackingConfig(_Section):
 
     def resolved_uri(self) -> str:
         """Recipe value, else `MLFLOW_TRACKING_URI`, else `sqlite:///mlflow.db` in the cwd."""
-        return self.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        return resolve_tracking_uri(self.uri)
 
 
 class Recipe(_Section):

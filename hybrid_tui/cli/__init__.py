@@ -13,18 +13,13 @@ from typing import Annotated
 
 import typer
 
-from hybrid_tui.cli.options import (
-    DataDir,
-    JsonFlag,
-    TrackingUri,
-    resolve_data_root,
-    resolve_tracking_uri,
-)
+from hybrid_tui.cli.options import DataDir, JsonFlag, TrackingUri
 from hybrid_tui.cli.queue import queue_app
 from hybrid_tui.cli.run_commands import run_commands
 from hybrid_tui.cli.study import study_commands
 from hybrid_tui.display_text import visible
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
+from hybrid_tui.paths import queue_job, resolve_data_root, resolve_tracking_uri
 
 app = typer.Typer(
     name="hybrid-tui",
@@ -121,9 +116,7 @@ def train(
         typer.echo(job.run_id)
         typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
         return
-    from hybrid_tui.runs.files import QUEUE_JOB_ENV
-
-    started_by_us = announce or QUEUE_JOB_ENV in os.environ or "RANK" in os.environ
+    started_by_us = announce or queue_job() is not None or "RANK" in os.environ
     if recipe and not started_by_us:  # a user's own foreground run
         from hybrid_tui.recipe import load_recipe
 

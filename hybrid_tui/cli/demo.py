@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.paths import state_dir
 from hybrid_tui.recipe import Recipe, recipe_from_dict
-from hybrid_tui.runs.files import state_dir
 
 DEMO_RECIPE = {
     "name": "demo-hybrid",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -23,13 +22,3 @@ TrackingUri = Annotated[
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
     ),
 ]
-
-
-def resolve_data_root(data_dir: str | None) -> str | None:
-    return data_dir or os.environ.get("HYBRID_TUI_DATA") or None
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    from hybrid_tui.runs.files import DEFAULT_TRACKING_URI
-
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI

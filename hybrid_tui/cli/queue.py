@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from hybrid_tui.cli.options import DataDir, JsonFlag, resolve_data_root
+from hybrid_tui.cli.options import DataDir, JsonFlag
+from hybrid_tui.paths import resolve_data_root
 
 queue_app = typer.Typer(
     help="A job queue: many runs on one box, one per GPU (or N at once on the CPU), "

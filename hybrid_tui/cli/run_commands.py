@@ -8,12 +8,9 @@ from typing import Annotated
 
 import typer
 
-from hybrid_tui.cli.options import (
-    JsonFlag,
-    TrackingUri,
-    resolve_tracking_uri,
-)
+from hybrid_tui.cli.options import JsonFlag, TrackingUri
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.paths import resolve_tracking_uri
 
 run_commands = typer.Typer()
 

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from hybrid_tui.cli.options import (
-    DataDir,
-    resolve_data_root,
-)
+from hybrid_tui.cli.options import DataDir
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.paths import resolve_data_root
 
 study_commands = typer.Typer()
 

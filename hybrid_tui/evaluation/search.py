@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 from hybrid_tui.atomic_files import atomic_write_text, exclusive
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.paths import embeddings_root
 from hybrid_tui.progress import ProgressFn
 
 CHUNK_ROWS = 16_384
@@ -56,14 +56,7 @@ def cache_key(model_fp: str, corpus_fp: str, dtype: str) -> str:
 def embeddings_dir(key: str, cache_root: Path | None = None) -> Path:
     """`$HYBRID_TUI_EMBEDDINGS/<key>`, else `<model cache>/corpus-embeddings/<key>`: big corpora
     need a big disk, so the cache can live apart from the models."""
-    if cache_root is None:
-        configured = os.environ.get("HYBRID_TUI_EMBEDDINGS")
-        if configured:
-            return Path(configured).expanduser() / key
-        from hybrid_tui.models.packaged import cache_dir
-
-        cache_root = cache_dir() / "corpus-embeddings"
-    return Path(cache_root) / key
+    return Path(cache_root or embeddings_root()) / key
 
 
 def encode_corpus(

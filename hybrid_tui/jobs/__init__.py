@@ -23,7 +23,8 @@ from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.jobs.process import another_users, trainer_process
-from hybrid_tui.runs.files import RunFiles, local_run_id, process_start_ticks, state_dir
+from hybrid_tui.paths import HOME_ENV, LOG_FILE_ENV, state_dir
+from hybrid_tui.runs.files import RunFiles, local_run_id, process_start_ticks
 
 LAUNCH_TIMEOUT_S = 600.0
 
@@ -81,8 +82,8 @@ def spawn(
     for override in overrides:
         command += ["--set", override]
     full_env = {**os.environ, **(env or {})}
-    full_env |= {"HYBRID_TUI_LOG_FILE": str(log_path), "PYTHONUNBUFFERED": "1"}
-    full_env["HYBRID_TUI_HOME"] = str(state_dir())
+    full_env |= {LOG_FILE_ENV: str(log_path), "PYTHONUNBUFFERED": "1"}
+    full_env[HOME_ENV] = str(state_dir())
     process = start_detached(command, full_env, log_path, cwd)
     return Spawned(process, token, announce, log_path)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hybrid_tui import jobs
 from hybrid_tui.devices import run_gpus
-from hybrid_tui.runs.files import state_dir
+from hybrid_tui.paths import runs_dir
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def busy_devices() -> list[DeviceUse]:
         queued_runs.add(job.run_id)
         gpus = () if job.devices.startswith("cpu") else _indices(job.devices)
         uses.append(DeviceUse(f"queue job {job.id} ({job.name})", gpus))
-    for record_path in sorted((state_dir() / "runs").glob("*/job.json")):
+    for record_path in sorted(runs_dir().glob("*/job.json")):
         run_id = record_path.parent.name
         if run_id in queued_runs:
             continue

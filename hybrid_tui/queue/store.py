@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.runs.files import state_dir
+from hybrid_tui.paths import queue_db
 
 QUEUED, RUNNING, FINISHED, FAILED, KILLED, REMOVED = (
     "queued",
@@ -67,7 +67,7 @@ create index if not exists jobs_state on jobs (state, priority, position);
 
 
 def queue_db_path() -> Path:
-    return state_dir() / "queue.db"
+    return queue_db()
 
 
 @dataclass(frozen=True)

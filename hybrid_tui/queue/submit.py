@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.paths import resolve_data_root, state_dir
 from hybrid_tui.queue.grid import expand_grid
 from hybrid_tui.queue.store import JobStore, NewJob, QueueJob
 from hybrid_tui.recipe import Recipe, apply_overrides, read_recipe_toml, save_recipe
-from hybrid_tui.runs.files import state_dir
 
 
 def queue_recipe_files(
@@ -58,7 +58,7 @@ def _enqueue(
 ) -> list[QueueJob]:
     if gpus < 1:
         raise HybridTuiError(f"--gpus {gpus}: a job needs 1 or more")
-    data_dir = data_dir or os.environ.get("HYBRID_TUI_DATA") or None
+    data_dir = resolve_data_root(data_dir)
     if data_dir:
         data_dir = str(Path(data_dir).expanduser().resolve())
     for recipe, source, _ in prepared:

@@ -1,29 +1,18 @@
 """Where a run's local files live: events, job record, trainer log, checkpoint, final model.
 
 MLflow holds the record of every run; these files are what a local trainer needs beside it (the
-live event stream, its pid, resumable state). They live in the state dir: `$HYBRID_TUI_HOME`,
-default `./.hybrid-tui`, next to the default `mlflow.db`.
+live event stream, its pid, resumable state). They live in the state dir's `runs/` folder
+(`paths.runs_dir`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-"""The tracking store without a recipe value or `MLFLOW_TRACKING_URI`: beside the state dir.
-Here, not in `recipe`, so commands that only read runs need not import pydantic (~0.2 s)."""
-# Set by the queue in the environment of each trainer it starts: `<job id>:<launch token>`. The
-# run records the job id; a restarted scheduler finds a trainer it had just spawned by the token.
-QUEUE_JOB_ENV = "HYBRID_TUI_QUEUE_JOB"
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("HYBRID_TUI_HOME", ".hybrid-tui")).expanduser().resolve()
+from hybrid_tui.paths import runs_dir
 
 
 @dataclass(frozen=True)
@@ -35,7 +24,7 @@ class RunFiles:
 
     @classmethod
     def for_run(cls, run_id: str, base: Path | None = None) -> RunFiles:
-        return cls(run_id=run_id, root=(base or state_dir()) / "runs" / run_id)
+        return cls(run_id=run_id, root=runs_dir(base) / run_id)
 
     @property
     def events(self) -> Path:
@@ -82,7 +71,7 @@ def local_run_id(text: str) -> str:
     id itself, or a prefix of 4 or more characters that only one such run starts with. What
     `train --resume` and `eval --run` need; unknown, ambiguous and too short: one line each, in
     the words of the tracker's `resolve_run_id`."""
-    runs = state_dir() / "runs"
+    runs = runs_dir()
     if len(text) < MIN_RUN_ID_PREFIX:
         raise run_id_too_short(text)
     matches = []

@@ -9,13 +9,14 @@ import shutil
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.runs.files import RunFiles, state_dir
+from hybrid_tui.paths import runs_dir
+from hybrid_tui.runs.files import RunFiles
 
 
 def local_folder(run_id: str) -> Path | None:
     """The run's folder under the state dir's `runs/`, or None where it has none. A folder that
     is a link, or that resolves outside `runs/`, is refused: removing it would reach elsewhere."""
-    runs = state_dir() / "runs"
+    runs = runs_dir()
     folder = RunFiles.for_run(run_id).root
     if not folder.exists() and not folder.is_symlink():
         return None
@@ -64,7 +65,7 @@ def describe(folder: Path) -> str:
 
 def remove_folder(folder: Path) -> None:
     """Remove a folder `local_folder` returned (checked there: a plain folder inside runs/)."""
-    runs = (state_dir() / "runs").resolve()
+    runs = runs_dir().resolve()
     if folder.is_symlink() or folder.resolve().parent != runs:
         raise HybridTuiError(f"{folder} is not a plain folder inside {runs}; not removed")
     shutil.rmtree(folder)

@@ -21,8 +21,8 @@ from pathlib import Path
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import metric_dataset_name
 from hybrid_tui.metric_keys import parse_eval_key
+from hybrid_tui.paths import state_dir
 from hybrid_tui.recipe import Recipe, save_recipe
-from hybrid_tui.runs.files import state_dir
 
 METHODS: dict[str, tuple[float, float]] = {
     "mono": (1.0, 0.0),

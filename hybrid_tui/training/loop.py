@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.paths import resolve_data_root
 from hybrid_tui.progress import ProgressFn, ProgressLines
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.runs.files import RunFiles
@@ -245,7 +246,7 @@ def _job_data_root(run_id: str) -> str | None:
     job = RunFiles.for_run(run_id).job
     if job.is_file():
         return json.loads(job.read_text(encoding="utf-8")).get("data_root")
-    return os.environ.get("HYBRID_TUI_DATA")
+    return resolve_data_root()
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from hybrid_tui.devices import describe_device, pick_device
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation.lareqa import question_counts
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S, batch_kind_key
+from hybrid_tui.paths import queue_job, take_launch_log
 from hybrid_tui.recipe import Recipe
-from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+from hybrid_tui.runs.files import RunFiles, process_start_ticks
 
 ERROR_ARTIFACT = "error.txt"
 CUDA_VISIBLE_TAG = "hybrid_tui.cuda_visible_devices"
@@ -70,8 +71,8 @@ def process_tags() -> dict[str, str]:
     """Where this process runs: the GPUs it was given (`CUDA_VISIBLE_DEVICES`, as this process
     saw it; `unset` when the variable is absent) and the queue job that started it, if any."""
     tags = {CUDA_VISIBLE_TAG: os.environ.get("CUDA_VISIBLE_DEVICES", "unset")}
-    if os.environ.get(QUEUE_JOB_ENV):
-        tags[QUEUE_JOB_TAG] = os.environ[QUEUE_JOB_ENV].split(":")[0]
+    if job := queue_job():
+        tags[QUEUE_JOB_TAG] = job.split(":")[0]
     return tags
 
 
@@ -107,8 +108,8 @@ def pick_job_device(files: RunFiles, recipe: Recipe) -> None:
 
 def adopt_launch_log(files: RunFiles) -> None:
     """A detached trainer writes to a launch log; move it beside the run's other files."""
-    launch_log = os.environ.pop("HYBRID_TUI_LOG_FILE", None)
-    if launch_log and Path(launch_log).exists():
+    launch_log = take_launch_log()
+    if launch_log and launch_log.exists():
         if files.log.exists():  # a resumed run: keep the earlier attempt's log as trainer.log.N
             attempt = 1
             while files.log.with_name(f"{files.log.name}.{attempt}").exists():

@@ -3,7 +3,6 @@ from the checked inputs, and restored from the checkpoint when a run resumes."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,9 +90,7 @@ def setup_training(
         # kernels may be missing (mps, xpu, ...) torch picks its default
         fused=True if device.split(":")[0] in ("cpu", "cuda") else None,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_multiplier(train.lr_schedule, train.warmup_steps, train.steps)
-    )
+    scheduler = lr_scheduler(optimizer, train.lr_schedule, train.warmup_steps, train.steps)
     sampler = inputs.sampler
     autocast_dtype = pick_precision(train.precision, device)
     scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
@@ -120,17 +117,19 @@ def setup_training(
     return setup
 
 
-def lr_multiplier(schedule: str, warmup: int, total: int):
-    """LR factor per step: linear warmup, then constant, linear decay to 0, or cosine to 0."""
+# the recipe's `train.lr_schedule` -> transformers' name for it
+_SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
 
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        if schedule == "constant":
-            return 1.0
-        if schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        return max(0.0, 1.0 - progress)
 
-    return factor
+def lr_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: str, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """transformers' schedule (as HF Trainer and sentence-transformers use it): the LR rises
+    linearly from 0 over `warmup` steps (step k of them at k/warmup), then stays constant,
+    falls linearly to 0 at `total`, or follows a half cosine to 0 at `total`. A `LambdaLR`, so
+    its state (the step) goes into the checkpoint and back."""
+    from transformers import get_scheduler
+
+    return get_scheduler(
+        _SCHEDULES[schedule], optimizer, num_warmup_steps=warmup, num_training_steps=total
+    )

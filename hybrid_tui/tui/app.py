@@ -5,7 +5,6 @@ before MLflow is even imported; training always runs in its own detached process
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +17,7 @@ from textual.widgets import Input
 
 from hybrid_tui.display_text import visible
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.paths import resolve_data_root, resolve_tracking_uri
 from hybrid_tui.tui.compose.screen import ComposeScreen
 from hybrid_tui.tui.live.screen import LiveScreen
 from hybrid_tui.tui.queue.screen import QueueScreen
@@ -52,12 +52,8 @@ class HybridTuiApp(App[None]):
 
     def __init__(self, tracking_uri: str | None = None, data_dir: str | None = None) -> None:
         super().__init__()
-        from hybrid_tui.recipe import DEFAULT_TRACKING_URI
-
-        self.tracking_uri = (
-            tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-        )
-        self.data_dir = data_dir or os.environ.get("HYBRID_TUI_DATA") or None
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.data_dir = resolve_data_root(data_dir)
         self.live_run_id: str | None = None
         self._tracker: Any = None
         self._tracker_lock = threading.Lock()

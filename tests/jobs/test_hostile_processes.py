@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from hybrid_tui import jobs
+from hybrid_tui.paths import QUEUE_JOB_ENV
 from hybrid_tui.queue.store import JobStore
 from hybrid_tui.queue.submit import queue_recipe_files
-from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+from hybrid_tui.runs.files import RunFiles, process_start_ticks
 from tests.cli.test_cli_reads import trainer_stand_in
 from tests.conftest import REPO, one_error_line, process_alive, tracker_of
 

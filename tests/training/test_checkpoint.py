@@ -9,7 +9,7 @@ import torch
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.training.checkpoint import load_checkpoint, save_checkpoint
-from hybrid_tui.training.setup import lr_multiplier
+from hybrid_tui.training.setup import lr_scheduler
 
 
 def _parts(width: int = 8):
@@ -18,7 +18,7 @@ def _parts(width: int = 8):
         torch.nn.Linear(width, width), torch.nn.Dropout(0.2), torch.nn.Linear(width, 2)
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier("linear", 2, 10))
+    scheduler = lr_scheduler(optimizer, "linear", 2, 10)
     return model, optimizer, scheduler
 
 
@@ -86,11 +86,3 @@ def test_disk_full_while_checkpointing_keeps_the_previous_one(
         "at": 1
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
-
-
-def test_lr_schedule_shapes() -> None:
-    linear = lr_multiplier("linear", 2, 10)
-    assert [round(linear(s), 3) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
-    assert lr_multiplier("constant", 0, 10)(9) == 1.0
-    cosine = lr_multiplier("cosine", 0, 10)
-    assert cosine(0) == 1.0 and abs(cosine(5) - 0.5) < 1e-9 and abs(cosine(10)) < 1e-9

@@ -11,7 +11,7 @@ PROJECT_RECIPES = Path("recipes")
 
 def user_recipes_dir() -> Path:
     """The user's recipes: `$HYBRID_TUI_HOME/recipes` (default `./.hybrid-tui/recipes`)."""
-    from hybrid_tui.runs.files import state_dir
+    from hybrid_tui.paths import state_dir
 
     return state_dir() / "recipes"
 

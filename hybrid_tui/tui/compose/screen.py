@@ -462,8 +462,8 @@ class ComposeScreen(Screen):
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, recipe, data_dir: str | None) -> None:
         from hybrid_tui.jobs import launch
+        from hybrid_tui.paths import state_dir
         from hybrid_tui.recipe import save_recipe
-        from hybrid_tui.runs.files import state_dir
         from hybrid_tui.tui.compose.model_check import check_model_spec
 
         try:
