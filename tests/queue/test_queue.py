@@ -254,7 +254,9 @@ def test_a_restarted_scheduler_adopts_requeues_and_never_starts_twice(
     store.claim(spawned.id, "cpu0", "", "tok-a", str(jobs.launch_files("tok-a")[1]))
     orphan = stand_ins(
         jobs.TrainerStart(
-            "", env={"CUDA_VISIBLE_DEVICES": "", QUEUE_JOB_ENV: f"{spawned.id}:tok-a"}, token="tok-a"
+            "",
+            env={"CUDA_VISIBLE_DEVICES": "", QUEUE_JOB_ENV: f"{spawned.id}:tok-a"},
+            token="tok-a",
         )
     )
     store.claim(never.id, "cpu1", "", "tok-b", str(jobs.launch_files("tok-b")[1]))
