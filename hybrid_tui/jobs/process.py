@@ -70,8 +70,20 @@ def trainer_process(
 
 
 def is_alive(job: Job) -> bool:
-    """True if the job's process still runs (the same process, not a reused pid, not a zombie)."""
-    return recorded_process(job.pid, job.start_ticks) is not None
+    """True if the job's process still runs: not a zombie, and not a reused pid where the record
+    has start ticks to tell (whether it is the trainer is `trainer_of`'s question)."""
+    import psutil
+
+    try:
+        process = psutil.Process(job.pid)
+        ticks = process_start_ticks(job.pid)
+        if None not in (ticks, job.start_ticks) and ticks != job.start_ticks:
+            return False
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.AccessDenied:
+        return True
+    except (psutil.Error, ValueError):
+        return False
 
 
 def trainer_of(job: Job):

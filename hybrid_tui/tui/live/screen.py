@@ -286,7 +286,7 @@ class LiveScreen(Screen):
             return
         text = jobs.tail(job.log_path, 60)
         # reads only: the run stays RUNNING in the store until reconciled (F on Runs)
-        dead = status in (None, "RUNNING") and jobs.trainer_gone(run_id) is not None
+        dead = status in (None, "RUNNING") and not jobs.is_alive(job)
         self.app.call_from_thread(self._show_log_tail, run_id, text, dead)
 
     def _show_log_tail(self, run_id: str, text: str, dead: bool) -> None:
