@@ -196,7 +196,9 @@ def print_log(
                 continue
             if job.state in ENDED or job.state == "removed":
                 return
-            if job_trainer_gone(job):
+            if job_trainer_gone(job):  # its last lines were written before it ended
+                out.write(handle.read() if handle else "")
+                out.flush()
                 print(f"job {job.id}: its trainer has ended", file=sys.stderr)
                 return
             time.sleep(poll_s)
