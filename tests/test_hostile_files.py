@@ -346,6 +346,7 @@ with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
     status = con.execute("SELECT status FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()[0]
 log = (run / "trainer.log").read_text(errors="replace")
 os.unlink("filler")
+subprocess.run([*cli, "reconcile"], env=env, capture_output=True, text=True)
 listed = subprocess.run([*cli, "runs", "--json"], env=env, capture_output=True, text=True)
 after = {r["run_id"]: r["status"] for r in json.loads(listed.stdout or "[]")}.get(run_id)
 print(json.dumps({"store_full": store_full, "status": status, "log": log, "after": after,
@@ -360,7 +361,7 @@ def test_a_disk_that_fills_up_under_the_trainer_ends_its_run_with_one_last_line(
     """A real full disk (a small tmpfs, mounted in a private mount namespace, holding the state
     dir AND the tracking store), filled while the trainer runs: the trainer's log ends with one
     line, the reason, and no traceback (MLflow's SQLAlchemy tracebacks included); the run is
-    FAILED, or the line says it could not be marked, and then `hybrid-tui runs` marks it FAILED
+    FAILED, or the line says it could not be marked, and then `hybrid-tui reconcile` marks it FAILED
     once there is space. Before: the trainer died with tracebacks and the run stayed RUNNING."""
     import shutil
     import subprocess
@@ -392,7 +393,9 @@ def test_a_disk_that_fills_up_under_the_trainer_ends_its_run_with_one_last_line(
     assert "No space left on device" in last or "database or disk is full" in last, last
     assert "free disk space, then start the run again" in last, last
     if outcome["status"] == "RUNNING":
-        assert "the run could not be marked FAILED" in last and "`hybrid-tui runs`" in last, last
+        assert "the run could not be marked FAILED" in last and "`hybrid-tui reconcile`" in last, (
+            last
+        )
     else:
         assert outcome["status"] == "FAILED" and "could not be marked" not in last, last
     assert outcome["after"] == "FAILED", outcome["runs_stderr"]
@@ -415,10 +418,10 @@ def test_a_run_whose_store_cannot_be_written_is_reported_not_marked(tmp_path: Pa
     assert tracker.mark_failed(other) is False
 
 
-def test_runs_marks_a_dead_trainers_run_even_where_its_error_artifact_cannot_be_written(
+def test_reconcile_marks_a_dead_trainers_run_even_where_its_error_artifact_cannot_be_written(
     run_cli, workdir: Path
 ) -> None:
-    """The trainer's last line promises that `hybrid-tui runs` marks its run FAILED: that look
+    """The trainer's last line promises that `hybrid-tui reconcile` marks its run FAILED: it
     must not stop at the log-tail artifact, which a full disk (here: the artifact folder's place
     taken by a file, unwritable for root too) cannot take."""
     import shutil
@@ -438,7 +441,7 @@ def test_runs_marks_a_dead_trainers_run_even_where_its_error_artifact_cannot_be_
     artifacts = workdir / "mlartifacts"
     shutil.rmtree(artifacts, ignore_errors=True)
     artifacts.write_text("a file where the artifact folder would go")
-    done = run_cli("runs", "--json")
+    done = run_cli("reconcile", "--json")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert [run.status for run in tracked_runs(workdir)] == ["FAILED"]
 

@@ -110,12 +110,12 @@ def test_recipe_paths_are_resolved_for_the_trainer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A detached trainer gets an absolute recipe path (its cwd may differ from the caller's);
-    `jobs.launch` and the queue both start trainers through `jobs.spawn`."""
-    from hybrid_tui import jobs
+    every start goes through `jobs.launch.start_trainer`."""
+    from hybrid_tui.jobs.launch import TrainerStart, start_trainer
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HYBRID_TUI_HOME", str(tmp_path / "state"))
-    spawned = jobs.spawn("recipes/x.toml")
+    spawned = start_trainer(TrainerStart("recipes/x.toml"))
     spawned.process.wait(120)  # the recipe does not exist: the trainer says so and exits
     assert str(tmp_path / "recipes" / "x.toml") in spawned.process.args
     assert "recipes/x.toml" not in spawned.process.args
@@ -174,7 +174,7 @@ def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
     bit-identical to an uninterrupted run of the same recipe."""
     from safetensors.torch import load_file
 
-    from hybrid_tui.jobs import launch
+    from hybrid_tui.jobs.launch import TrainerStart, launch_detached
     from hybrid_tui.runs.files import RunFiles
 
     recipe = _short_smoke(workdir)
@@ -183,16 +183,20 @@ def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
     reference = announce.read_text().strip()
 
     kill_steps = sorted(random.Random(SEED).sample(range(2, STEPS), KILLS))
-    job = launch(recipe, data_dir=str(data_root))
+    job = launch_detached(TrainerStart(recipe, data_dir=str(data_root)))
     run_id, offset, killed_at = job.run_id, 0, []
     events = RunFiles.for_run(run_id).events
     for step in kill_steps:
         if job is None:
-            job = launch("", data_dir=str(data_root), resume=run_id)
+            job = launch_detached(TrainerStart(resume=run_id, data_dir=str(data_root)))
             assert job.run_id == run_id
         seen, offset = _kill_at(job, events, offset, step)
         killed_at.append(seen)
         job = None
+    listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)  # reads only: shown gone
+    shown = {run["run_id"]: (run["status"], run["trainer_gone"]) for run in listed}
+    assert shown[run_id] == ("RUNNING", True)
+    run_cli("reconcile", check_code=0)  # the explicit reconcile marks it
     listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
     assert {run["run_id"]: run["status"] for run in listed}[run_id] == "FAILED"  # its trainer died
     run_cli("train", "--resume", run_id, "--data-dir", str(data_root), check_code=0)

@@ -105,14 +105,15 @@ def train(
 
         resume = local_run_id(resume)  # a prefix, as `hybrid-tui runs` prints it
     if detach:
-        from hybrid_tui.jobs import launch
+        from hybrid_tui.jobs.launch import TrainerStart, launch_detached
         from hybrid_tui.recipe import load_recipe
 
         if recipe:  # fail fast here, in the user's terminal
             _warn_if_device_busy(load_recipe(recipe, overrides).train.device)
-        job = launch(
-            recipe or "", data_dir=resolve_data_root(data_dir), resume=resume, overrides=overrides
+        request = TrainerStart(
+            recipe, resume=resume, data_dir=resolve_data_root(data_dir), overrides=tuple(overrides)
         )
+        job = launch_detached(request)
         typer.echo(job.run_id)
         typer.echo(f"trainer pid {job.pid}; log {job.log_path}", err=True)
         return

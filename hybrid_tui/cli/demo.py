@@ -7,10 +7,8 @@ never trained on), prints the per-language tables and how to browse the run in M
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.jobs.launch import TrainerStart, run_attached
 from hybrid_tui.paths import state_dir
 from hybrid_tui.recipe import Recipe, recipe_from_dict
 
@@ -52,7 +50,8 @@ def demo_recipe() -> Recipe:
 def run_demo(
     data_root: str | None, steps: int | None = None, max_questions: int | None = None
 ) -> None:
-    """Prepare the model, train in a child `hybrid-tui train` process, then print the tables."""
+    """Prepare the model, train in a child `hybrid-tui train` process (`run_attached`), then
+    print the tables."""
     from rich.console import Console
 
     from hybrid_tui.models import resolve_model
@@ -77,26 +76,11 @@ def run_demo(
     with rich_progress(transient=True) as progress:
         resolve_model(recipe.model.spec, progress=progress)
     recipe_path = save_recipe(recipe, state_dir() / "demo.toml")
-    announce = state_dir() / "demo.run_id"
-    announce.unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "hybrid_tui",
-        "train",
-        str(recipe_path),
-        "--announce",
-        str(announce),
-    ]
-    if data_root:
-        command += ["--data-dir", data_root]
-    finished = subprocess.run(command, check=False)
-    if finished.returncode != 0:
-        raise SystemExit(finished.returncode)  # the trainer has printed its one-line error
-    if not announce.exists():
+    code, run_id = run_attached(TrainerStart(recipe_path, data_dir=data_root))
+    if code != 0:
+        raise SystemExit(code)  # the trainer has printed its one-line error
+    if run_id is None:
         raise HybridTuiError("the demo's trainer ended without announcing its run id; see above")
-    run_id = announce.read_text().strip()
-    announce.unlink(missing_ok=True)
 
     from hybrid_tui.cli.output import show_run
 

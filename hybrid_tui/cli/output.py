@@ -36,14 +36,14 @@ def list_runs(
     descending: bool | None = None,
 ) -> None:
     """The run list; `columns` ("train.lr,train.seed") replaces the default param columns,
-    `filter_text` keeps the runs it matches (`run_filter`), `sort` orders them by a column."""
-    from hybrid_tui.jobs import reconcile
+    `filter_text` keeps the runs it matches (`run_filter`), `sort` orders them by a column.
+    Reads only: a RUNNING run whose trainer is gone is shown so (`reconcile` marks it)."""
+    from hybrid_tui.jobs.reconcile import gone_run_ids
     from hybrid_tui.runs.columns import DEFAULT_PARAM_COLUMNS, parse_columns, sorted_runs
     from hybrid_tui.runs.filter import parse_filter
 
     run_filter = parse_filter(filter_text) if filter_text is not None else None
     tracker = _tracker(uri)
-    reconcile(tracker)
     runs = tracker.list_runs(experiment=experiment)
     param_keys = DEFAULT_PARAM_COLUMNS if columns is None else parse_columns(columns, runs)
     if sort is not None:
@@ -55,8 +55,9 @@ def list_runs(
         if not runs and not json_output:
             _console().print(plain(f"no run of {everything} matches the filter {filter_text}"))
             return
+    gone = gone_run_ids(runs)
     if json_output:
-        _print_json([run.__dict__ for run in runs])
+        _print_json([{**run.__dict__, "trainer_gone": run.run_id in gone} for run in runs])
         return
     if not runs:
         from hybrid_tui.command_name import command
@@ -65,10 +66,23 @@ def list_runs(
             plain(f"no runs in {uri}; start one with `{command('train recipes/smoke.toml')}`")
         )
         return
-    _print_runs_table(uri, runs, param_keys, chosen=columns is not None)
+    _print_runs_table(uri, runs, param_keys, chosen=columns is not None, gone=gone)
+    if gone:
+        _console().print(plain(gone_hint(len(gone))))
 
 
-def _print_runs_table(uri: str, runs: list, param_keys: tuple[str, ...], chosen: bool) -> None:
+def gone_hint(count: int) -> str:
+    """The line under a list showing runs whose trainer is gone."""
+    from hybrid_tui.command_name import command
+    from hybrid_tui.jobs.reconcile import GONE
+
+    runs = "a run" if count == 1 else f"{count} runs"
+    return f"{GONE}: {runs} RUNNING without a trainer; `{command('reconcile')}` marks them FAILED"
+
+
+def _print_runs_table(
+    uri: str, runs: list, param_keys: tuple[str, ...], chosen: bool, gone: set[str] = frozenset()
+) -> None:
     """Every figure whole: piped, the rows are as wide as they need; on a terminal, columns make
     way (named in a note) rather than a figure being cut (`runs_table`)."""
     from rich import box
@@ -90,7 +104,7 @@ def _print_runs_table(uri: str, runs: list, param_keys: tuple[str, ...], chosen:
         cells = {
             "run": run.run_id[:8],
             "name": run.name,
-            "status": run.status,
+            "status": _status(run.status, run.run_id in gone),
             "model": run.model,
             "mix": compact_mix(run.mix) if short_mix else run.mix,
             "started": _when(run.start_time),
@@ -134,6 +148,13 @@ def _print_runs_table(uri: str, runs: list, param_keys: tuple[str, ...], chosen:
                 f"{width} columns: {names} (widen the terminal or choose with --columns)"
             )
         )
+
+
+def _status(status: str, gone: bool) -> str:
+    """`RUNNING · trainer gone` for a run whose trainer died unseen (not yet reconciled)."""
+    from hybrid_tui.jobs.reconcile import GONE
+
+    return f"{status} · {GONE}" if gone else status
 
 
 def _when(start_time) -> str:
@@ -220,10 +241,12 @@ def print_miracl_result(result: dict) -> None:
 
 def show_run(uri: str, run_id: str, json_output: bool) -> None:
     from hybrid_tui import report
+    from hybrid_tui.jobs.reconcile import gone_run_ids
     from hybrid_tui.runs.labels import run_note, user_tags
 
     detail = _tracker(uri).get_run(run_id)
     tags, note = user_tags(detail.tags), run_note(detail.tags)
+    gone = bool(gone_run_ids([detail]))
     if json_output:
         tables = {
             dataset: report.to_json(report.LanguageTables.from_metrics(detail.metrics, dataset))
@@ -234,6 +257,7 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
                 "run_id": detail.run_id,
                 "name": detail.name,
                 "status": detail.status,
+                "trainer_gone": gone,
                 "params": detail.params,
                 "tags": tags,
                 "note": note,
@@ -248,9 +272,13 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
     console.print(
         Text.assemble(
             plain(detail.name, style="bold"),
-            plain(f" ({detail.run_id}) {detail.status}: {detail.model}, {detail.mix}"),
+            plain(
+                f" ({detail.run_id}) {_status(detail.status, gone)}: {detail.model}, {detail.mix}"
+            ),
         )
     )
+    if gone:
+        console.print(plain(gone_hint(1)))
     if tags:
         console.print(plain("tags: " + ", ".join(f"{key}={value}" for key, value in tags.items())))
     if note:

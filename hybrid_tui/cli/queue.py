@@ -48,13 +48,9 @@ def queue_ls(json_output: JsonFlag = False) -> None:
     """Jobs with their state, GPUs, run id, wait and run time (and the scheduler's state)."""
     from hybrid_tui.queue.daemon import running_scheduler
     from hybrid_tui.queue.output import print_jobs
-    from hybrid_tui.queue.scheduler import Scheduler
     from hybrid_tui.queue.store import JobStore
 
-    store, scheduler = JobStore(), running_scheduler()
-    if scheduler is None:  # nobody else notices trainers that ended meanwhile
-        Scheduler(store).reconcile()
-    print_jobs(store.jobs(), scheduler, json_output)
+    print_jobs(JobStore().jobs(), running_scheduler(), json_output)
 
 
 @queue_app.command("rm")
@@ -76,18 +72,10 @@ def queue_logs(
     ] = False,
 ) -> None:
     """A job's trainer log (with -f: followed like tail -f until the job ends)."""
-    from hybrid_tui.queue.daemon import running_scheduler
     from hybrid_tui.queue.output import print_log
-    from hybrid_tui.queue.scheduler import Scheduler
     from hybrid_tui.queue.store import JobStore
 
-    store = JobStore()
-
-    def reconcile() -> None:
-        if running_scheduler() is None:
-            Scheduler(store).reconcile()
-
-    print_log(store, job, follow, reconcile=reconcile)
+    print_log(JobStore(), job, follow)
 
 
 GpuList = Annotated[

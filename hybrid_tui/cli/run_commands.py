@@ -1,4 +1,4 @@
-"""`hybrid-tui runs`, `show`, `compare`, `cancel`, `tag`, `note`, `delete`: the commands on
+"""`hybrid-tui runs`, `show`, `compare`, `cancel`, `reconcile`, `tag`, `note`, `delete`: the commands on
 tracked runs. Declarations only (the bodies are in cli_output, cli_runs and jobs); `cli.py`
 mounts them on the main app."""
 
@@ -45,7 +45,7 @@ def runs(
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """List tracked runs (runs whose trainer died are marked FAILED first)."""
+    """List tracked runs (a run whose trainer died shows `RUNNING · trainer gone`)."""
     from hybrid_tui.cli.output import list_runs
 
     list_runs(
@@ -96,14 +96,23 @@ def cancel(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Stop a running trainer: it checkpoints and ends its run KILLED."""
-    from hybrid_tui.jobs import cancel as cancel_job
-    from hybrid_tui.jobs import full_run_id
+    from hybrid_tui.jobs.process import cancel as cancel_job
+    from hybrid_tui.jobs.record import full_run_id
     from hybrid_tui.tracking import Tracker
 
     run_id = full_run_id(run_id, Tracker(resolve_tracking_uri(tracking_uri)))
     if not cancel_job(run_id):
         raise HybridTuiError(f"run {run_id} has no live trainer on this machine")
     typer.echo(f"cancelled {run_id}")
+
+
+@run_commands.command()
+def reconcile(tracking_uri: TrackingUri = None, json_output: JsonFlag = False) -> None:
+    """Mark runs whose trainer is gone (kill -9, OOM, power loss) FAILED, with the log's tail;
+    end the queue's jobs whose trainer is gone."""
+    from hybrid_tui.cli.runs import reconcile as reconcile_runs
+
+    reconcile_runs(resolve_tracking_uri(tracking_uri), json_output)
 
 
 RunArgument = Annotated[

@@ -1,4 +1,4 @@
-"""`hybrid-tui tag`, `note` and `delete`: writing to runs from the command line (through the
+"""`hybrid-tui tag`, `note`, `delete` and `reconcile`: writing to runs from the command line (through the
 `Tracker`, so these import MLflow; the reads before them do not)."""
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ def delete(uri: str, run_ids: list[str], yes: bool, files: bool | None = None) -
     """Delete every named run, or none: all are checked first, then the user is asked. Each run's
     local folder (model, checkpoint: GBs for a real model) goes too with `files`; else it is kept
     and the message says where and how big."""
-    from hybrid_tui.jobs import reconcile
+    from hybrid_tui.jobs.reconcile import reconcile_runs
     from hybrid_tui.runs.labels import deletable
     from hybrid_tui.runs.local_files import describe, local_folder, remove_folder, shown_path
 
     tracker = _tracker(uri)
-    reconcile(tracker)  # a dead trainer's run is FAILED, and so deletable
+    reconcile_runs(tracker)  # asked to delete: a dead trainer's run is FAILED, and so deletable
     runs = deletable(tracker, run_ids)
     folders = [folder for run in runs if (folder := local_folder(run.run_id)) is not None]
     listed = visible(", ".join(f"{run.run_id[:8]} ({run.name}, {run.status})" for run in runs))
@@ -74,3 +74,32 @@ def delete(uri: str, run_ids: list[str], yes: bool, files: bool | None = None) -
             f"local files kept: {described}; remove them with `rm -r {paths}` "
             "(delete --files removes them with the run)"
         )
+
+
+def reconcile(uri: str, json_output: bool) -> None:
+    """Mark the runs whose trainer is gone FAILED (`jobs.reconcile`), and end the queue's jobs
+    whose trainer is gone (the scheduler's pass, run here when no scheduler serves the queue)."""
+    import json
+
+    from hybrid_tui.jobs.reconcile import reconcile_runs
+    from hybrid_tui.queue.daemon import running_scheduler, trackers
+    from hybrid_tui.queue.scheduler import Scheduler
+    from hybrid_tui.queue.store import RUNNING, JobStore
+
+    failed = reconcile_runs(_tracker(uri))
+    ended = []
+    if running_scheduler() is None:  # a running scheduler does this on each pass itself
+        store = JobStore()
+        running = {job.id for job in store.jobs([RUNNING])}
+        Scheduler(store, tracker_for=trackers()).reconcile()
+        ended = [job for job in store.jobs() if job.id in running and job.state != RUNNING]
+    if json_output:
+        jobs = [{"id": job.id, "state": job.state, "run_id": job.run_id} for job in ended]
+        typer.echo(json.dumps({"failed": failed, "queue_jobs": jobs}, indent=1, sort_keys=True))
+        return
+    for run_id in failed:
+        typer.echo(f"run {run_id[:8]}: its trainer is gone; marked FAILED")
+    for job in ended:
+        typer.echo(f"queue job {job.id} (run {job.run_id or 'not started'}): {job.state}")
+    if not failed and not ended:
+        typer.echo("every RUNNING run on this machine has its trainer; nothing to mark")

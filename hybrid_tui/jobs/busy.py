@@ -10,8 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybrid_tui import jobs
 from hybrid_tui.devices import run_gpus
+from hybrid_tui.jobs.process import is_alive
+from hybrid_tui.jobs.record import job_for
 from hybrid_tui.paths import runs_dir
 
 
@@ -42,8 +43,8 @@ def busy_devices() -> list[DeviceUse]:
         run_id = record_path.parent.name
         if run_id in queued_runs:
             continue
-        job = jobs.job_for(run_id)
-        if job is None or not jobs.is_alive(job):
+        job = job_for(run_id)
+        if job is None or job.queue_job or not is_alive(job):
             continue
         record = _read(record_path)
         device = record.get("device") or "auto"

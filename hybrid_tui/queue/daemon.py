@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybrid_tui import jobs
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
+from hybrid_tui.jobs.launch import start_detached
+from hybrid_tui.jobs.logs import error_line
 from hybrid_tui.jobs.process import recorded_process, trainer_process
 from hybrid_tui.paths import HOME_ENV, state_dir
 from hybrid_tui.queue.scheduler import Scheduler, Slots, is_trainer_of
@@ -119,7 +120,7 @@ def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> Schedul
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "hybrid_tui", "queue", "serve", *_slot_args(slots)]
     env = {**os.environ, HOME_ENV: str(state_dir()), "PYTHONUNBUFFERED": "1"}
-    process = jobs.start_detached(command, env, log_path)
+    process = start_detached(command, env, log_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         info = running_scheduler()
@@ -127,7 +128,7 @@ def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> Schedul
             return info
         code = process.poll()
         if code is not None:
-            raise HybridTuiError(jobs.error_line(log_path) or f"the scheduler exited ({code})")
+            raise HybridTuiError(error_line(log_path) or f"the scheduler exited ({code})")
         time.sleep(0.05)
     raise HybridTuiError(f"the scheduler did not start within {timeout_s:.0f}s; see {log_path}")
 
@@ -234,7 +235,7 @@ def scheduler_process(info: SchedulerInfo):
 def cancel_running_jobs(
     store: JobStore, timeout_s: float = STOP_TIMEOUT_S
 ) -> tuple[list[QueueJob], list[QueueJob]]:
-    """Ask every running trainer to stop (SIGTERM, as `jobs.cancel` does: it checkpoints and ends
+    """Ask every running trainer to stop (SIGTERM, as `jobs.process.cancel` does: it checkpoints and ends
     its run KILLED; torchrun's agent passes it to every rank), wait for them, then record their
     ends. Call with no scheduler running. Returns the jobs cancelled, and the jobs whose recorded
     process lives but is not their trainer (not signalled; ended by their run, as a dead one)."""
@@ -247,7 +248,7 @@ def cancel_running_jobs(
             live.append(job)
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.send_signal(signal.SIGTERM)
-        elif job.pid and jobs.is_alive(jobs.Job("", job.pid, job.start_ticks, Path())):
+        elif recorded_process(job.pid, job.start_ticks) is not None:
             strangers.append(job)
     deadline = time.monotonic() + timeout_s
     while any(is_trainer_of(job) for job in live) and time.monotonic() < deadline:

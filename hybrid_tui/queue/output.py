@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hybrid_tui.display_text import plain, visible
+from hybrid_tui.queue.scheduler import job_trainer_gone
 from hybrid_tui.queue.store import ENDED, QUEUED, JobStore, QueueJob
 from hybrid_tui.runs.files import RunFiles
 
@@ -57,8 +58,10 @@ def runs_on_cpu(job: QueueJob, machine_has_gpu: bool | None = None) -> bool:
 
 
 def job_json(job: QueueJob, machine_has_gpu: bool) -> dict:
-    """`queue ls --json`'s job: `gpus` 0 and `cpu_slots` N for a job on CPU slots."""
-    payload = job.as_json()
+    """`queue ls --json`'s job: `gpus` 0 and `cpu_slots` N for a job on CPU slots;
+    `trainer_gone` for a running job whose trainer died unseen."""
+
+    payload = job.as_json() | {"trainer_gone": job_trainer_gone(job)}
     if runs_on_cpu(job, machine_has_gpu):
         payload |= {"gpus": 0, "cpu_slots": job.gpus}
     return payload
@@ -83,7 +86,16 @@ def devices_label(job: QueueJob) -> str:
     return "cpu" if job.devices.startswith("cpu") else job.devices
 
 
+def state_label(job: QueueJob, gone: bool) -> str:
+    """`running · trainer gone` for a job whose trainer died unseen, else the job's state."""
+    from hybrid_tui.jobs.reconcile import GONE
+
+    return f"{job.state} · {GONE}" if gone else job.state
+
+
 def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
+    """The job table, or JSON. Reads only: a job whose trainer is gone is shown so, and ended by
+    the scheduler or `hybrid-tui reconcile`."""
     if json_output:
         from hybrid_tui.devices import gpu_readings
 
@@ -116,12 +128,13 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
         table.add_column(column, justify="right" if column in ("job", "prio") else "left")
     now = time.time()
     deleted = deleted_run_ids(jobs)
+    gone = {job.id for job in jobs if job_trainer_gone(job)}
     for job in jobs:
         table.add_row(
             str(job.id),
             plain(job.name),  # a recipe's name and the user's overrides: text, never markup
             plain(" ".join(job.overrides)),
-            Text(job.state, style=STATE_STYLE.get(job.state, "")),
+            Text(state_label(job, job.id in gone), style=STATE_STYLE.get(job.state, "")),
             devices_label(job),
             str(job.priority),
             duration(job.wait_s(now)),
@@ -129,6 +142,12 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
             run_label(job, deleted),
         )
     console.print(table)
+    if gone:
+        console.print(
+            f"{len(gone)} running job(s) without a trainer; `{command('reconcile')}` ends them",
+            markup=False,
+            highlight=False,
+        )
     failed = [job for job in jobs if job.state == "failed" and job.error]
     for job in failed[-3:]:
         console.print(f"job {job.id} failed: {visible(job.error)}", markup=False, highlight=False)
@@ -147,12 +166,12 @@ def print_log(
     store: JobStore,
     ref: str,
     follow: bool,
-    reconcile=None,
     poll_s: float = 0.5,
     out: TextIO | None = None,
 ) -> None:
     """The job's log; with `follow`, new lines as they come until the job ends (a queued job is
-    waited for). `reconcile()` is called each poll when no scheduler would notice the end."""
+    waited for), or until its trainer is gone (reads only: the scheduler, or `reconcile`, ends
+    the job)."""
     out = out or sys.stdout
     job = store.get(ref)
     if not follow:
@@ -177,8 +196,11 @@ def print_log(
                 continue
             if job.state in ENDED or job.state == "removed":
                 return
-            if reconcile is not None:
-                reconcile()
+            if job_trainer_gone(job):  # its last lines were written before it ended
+                out.write(handle.read() if handle else "")
+                out.flush()
+                print(f"job {job.id}: its trainer has ended", file=sys.stderr)
+                return
             time.sleep(poll_s)
     finally:
         if handle is not None:

@@ -25,8 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybrid_tui import jobs
-from hybrid_tui.jobs.process import trainer_process
+from hybrid_tui.jobs import launch
+from hybrid_tui.jobs.launch import Spawned, TrainerStart, announced_run_id, launch_files
+from hybrid_tui.jobs.logs import error_line, tail
+from hybrid_tui.jobs.process import find_process_with_env, trainer_process
+from hybrid_tui.jobs.reconcile import mark_trainer_gone
 from hybrid_tui.paths import QUEUE_JOB_ENV
 from hybrid_tui.queue.store import (
     FAILED,
@@ -81,11 +84,11 @@ class Scheduler:
         store: JobStore,
         slots: Slots | None = None,
         tracker_for: Callable[[str], object] | None = None,
-        spawn: Callable[..., jobs.Spawned] = jobs.spawn,
+        spawn: Callable[[TrainerStart], Spawned] | None = None,
         log: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.store, self.slots, self.tracker_for = store, slots, tracker_for
-        self.spawn, self.log = spawn, log
+        self.spawn, self.log = spawn, log  # `spawn`: tests' stand-ins for `start_trainer`
         self.children: dict[int, object] = {}  # job id -> Popen of trainers started here
         self.stopping = False
 
@@ -137,8 +140,8 @@ class Scheduler:
         """Record the run id the job's trainer announced (once its run exists)."""
         if job.run_id or not job.token:
             return job
-        announce, _ = jobs.launch_files(job.token)
-        run_id = jobs.announced_run_id(announce)
+        announce, _ = launch_files(job.token)
+        run_id = announced_run_id(announce)
         if not run_id:
             return job
         log_path = str(RunFiles.for_run(run_id).log)
@@ -155,7 +158,7 @@ class Scheduler:
             self.store.set_process(job.id, pid, process_start_ticks(pid))
             self.log(f"job {job.id}: adopted trainer {pid}")
             return self.store.get(str(job.id))
-        log_text = jobs.tail(Path(job.log_path), 5) if job.log_path else ""
+        log_text = tail(Path(job.log_path), 5) if job.log_path else ""
         if job.run_id is None and not log_text.strip():
             if self.store.requeue(job.id):
                 self.log(f"job {job.id}: its trainer never started; queued again")
@@ -165,14 +168,14 @@ class Scheduler:
     def _alive(self, job: QueueJob) -> bool:
         child = self.children.get(job.id)
         if child is not None:
-            return child.poll() is None  # also reaps it
+            child.poll()  # reaps a child that ended, so it is no zombie; the check is the row's
         return is_trainer_of(job)
 
     def judge(self, job: QueueJob) -> tuple[str, str | None]:
         """The end state of a job whose trainer is gone, and why when it did not finish."""
         log_path = Path(job.log_path) if job.log_path else None
         if job.run_id is None:
-            line = jobs.error_line(log_path) if log_path else None
+            line = error_line(log_path) if log_path else None
             return FAILED, line or "the trainer exited before its run started"
         status, error = end_event(job.run_id)
         if status is None and self.tracker_for is not None:
@@ -180,15 +183,12 @@ class Scheduler:
         if status in RUN_STATUS_STATE:
             state = RUN_STATUS_STATE[status]
             if state == FAILED and not error and log_path:
-                error = jobs.error_line(log_path)
+                error = error_line(log_path)
             return state, error
         # the trainer died without ending its run (kill -9, OOM): the run is FAILED too
         error = "the trainer process died without ending its run"
         if self.tracker_for is not None:
-            tracker = self.tracker_for(job.tracking_uri)
-            tail = (jobs.tail(log_path, 60) if log_path else "") or "(no trainer log)"
-            tracker.log_text(job.run_id, f"{error}\n\n{tail}", "error.txt")
-            tracker.end_run(job.run_id, "FAILED")
+            mark_trainer_gone(self.tracker_for(job.tracking_uri), job.run_id, error, log_path)
         return FAILED, error
 
     # ------------------------------------------------------------------ starting
@@ -222,7 +222,7 @@ class Scheduler:
                 self.store.refuse(job.id, f"tracking store {job.tracking_uri}: {err}")
                 return
         token = uuid.uuid4().hex[:12]
-        _, log_path = jobs.launch_files(token)
+        _, log_path = launch_files(token)
         cuda_visible = self.slots.cuda_visible(given)
         if not self.store.claim(job.id, ",".join(given), cuda_visible, token, str(log_path)):
             return  # removed meanwhile
@@ -231,15 +231,16 @@ class Scheduler:
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # GPU numbers as nvidia-smi and NVML give them
             QUEUE_JOB_ENV: f"{job.id}:{token}",
         }
+        request = TrainerStart(
+            job.recipe_path,
+            data_dir=job.data_dir,
+            env=env,
+            nproc=job.gpus,
+            cwd=job.workdir,
+            token=token,
+        )
         try:
-            spawned = self.spawn(
-                job.recipe_path,
-                data_dir=job.data_dir,
-                env=env,
-                nproc=job.gpus,
-                cwd=job.workdir,
-                token=token,
-            )
+            spawned = (self.spawn or launch.start_trainer)(request)
         except OSError as err:
             self.store.finish(job.id, FAILED, f"could not start the trainer: {err}")
             return
@@ -255,9 +256,19 @@ def is_trainer_of(job: QueueJob) -> bool:
     return trainer_process(job.pid, job.start_ticks, queue_job=f"{job.id}:{job.token}") is not None
 
 
+def job_trainer_gone(job: QueueJob) -> bool:
+    """Whether a running job's recorded trainer is gone while its row still says running (no
+    scheduler has seen it yet): what `queue ls` and the app show. Reads only."""
+    from hybrid_tui.jobs.process import another_users
+
+    if job.state != RUNNING or job.pid is None or is_trainer_of(job):
+        return False
+    return not another_users(job.pid, job.start_ticks)
+
+
 def end_event(run_id: str) -> tuple[str | None, str | None]:
     """(status, error) of the run's `end` event, the trainer's last word; (None, None) without."""
-    text = jobs.tail(RunFiles.for_run(run_id).events, 5)
+    text = tail(RunFiles.for_run(run_id).events, 5)
     for line in reversed(text.splitlines()):
         try:
             event = json.loads(line)
@@ -266,20 +277,3 @@ def end_event(run_id: str) -> tuple[str | None, str | None]:
         if isinstance(event, dict) and event.get("type") == "end":
             return event.get("status"), event.get("error")
     return None, None
-
-
-def find_process_with_env(name: str, value: str) -> int | None:
-    """The pid of a live process of this user whose environment has `name=value` (Linux)."""
-    wanted = f"{name}={value}".encode()
-    pids = sorted(int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
-    for pid in pids:  # the lowest first: torchrun's agent before the ranks it started
-        entry = Path("/proc") / str(pid)
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if wanted in environ.split(b"\0"):
-            job = jobs.Job("", pid, process_start_ticks(pid), Path())
-            if jobs.is_alive(job):
-                return job.pid
-    return None

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.jobs.launch import TrainerStart, run_attached
 from hybrid_tui.languages import metric_dataset_name
 from hybrid_tui.metric_keys import parse_eval_key
 from hybrid_tui.paths import state_dir
@@ -120,10 +119,8 @@ def run_study(
         recipe = recipe_for(base, study, run)
         path = save_recipe(recipe, state_dir() / "studies" / study / f"{recipe.name}.toml")
         print(f"[{index}/{len(todo)}] training {recipe.name}", flush=True)
-        command = [sys.executable, "-m", "hybrid_tui", "train", str(path)]
-        if data_root:
-            command += ["--data-dir", str(data_root)]
-        if subprocess.run(command, check=False).returncode != 0:
+        code, _ = run_attached(TrainerStart(path, data_dir=str(data_root) if data_root else None))
+        if code != 0:
             print(f"  {recipe.name} failed; it is left out of the summary", flush=True)
     from hybrid_tui.study.report import write_report
     from hybrid_tui.study.store import save_wall_time

@@ -80,10 +80,17 @@ def write_job_record(files: RunFiles, inputs, recipe: Recipe) -> None:
     """What `jobs` needs to find this process again, and what `--resume` needs to restart it."""
     files.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(files.recipe, recipe.to_toml())
+    # One record per process: a queued trainer's pid is its queue row's (the scheduler wrote it
+    # before this run existed); this record only names the row. A direct trainer's is here.
+    job = queue_job()
+    process = (
+        {"queue_job": job}
+        if job
+        else {"pid": os.getpid(), "start_ticks": process_start_ticks(os.getpid())}
+    )
     record = {
         "run_id": files.run_id,
-        "pid": os.getpid(),
-        "start_ticks": process_start_ticks(os.getpid()),
+        **process,
         "started": time.time(),
         "data_root": inputs.data_root,
         "log": str(files.log),
@@ -163,7 +170,7 @@ def not_marked(run_id: str, tracking_uri: str) -> str:
     """What the trainer's last line adds when its run could not be marked FAILED."""
     return (
         f"the run could not be marked FAILED ({tracking_uri} cannot be written either): "
-        f"`hybrid-tui runs` marks it FAILED once there is space (run {run_id})"
+        f"`hybrid-tui reconcile` marks it FAILED once there is space (run {run_id})"
     )
 
 

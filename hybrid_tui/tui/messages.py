@@ -10,9 +10,11 @@ from textual.message import Message
 
 @dataclass
 class RunsLoaded(Message):
-    """The runs of the tracking store (already reconciled: dead trainers are FAILED)."""
+    """The runs of the tracking store, and the ids of the RUNNING ones whose trainer is gone
+    (shown so; `F` on Runs, or `hybrid-tui reconcile`, marks them FAILED)."""
 
     runs: list[Any]
+    gone: frozenset[str] = frozenset()
 
 
 @dataclass

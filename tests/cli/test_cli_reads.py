@@ -1,5 +1,5 @@
 """The read commands (`runs`, `show`, `compare`) on a sqlite store: what they print, that they
-never import mlflow (~2 s) unless `runs` finds a dead trainer's run to mark FAILED, and that they
+never import mlflow (~2 s) nor write (a dead trainer's run is shown, `reconcile` marks it), and that they
 and `cancel` take the 8-character ids `runs` prints (any unique prefix of 4 or more)."""
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_tui.jobs import process_start_ticks
-from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.runs.files import RunFiles, process_start_ticks
 from hybrid_tui.tracking import Tracker
 from tests.tracking.test_sqlite_reads import share_a_prefix
 
@@ -146,17 +145,27 @@ def test_show_and_compare_print_tables_without_importing_mlflow(store: dict) -> 
     assert other[:12] in compared and "+10.0" in compared
 
 
-def test_runs_marks_a_dead_trainers_run_failed(tmp_path: Path) -> None:
-    """The one case where `runs` writes (and so imports mlflow)."""
+def test_runs_shows_a_dead_trainers_run_and_reconcile_marks_it(tmp_path: Path) -> None:
+    """`runs` only reads (no mlflow import, no write): a dead trainer's run is shown RUNNING with
+    its trainer gone; `reconcile` marks it FAILED and leaves the live trainer's run alone."""
     seeded = _seed(tmp_path)
     tracker = Tracker(seeded["uri"])
     dead = tracker.start_run("cli-reads", "dead", {})
     _record_trainer(tmp_path / "state", dead, _dead_pid())
-    done = hybrid_tui(seeded, "runs", "--json")
+    live = seeded["ids"]["live"]
+    listed = json.loads(_ok_without_mlflow(hybrid_tui(seeded, "runs", "--json")))
+    shown = {run["run_id"]: (run["status"], run["trainer_gone"]) for run in listed}
+    assert shown[dead] == ("RUNNING", True) and shown[live] == ("RUNNING", False)
+    assert "RUNNING · trainer gone" in _ok_without_mlflow(hybrid_tui(seeded, "runs"))
+    done = hybrid_tui(seeded, "reconcile", "--json")
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == "mlflow imported"
-    statuses = {run["run_id"]: run["status"] for run in json.loads(done.stdout)}
-    assert statuses[dead] == "FAILED" and statuses[seeded["ids"]["live"]] == "RUNNING"
+    assert json.loads(done.stdout)["failed"] == [dead]
+    statuses = {run["run_id"]: run["status"] for run in json.loads(done_runs(seeded))}
+    assert statuses[dead] == "FAILED" and statuses[live] == "RUNNING"
+
+
+def done_runs(seeded: dict) -> str:
+    return _ok_without_mlflow(hybrid_tui(seeded, "runs", "--json"))
 
 
 def test_show_and_compare_take_the_ids_runs_prints(store: dict) -> None:

@@ -60,7 +60,7 @@ def test_cancel_of_a_record_naming_an_unrelated_process_signals_nothing(
     line = one_error_line(run_cli("cancel", run_id[:8]))
     assert line == (
         f"error: process {sleeper.pid} in {files.job} is not the trainer of run {run_id[:8]}; "
-        "nothing was signalled (its trainer is gone: `hybrid-tui runs` marks the run FAILED)"
+        "nothing was signalled (its trainer is gone: `hybrid-tui reconcile` marks the run FAILED)"
     )
     time.sleep(0.3)  # a SIGTERM, had one been sent, would have ended it by now
     assert process_alive(sleeper.pid)
@@ -100,10 +100,11 @@ def test_reconcile_takes_an_unrelated_process_for_a_dead_trainer(
 ) -> None:
     run_id = _running_run(workdir)
     _record(run_id, sleeper.pid, process_start_ticks(sleeper.pid))
+    assert json.loads(run_cli("reconcile", "--json", check_code=0).stdout)["failed"] == [run_id]
     listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
     assert {run["run_id"]: run["status"] for run in listed}[run_id] == "FAILED"
     assert process_alive(sleeper.pid)
-    assert jobs.reconcile(tracker_of(workdir)) == []  # judged once
+    assert jobs.reconcile_runs(tracker_of(workdir)) == []  # judged once
 
 
 # ------------------------------------------------------------------ item 5: the queue
@@ -264,7 +265,7 @@ def test_train_resume_takes_a_run_prefix(run_cli, workdir: Path, data_root: Path
     """A real trainer cancelled (it passes the trainer check), then resumed by a prefix."""
     from hybrid_tui.events import EventTail
 
-    job = jobs.launch(_quick_recipe(workdir), data_dir=str(data_root))
+    job = jobs.launch_detached(jobs.TrainerStart(_quick_recipe(workdir), data_dir=str(data_root)))
     tail = EventTail(RunFiles.for_run(job.run_id).events)
     steps: list[int] = []
     deadline = time.monotonic() + 300

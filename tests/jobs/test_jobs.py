@@ -60,7 +60,7 @@ def test_detached_trainer_survives_its_terminal(workdir: Path, data_root: Path) 
 
 
 def test_cancel_checkpoints_and_ends_killed(workdir: Path, data_root: Path) -> None:
-    job = jobs.launch(SMOKE, data_dir=str(data_root))
+    job = jobs.launch_detached(jobs.TrainerStart(SMOKE, data_dir=str(data_root)))
     tail = EventTail(RunFiles.for_run(job.run_id).events)
     steps: list[int] = []
 
@@ -79,19 +79,19 @@ def test_cancel_checkpoints_and_ends_killed(workdir: Path, data_root: Path) -> N
 
 
 def test_dead_trainer_is_marked_failed_on_reconcile(workdir: Path, data_root: Path) -> None:
-    job = jobs.launch(SMOKE, data_dir=str(data_root))
+    job = jobs.launch_detached(jobs.TrainerStart(SMOKE, data_dir=str(data_root)))
     os.killpg(job.pid, signal.SIGKILL)
     _reap(job.pid)
     _wait_for(lambda: not jobs.is_alive(job), timeout=30, what="trainer to die")
     tracker = tracker_of(workdir)
     assert tracker.get_run(job.run_id).status == "RUNNING"
-    assert jobs.reconcile(tracker) == [job.run_id]
+    assert jobs.reconcile_runs(tracker) == [job.run_id]
     assert tracker.get_run(job.run_id).status == "FAILED"
-    assert jobs.reconcile(tracker) == []
+    assert jobs.reconcile_runs(tracker) == []
 
 
 def test_launch_reports_bad_input_as_one_line(workdir: Path) -> None:
     from hybrid_tui.errors import HybridTuiError
 
     with pytest.raises(HybridTuiError, match="nowhere"):
-        jobs.launch(SMOKE, data_dir=str(workdir / "nowhere"))
+        jobs.launch_detached(jobs.TrainerStart(SMOKE, data_dir=str(workdir / "nowhere")))

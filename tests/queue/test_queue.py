@@ -154,7 +154,8 @@ class StandIns:
         self.folder = folder
         self.calls: list[dict] = []
 
-    def __call__(self, recipe_path, data_dir=None, env=None, nproc=1, cwd=None, token=None):
+    def __call__(self, request):
+        token, env, nproc = request.token, request.env, request.nproc
         announce, log_path = jobs.launch_files(token)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         run_root = RunFiles.for_run("x").root.parent
@@ -253,12 +254,18 @@ def test_a_restarted_scheduler_adopts_requeues_and_never_starts_twice(
     # one killed after claiming `never`, before spawning; `live` was fully started.
     store.claim(spawned.id, "cpu0", "", "tok-a", str(jobs.launch_files("tok-a")[1]))
     orphan = stand_ins(
-        "", env={"CUDA_VISIBLE_DEVICES": "", QUEUE_JOB_ENV: f"{spawned.id}:tok-a"}, token="tok-a"
+        jobs.TrainerStart(
+            "",
+            env={"CUDA_VISIBLE_DEVICES": "", QUEUE_JOB_ENV: f"{spawned.id}:tok-a"},
+            token="tok-a",
+        )
     )
     store.claim(never.id, "cpu1", "", "tok-b", str(jobs.launch_files("tok-b")[1]))
     store.claim(live.id, "cpu2", "", "tok-c", str(jobs.launch_files("tok-c")[1]))
     started = stand_ins(
-        "", env={"CUDA_VISIBLE_DEVICES": "", QUEUE_JOB_ENV: f"{live.id}:tok-c"}, token="tok-c"
+        jobs.TrainerStart(
+            "", env={"CUDA_VISIBLE_DEVICES": "", QUEUE_JOB_ENV: f"{live.id}:tok-c"}, token="tok-c"
+        )
     )
     from hybrid_tui.runs.files import process_start_ticks
 

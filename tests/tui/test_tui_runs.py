@@ -253,11 +253,12 @@ async def test_resume_relaunches_a_killed_run_from_its_checkpoint(store, monkeyp
     finished = seed_run(store, "done")
     asked: list = []
 
-    def launch(recipe_path, data_dir=None, resume=None, **_):
-        asked.append((str(recipe_path), resume))
-        return jobs.Job(resume, 0, None, RunFiles.for_run(resume).log)
+    def launch(request):
+        asked.append((request.recipe_path, request.resume))
+        return jobs.Job(request.resume, 0, None, RunFiles.for_run(request.resume).log)
 
-    monkeypatch.setattr(jobs, "launch", launch)  # the trainer itself is tested in test_checkpoint
+    # the trainer itself is tested in test_checkpoint
+    monkeypatch.setattr(jobs.launch, "launch_detached", launch)
     app = HybridTuiApp(tracking_uri=store)
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await runs_loaded(pilot)
@@ -273,7 +274,7 @@ async def test_resume_relaunches_a_killed_run_from_its_checkpoint(store, monkeyp
         (checkpoint / "state.json").write_text("{}")
         await pilot.press("R")
         await wait_for(pilot, lambda: asked, what="the resume")
-        assert asked == [("", killed)]  # as `hybrid-tui train --resume RUN --detach` launches
+        assert asked == [(None, killed)]  # as `hybrid-tui train --resume RUN --detach` launches
         await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen), what="Live")
 
 

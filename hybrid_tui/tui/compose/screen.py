@@ -461,7 +461,7 @@ class ComposeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, recipe, data_dir: str | None) -> None:
-        from hybrid_tui.jobs import launch
+        from hybrid_tui.jobs.launch import TrainerStart, launch_detached
         from hybrid_tui.paths import state_dir
         from hybrid_tui.recipe import save_recipe
         from hybrid_tui.tui.compose.model_check import check_model_spec
@@ -473,7 +473,7 @@ class ComposeScreen(Screen):
                 launched.tracking.uri = self.app.tracking_uri
             stamp = time.strftime("%Y%m%d-%H%M%S")
             path = save_recipe(launched, state_dir() / "compose" / f"{recipe.name}-{stamp}.toml")
-            job = launch(path, data_dir=data_dir)
+            job = launch_detached(TrainerStart(path, data_dir=data_dir))
         except Exception as err:
             self.app.show_error(err, "launching")
             self.app.call_from_thread(self._launch_done, None, str(err))

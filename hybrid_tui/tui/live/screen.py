@@ -285,12 +285,8 @@ class LiveScreen(Screen):
             )
             return
         text = jobs.tail(job.log_path, 60)
+        # reads only: the run stays RUNNING in the store until reconciled (F on Runs)
         dead = status in (None, "RUNNING") and not jobs.is_alive(job)
-        if dead:
-            try:
-                jobs.reconcile(self.app.tracker())
-            except Exception as err:
-                self.app.show_error(err, "marking the dead trainer")
         self.app.call_from_thread(self._show_log_tail, run_id, text, dead)
 
     def _show_log_tail(self, run_id: str, text: str, dead: bool) -> None:
@@ -311,7 +307,14 @@ class LiveScreen(Screen):
             self._poll_events()  # an end event may have landed just now
             if self.status in (None, "RUNNING"):
                 last = text.strip().splitlines()[-1] if text.strip() else "no log"
-                self._ended("FAILED", f"the trainer process died ({last})")
+                from hybrid_tui.jobs.reconcile import GONE
+
+                self.status = f"RUNNING · {GONE}"
+                self.error = (
+                    f"the trainer process died ({last}); F on Runs (or `hybrid-tui reconcile`) "
+                    "marks the run FAILED"
+                )
+                self.app.show_error_line(f"training {self.run_name}: {self.error}")
                 self._show_stats()
 
     @work(thread=True, exclusive=True, group="live-history", exit_on_error=False)
@@ -398,6 +401,7 @@ class LiveScreen(Screen):
             return
         status = self.status or "starting"
         colour = {"RUNNING": "green", "FAILED": "red", "KILLED": "yellow"}.get(status, "")
+        colour = "bold yellow" if status.endswith("trainer gone") else colour
         title.update(
             Text.assemble(plain(self.run_name, style="bold"), "  ", plain(status, style=colour))
         )

@@ -53,7 +53,10 @@ class QueueScreen(Screen):
         super().__init__()
         self.jobs: list[Any] = []
         self.scheduler: Any = None
-        self.deleted_runs: set[str] = set()  # jobs' runs deleted since (run column `deleted`)
+        self.deleted_runs: set[str] = set()
+        self.gone: set[int] = (
+            set()
+        )  # running jobs whose trainer is gone (not yet ended)  # jobs' runs deleted since (run column `deleted`)
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -82,17 +85,15 @@ class QueueScreen(Screen):
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
     def _load(self) -> None:
         from hybrid_tui.queue.daemon import running_scheduler
-        from hybrid_tui.queue.scheduler import Scheduler
+        from hybrid_tui.queue.scheduler import job_trainer_gone
         from hybrid_tui.queue.store import JobStore
 
-        try:
-            store, scheduler = JobStore(), running_scheduler()
-            if scheduler is None:  # nobody else notices trainers that ended meanwhile
-                Scheduler(store).reconcile()
-            jobs = store.jobs()
+        try:  # reads only: a job whose trainer is gone is shown so, ended by the scheduler
+            scheduler, jobs = running_scheduler(), JobStore().jobs()
             from hybrid_tui.queue.deleted_runs import deleted_run_ids
 
             self.deleted_runs = deleted_run_ids(jobs)  # read here: a sqlite query per store
+            self.gone = {job.id for job in jobs if job_trainer_gone(job)}
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading the queue")
             return
@@ -117,7 +118,7 @@ class QueueScreen(Screen):
 
     def populate(self) -> None:
         from hybrid_tui.queue.deleted_runs import run_label
-        from hybrid_tui.queue.output import STATE_STYLE, devices_label, duration
+        from hybrid_tui.queue.output import STATE_STYLE, devices_label, duration, state_label
 
         table = self.query_one(QueueTable)
         current = self.highlighted_job_id()
@@ -128,7 +129,7 @@ class QueueScreen(Screen):
                 Text(str(job.id), justify="right"),
                 plain(job.name),  # every cell a Text: DataTable reads a str cell as markup
                 plain(" ".join(job.overrides)),
-                plain(job.state, style=STATE_STYLE.get(job.state, "")),
+                plain(state_label(job, job.id in self.gone), style=STATE_STYLE.get(job.state, "")),
                 plain(devices_label(job)),
                 Text(str(job.priority), justify="right"),
                 Text(duration(job.wait_s(now))),

@@ -1,6 +1,7 @@
 """What the runs screen does to the highlighted run besides opening it: tags (t), the note (N),
-cancel (x, asks first) and resume (R, for a KILLED or FAILED run with a checkpoint, as
-`hybrid-tui train --resume RUN --detach` does). A mixin of `RunsScreen`; each write runs in a
+cancel (x, asks first), resume (R, for a KILLED or FAILED run with a checkpoint, as
+`hybrid-tui train --resume RUN --detach` does) and reconcile (F: runs whose trainer is gone are
+marked FAILED, as `hybrid-tui reconcile` does; the screen itself only shows them). A mixin of `RunsScreen`; each write runs in a
 thread worker and reports by notification."""
 
 from __future__ import annotations
@@ -145,14 +146,34 @@ class RunActions:
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
     def _resume(self, run_id: str) -> None:
-        from hybrid_tui import jobs
+        from hybrid_tui.jobs.launch import TrainerStart, launch_detached
 
         try:
-            job = jobs.launch("", resume=run_id)
+            job = launch_detached(TrainerStart(resume=run_id))
         except Exception as err:
             self.app.show_error(err, "resuming")
             return
         self.app.call_from_thread(self.app.open_live, job.run_id)
+
+    def action_reconcile(self) -> None:
+        self._reconcile()
+
+    @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False)
+    def _reconcile(self) -> None:
+        from hybrid_tui.jobs.reconcile import reconcile_runs
+
+        try:
+            failed = reconcile_runs(self.app.tracker())
+        except Exception as err:
+            self.app.show_error(err, "marking dead trainers' runs")
+            return
+        line = (
+            f"marked FAILED (trainer gone): {', '.join(short_id(run_id) for run_id in failed)}"
+            if failed
+            else "every RUNNING run here has its trainer"
+        )
+        self.app.call_from_thread(self.notify, line, timeout=5)
+        self.app.call_from_thread(self.reload)
 
 
 def _named(run) -> Text:

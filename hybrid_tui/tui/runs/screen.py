@@ -57,6 +57,7 @@ STATUS_STYLE = {
 }
 MUST_SHOW_UP_TO = "bias"  # the figures from steps to bias stay on screen at 80 columns
 SCROLLBAR = 2  # the table's vertical scrollbar, once the rows overflow
+GONE_LEGEND = "trainer gone: F marks FAILED"
 REFRESH_S = 3.0  # runs started elsewhere (the CLI, another app) appear within this
 
 
@@ -89,6 +90,7 @@ class RunsScreen(RunActions, Screen):
         Binding("N", "note", "Note", show=False),
         Binding("x", "cancel_run", "Cancel run", show=False),
         Binding("R", "resume", "Resume", show=False),
+        Binding("F", "reconcile", "Mark dead trainers' runs FAILED", show=False),
         Binding("s", "sort", "Sort", show=False),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("slash", "filter", "Filter", show=False),
@@ -98,6 +100,7 @@ class RunsScreen(RunActions, Screen):
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[Any] = []
+        self.gone: frozenset[str] = frozenset()  # RUNNING runs whose trainer is gone
         self.marked: list[str] = []
         self.sort_column = "started"
         self.sort_reverse = True
@@ -139,22 +142,23 @@ class RunsScreen(RunActions, Screen):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def _load_runs(self) -> None:
-        from hybrid_tui.jobs import reconcile
+        """Reads only: a run whose trainer is gone is shown so, never marked here (`F` does)."""
+        from hybrid_tui.jobs.reconcile import gone_run_ids
 
         try:
-            tracker = self.app.tracker()
-            reconcile(tracker)
-            runs = tracker.list_runs()
+            runs = self.app.tracker().list_runs()
+            gone = frozenset(gone_run_ids(runs))
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading runs")
             runs = None
         if runs is not None:
-            self.post_message(RunsLoaded(runs))
+            self.post_message(RunsLoaded(runs, gone))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        if self.loaded and repr(message.runs) == repr(self.runs):
+        unchanged = repr(message.runs) == repr(self.runs) and message.gone == self.gone
+        if self.loaded and unchanged:
             return  # nothing changed: the table, its cursor and scroll stay as they are
-        self.runs = list(message.runs)
+        self.runs, self.gone = list(message.runs), message.gone
         self.loaded = True
         known = {run.run_id for run in self.runs}
         self.marked = [run_id for run_id in self.marked if run_id in known]
@@ -247,7 +251,18 @@ class RunsScreen(RunActions, Screen):
             empty.update("No run matches the filter (escape clears it).")
         else:
             labelled = any(has_labels(run.tags) for run in self.runs)
-            empty.update(count_line(len(self.runs), shown, len(self.marked), labelled))
+            line = count_line(len(self.runs), shown, len(self.marked), labelled)
+            if self.gone:
+                line += f" · {len(self.gone)} {GONE_LEGEND}"
+            empty.update(line)
+
+    def _status_cell(self, run: Any) -> Text:
+        """The status; `RUNNING · trainer gone` for a run whose trainer died unseen."""
+        from hybrid_tui.jobs.reconcile import GONE
+
+        if run.run_id in self.gone:
+            return plain(f"{run.status} · {GONE}", style="bold yellow")
+        return plain(run.status, style=STATUS_STYLE.get(run.status, ""))
 
     def _cells(self, run: Any, compact: bool) -> dict[str, Any]:
         """A run's row, by column key; `compact` shortens the mix label (80-column terminals).
@@ -258,7 +273,7 @@ class RunsScreen(RunActions, Screen):
             "mark": self._mark_cell(run),
             "run": Text(short_id(run.run_id), style="dim"),
             "name": plain(run.name or short_id(run.run_id)),
-            "status": plain(run.status, style=STATUS_STYLE.get(run.status, "")),
+            "status": self._status_cell(run),
             "model": plain(run.model or ""),
             "mix": plain(compact_mix(run.mix or "") if compact else run.mix or ""),
             "steps": Text("" if run.steps is None else str(run.steps), justify="right"),
