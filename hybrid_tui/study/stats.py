@@ -179,10 +179,8 @@ def seed_level(ma: np.ndarray, mb: np.ndarray, alpha: float = ALPHA, seed: int =
     sa = rng.integers(0, len(ma), (BOOTSTRAPS, len(ma)))
     sb = rng.integers(0, len(mb), (BOOTSTRAPS, len(mb)))
     questions = rng.integers(0, ma.shape[1], (BOOTSTRAPS, ma.shape[1]))
-    replicates = np.empty(BOOTSTRAPS)
-    for r in range(BOOTSTRAPS):
-        q = questions[r]
-        replicates[r] = ma[sa[r]][:, q].mean() - mb[sb[r]][:, q].mean()
+    per_question = ma[sa].mean(axis=1) - mb[sb].mean(axis=1)  # (replicates, questions)
+    replicates = np.take_along_axis(per_question, questions, axis=1).mean(axis=1)
     low, high = np.percentile(replicates, [2.5, 97.5])
     return SeedLevel(
         tuple(float(m) for m in means_a),
