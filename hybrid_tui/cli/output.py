@@ -286,23 +286,9 @@ def _side_detail(side: list):
     return replace(side[0], name=f"{side[0].name} (+{len(side) - 1} seeds)", metrics=metrics)
 
 
-def _significance(tracker, base: list, other: list, dataset: str):
-    """Per-cell tests of other − base on the question unit, or the one line saying why none."""
-    from hybrid_tui.study.significance import compare_sides, per_query_of
-
-    try:
-        tests = compare_sides(
-            [per_query_of(tracker, d.run_id, dataset) for d in base],
-            [per_query_of(tracker, d.run_id, dataset) for d in other],
-        )
-    except HybridTuiError as err:
-        return None, f"significance: not available ({err})"
-    return tests, None
-
-
 def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
     from hybrid_tui import report
-    from hybrid_tui.study.significance import marked, summary_line
+    from hybrid_tui.study.significance import marked, significance_for, summary_line
 
     tracker = _tracker(uri)
     sides = _compared_sides(tracker, run_ids)
@@ -329,7 +315,7 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
                 report.LanguageTables.from_metrics(base.metrics, dataset),
                 report.LanguageTables.from_metrics(other.metrics, dataset),
             )
-            tests, why_not = _significance(tracker, sides[0], other_side, dataset)
+            tests, why_not = significance_for(tracker, sides[0], other_side, dataset)
             if json_output:
                 payload["deltas"].setdefault(other.run_id, {})[dataset] = report.to_json(delta)
                 payload["significance"].setdefault(other.run_id, {})[dataset] = (

@@ -130,6 +130,21 @@ def per_query_of(tracker, run_id: str, dataset: str) -> PerQueryResults:
         return read_csv_gz(path, dataset)
 
 
+def significance_for(
+    tracker, base: list, other: list, dataset: str
+) -> tuple[list[CellTest] | None, str | None]:
+    """Per-cell tests of other − base (each side: its runs' details), or None and the one line
+    saying why none (a run without per-query results)."""
+    try:
+        tests = compare_sides(
+            [per_query_of(tracker, d.run_id, dataset) for d in base],
+            [per_query_of(tracker, d.run_id, dataset) for d in other],
+        )
+    except HybridTuiError as err:
+        return None, f"significance: not available ({err})"
+    return tests, None
+
+
 def marked(tests: list[CellTest]) -> set[tuple[str, str | tuple[str, str]]]:
     """The cells a table marks: significant after Holm (and across seeds, with seeds)."""
     return {(t.setting, t.who) for t in tests if t.significant and t.across_seeds in (None, True)}
