@@ -319,7 +319,6 @@ def test_summary_only_rebuilds_the_committed_fixture_report(run_cli, workdir):
     assert not (workdir / "mlflow.db").exists()
 
 
-@pytest.mark.slow  # minutes: scipy's permutation test over every query
 def test_summary_only_rebuilds_the_real_report(run_cli, workdir):
     """docs/results.md is exactly what its committed summaries give: the page in the repository
     regenerates from a fresh clone, number for number."""
