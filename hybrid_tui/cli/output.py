@@ -288,13 +288,39 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
     print_tables(detail.metrics, trained_languages(detail.tags))
 
 
+def _compared_sides(tracker, run_ids: list[str]) -> list[list]:
+    """Each side's runs: one run per argument, or two comma-separated groups (seeds a side)."""
+    if not any("," in arg for arg in run_ids):
+        if len(run_ids) < 2:
+            raise HybridTuiError("compare needs two or more run ids")
+        return [[tracker.get_run(run_id)] for run_id in run_ids]
+    groups = [[part.strip() for part in arg.split(",") if part.strip()] for arg in run_ids]
+    if len(groups) != 2 or not all(groups):
+        raise HybridTuiError(
+            "compare A1,A2,A3 B1,B2,B3: give exactly two comma-separated groups of run ids "
+            "(the seeds of each side)"
+        )
+    return [[tracker.get_run(run_id) for run_id in group] for group in groups]
+
+
+def _side_detail(side: list):
+    """A side as one run: the first run, with every metric averaged over the side's runs."""
+    from dataclasses import replace
+
+    if len(side) == 1:
+        return side[0]
+    keys = set.intersection(*(set(d.metrics) for d in side))
+    metrics = {k: sum(d.metrics[k] for d in side) / len(side) for k in keys}
+    return replace(side[0], name=f"{side[0].name} (+{len(side) - 1} seeds)", metrics=metrics)
+
+
 def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
     from hybrid_tui import report
+    from hybrid_tui.study.significance import marked, significance_for, summary_line
 
-    if len(run_ids) < 2:
-        raise HybridTuiError("compare needs two or more run ids")
     tracker = _tracker(uri)
-    details = [tracker.get_run(run_id) for run_id in run_ids]
+    sides = _compared_sides(tracker, run_ids)
+    details = [_side_detail(side) for side in sides]
     base = details[0]
     datasets = report.datasets_in(base.metrics)
     if not datasets:
@@ -305,18 +331,24 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
     from hybrid_tui.runs.diff import config_diff, config_diff_table
 
     diff = config_diff([detail.params for detail in details])
-    payload: dict = {"base": base.run_id, "deltas": {}, "config_diff": diff}
+    payload: dict = {"base": base.run_id, "deltas": {}, "config_diff": diff, "significance": {}}
+    if len(sides[0]) > 1:
+        payload["groups"] = [[d.run_id for d in side] for side in sides]
     console = _console()
     if not json_output:
         console.print(config_diff_table(details, diff))
-    for other in details[1:]:
+    for other, other_side in zip(details[1:], sides[1:], strict=True):
         for dataset in datasets:
             delta = report.compare(
                 report.LanguageTables.from_metrics(base.metrics, dataset),
                 report.LanguageTables.from_metrics(other.metrics, dataset),
             )
+            tests, why_not = significance_for(tracker, sides[0], other_side, dataset)
             if json_output:
                 payload["deltas"].setdefault(other.run_id, {})[dataset] = report.to_json(delta)
+                payload["significance"].setdefault(other.run_id, {})[dataset] = (
+                    None if tests is None else {t.key: t.to_json() for t in tests}
+                )
                 continue
             console.print(
                 Text.assemble(
@@ -325,8 +357,11 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
                 )
             )
             unseen = unseen_languages(trained_languages(other.tags), delta.languages)
-            for renderable in report.render(delta, unseen_languages=unseen):
+            cells = marked(tests) if tests else set()
+            for renderable in report.render(delta, unseen_languages=unseen, marked=cells):
                 console.print(renderable)
+            seeds = (len(sides[0]), len(other_side))
+            console.print(plain(why_not or summary_line(tests, seeds), style="dim"))
     if json_output:
         _print_json(payload)
 

@@ -77,12 +77,16 @@ def show(
 def compare(
     run_ids: Annotated[
         list[str],
-        typer.Argument(help="Two or more run ids (or unique prefixes); deltas vs the first."),
+        typer.Argument(
+            help="Two or more run ids (or unique prefixes); deltas vs the first. Two "
+            "comma-separated groups (A1,A2,A3 B1,B2,B3) compare seeds against seeds."
+        ),
     ],
     tracking_uri: TrackingUri = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """The same tables as deltas against the first run."""
+    """The same tables as deltas against the first run, with significance per setting
+    (question as the unit, Holm; † marks a significant cell)."""
     from hybrid_tui.cli.output import compare_runs
 
     compare_runs(resolve_tracking_uri(tracking_uri), run_ids, json_output)

@@ -54,7 +54,8 @@ def study(
     from hybrid_tui.cli.demo import demo_recipe
     from hybrid_tui.recipe import load_recipe
     from hybrid_tui.study.report import write_report
-    from hybrid_tui.study.run import queue_study, run_study, summarize_and_save
+    from hybrid_tui.study.run import queue_study, run_study
+    from hybrid_tui.study.summary import summarize_and_save
 
     try:
         sweep = [float(a) for a in alphas.split(",") if a.strip()]

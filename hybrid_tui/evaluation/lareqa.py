@@ -63,6 +63,19 @@ def _relevant_columns(rset: RetrievalSet, lang: str) -> np.ndarray:
     return cols
 
 
+def docnos(rset: RetrievalSet, lang: str) -> list[str]:
+    """The candidates' docnos as a trec_eval run of this set names them: `<lang>:<id>`."""
+    return [f"{lang}:{c.id}" for c in rset.candidates[lang]]
+
+
+def _tie_orders(rset: RetrievalSet) -> list[np.ndarray]:
+    """Per language, its columns' tie order (trec_eval's: equal scores, higher docno first),
+    numbered over the whole pool so one order serves each pool alone and the pooled ranking."""
+    order = metrics.docno_order([d for y in rset.languages for d in docnos(rset, y)])
+    widths = np.cumsum([0, *(len(rset.candidates[y]) for y in rset.languages)])
+    return [order[widths[j] : widths[j + 1]] for j in range(len(rset.languages))]
+
+
 def _as_matrix(emb: np.ndarray, dim: int = 0) -> np.ndarray:
     """float32, C-contiguous rows; an empty language becomes a `(0, dim)` block."""
     emb = np.ascontiguousarray(emb, dtype=np.float32)
@@ -81,13 +94,15 @@ def _score_language(
     own: int,
     settings: tuple[str, ...],
     report: Callable[[int], None],
+    ties: Sequence[np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ranks for one query language.
 
     Returns `(pool_ranks, pooled_ranks)`: `pool_ranks[i, j]` is the rank of question i's relevant
     sentence of language j among language j's sentences alone; `pooled_ranks[i, j]` its rank in
     the multilingual pool (only filled when "multi" is asked). 0 marks no relevant sentence.
-    `pool` is the concatenation of `cand_blocks`, the multilingual candidate set.
+    `pool` is the concatenation of `cand_blocks`, the multilingual candidate set; `ties` holds
+    each block's tie order (its docnos' string order, consistent across blocks).
     """
     n, n_langs = local_cols.shape
     pool_ranks = np.zeros((n, n_langs), dtype=np.int64)
@@ -106,7 +121,7 @@ def _score_language(
         for row in range(0, n, step):
             rows = slice(row, row + step)
             scores = queries[rows] @ pool.T
-            ahead = metrics.count_ahead(scores, global_cols[rows], blocks)
+            ahead = metrics.count_ahead(scores, global_cols[rows], blocks, np.concatenate(ties))
             present = global_cols[rows] >= 0
             pooled_ranks[rows] = np.where(present, 1 + ahead.sum(axis=-1), 0)
             own_block = np.diagonal(ahead, axis1=1, axis2=2)
@@ -118,7 +133,8 @@ def _score_language(
         rows = slice(row, row + step)
         for j in wanted:
             scores = queries[rows] @ cand_blocks[j].T
-            pool_ranks[rows, j] = metrics.relevant_ranks(scores, local_cols[rows, j : j + 1])[:, 0]
+            ranks = metrics.relevant_ranks(scores, local_cols[rows, j : j + 1], ties[j])
+            pool_ranks[rows, j] = ranks[:, 0]
         report(min(n, row + step))
     return pool_ranks, pooled_ranks
 
@@ -173,6 +189,7 @@ def evaluate_embeddings(
         if len(q_emb[x]) != len(rset.questions[x]) or len(cands) != len(rset.candidates[x]):
             raise ValueError(f"{x}: embeddings do not match the retrieval set's rows")
     pool = np.concatenate(c_emb, axis=0) if "multi" in chosen else np.zeros((0, dim), np.float32)
+    ties = _tie_orders(rset)
     total = sum(len(q_emb[x]) for x in langs)
     done = 0
     out: dict[str, float] = {}
@@ -187,7 +204,7 @@ def evaluate_embeddings(
                 progress(f"Scoring {rset.name}", offset + rows_done, total)
 
         pool_ranks, pooled = _score_language(
-            q_emb[x], c_emb, pool, _relevant_columns(rset, x), i, chosen, report
+            q_emb[x], c_emb, pool, _relevant_columns(rset, x), i, chosen, report, ties
         )
         done += len(q_emb[x])
         ids = np.array([q.id for q in rset.questions[x]], dtype=object)

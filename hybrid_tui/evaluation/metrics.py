@@ -13,9 +13,11 @@ Conventions shared by every function below:
 - `n_relevant` (optional, per query) is R, the number of relevant items of the query; by default
   the number of non-zero slots. A query with R = 0 gives NaN: callers skip it.
 - Ties: a candidate is ranked before a relevant item when its score is strictly higher, or equal
-  and its column index is lower (a stable sort by descending score). The rule is deterministic,
-  so every relevant item gets a distinct rank, and trec_eval reproduces it when docnos sort in
-  descending order of column (trec_eval breaks ties by docno, descending).
+  and its tie order is higher. `tie_order` (per column, distinct non-negative ints) is what a
+  caller passes to follow trec_eval, which breaks ties by docno descending: the rank of each
+  column's docno in ascending string order (`docno_order`). Without it, a lower column index
+  goes first (a stable sort by descending score). Either way every relevant item gets a
+  distinct rank.
 """
 
 from __future__ import annotations
@@ -28,17 +30,29 @@ import numpy as np
 _COMPARE_BUDGET = 16_000_000
 
 
-def _order_keys(scores: np.ndarray) -> np.ndarray:
-    """int64 keys whose order is (score, then lower column first): one comparison, exact ties.
+def docno_order(docnos: Sequence[str]) -> np.ndarray:
+    """Each docno's position in ascending string order: the `tie_order` under which equal
+    scores rank as trec_eval ranks them (the higher docno first)."""
+    order = np.empty(len(docnos), dtype=np.int64)
+    order[np.argsort(np.asarray(docnos, dtype=object), kind="stable")] = np.arange(len(docnos))
+    return order
+
+
+def _order_keys(scores: np.ndarray, tie_order: np.ndarray | None = None) -> np.ndarray:
+    """int64 keys whose order is (score, then tie order): one comparison, exact ties.
 
     The float32 bit pattern is mapped to an order-preserving int32 (negative floats have their
-    magnitude bits flipped), shifted into the high half; the low half holds `2**32 - 1 - column`.
+    magnitude bits flipped), shifted into the high half; the low half holds the tie order
+    (default `2**32 - 1 - column`: lower column first).
     """
     bits = (np.asarray(scores, dtype=np.float32) + np.float32(0.0)).view(np.int32)  # -0.0 -> +0.0
     bits = bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
     keys = bits.astype(np.int64)
     keys <<= 32
-    keys |= np.int64(0xFFFFFFFF) - np.arange(scores.shape[-1], dtype=np.int64)
+    if tie_order is None:
+        keys |= np.int64(0xFFFFFFFF) - np.arange(scores.shape[-1], dtype=np.int64)
+    else:
+        keys |= np.asarray(tie_order, dtype=np.int64)
     return keys
 
 
@@ -46,6 +60,7 @@ def count_ahead(
     scores: np.ndarray,
     relevant_cols: np.ndarray,
     blocks: Sequence[tuple[int, int]] | None = None,
+    tie_order: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per relevant item, how many candidates of each column block are ranked before it.
 
@@ -70,7 +85,7 @@ def count_ahead(
     out = np.zeros((n, slots, len(blocks)), dtype=np.int64)
     if n == 0 or slots == 0:
         return out
-    keys = _order_keys(scores)
+    keys = _order_keys(scores, tie_order)
     present = cols >= 0
     relevant_keys = np.take_along_axis(keys, np.where(present, cols, 0), axis=1)
     widest = max((stop - start for start, stop in blocks), default=1)
@@ -84,13 +99,15 @@ def count_ahead(
     return out
 
 
-def relevant_ranks(scores: np.ndarray, relevant_cols: np.ndarray) -> np.ndarray:
+def relevant_ranks(
+    scores: np.ndarray, relevant_cols: np.ndarray, tie_order: np.ndarray | None = None
+) -> np.ndarray:
     """1-based rank of each relevant column in its row's full ranking (0 for empty slots).
 
-    rank = 1 + #{candidates with a higher score} + #{equal score, lower column index}.
+    rank = 1 + #{candidates with a higher score} + #{equal score, higher tie order}.
     """
     cols = np.asarray(relevant_cols, dtype=np.int64)
-    ranks = 1 + count_ahead(scores, cols)[..., 0]
+    ranks = 1 + count_ahead(scores, cols, tie_order=tie_order)[..., 0]
     ranks[cols < 0] = 0
     return ranks
 

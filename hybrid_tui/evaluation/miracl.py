@@ -4,12 +4,13 @@ The measures are trec_eval's (`ndcg_cut_10`, `recall_100`), which MIRACL reports
 qrels grades, the ideal ranking is the judged documents sorted by grade, recall counts documents
 graded above 0. Per-language figures are means over the topics with a relevant judgement; the
 `avg` keys are macro means over languages. Keys: `eval/miracl/mono/<lang>/{ndcg_10,recall_100}`
-and `eval/miracl/mono/avg/...`. The corpus goes through `corpus_search` (encode cache, faiss).
+and `eval/miracl/mono/avg/...`. The corpus goes through `corpus_search` (encode cache, faiss); each top-100 is then put in
+trec_eval's order (`trec_ranking`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,13 @@ def ndcg_at(ranked: Sequence[str], judged: Mapping[str, int], depth: int = NDCG_
 def recall_at(ranked: Sequence[str], judged: Mapping[str, int], depth: int = RECALL_DEPTH) -> float:
     relevant = {doc for doc, grade in judged.items() if grade > 0}
     return len(relevant.intersection(ranked[:depth])) / len(relevant) if relevant else 0.0
+
+
+def trec_ranking(scored: Iterable[tuple[float, str]]) -> list[str]:
+    """Docids best first, as trec_eval orders a run: score descending, ties broken by docid
+    descending (string order). faiss returns tied rows in its own order, which would let the
+    index kind, not the model, decide nDCG@10 between equally scored passages."""
+    return [doc for _, doc in sorted(((float(s), d) for s, d in scored), reverse=True)]
 
 
 def score_rankings(
@@ -83,10 +91,12 @@ def rank_language(
     )
     topics = mset.topics[lang]
     queries = encoder.encode([text for _, text in topics], "query", batch_size=batch_size)
-    _, ids = corpus_search.search(index, queries, RECALL_DEPTH)
+    scores, ids = corpus_search.search(index, queries, RECALL_DEPTH)
     rankings = {
-        qid: [corpus.docids[i] for i in row if i >= 0]
-        for (qid, _), row in zip(topics, ids, strict=True)
+        qid: trec_ranking(
+            (score, corpus.docids[i]) for score, i in zip(row_scores, row, strict=True) if i >= 0
+        )
+        for (qid, _), row_scores, row in zip(topics, scores, ids, strict=True)
     }
     return rankings, kind
 

@@ -5,7 +5,7 @@ the app shows (per-language rows, the cross-lingual matrix, the mean-rank matrix
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from rich import box
@@ -76,15 +76,24 @@ def _table(title: str, first: str, columns: list[str], caption: str) -> Table:
     return table
 
 
-def _cell(value: float | None, grade: _Grade, rank: bool = False, style: str = "") -> Text:
-    return Text(score_text(value, grade.is_delta, rank), style=style or grade.style(value))
+def _cell(
+    value: float | None, grade: _Grade, rank: bool = False, style: str = "", mark: bool = False
+) -> Text:
+    text = score_text(value, grade.is_delta, rank) + ("†" if mark and value is not None else "")
+    return Text(text, style=style or grade.style(value))
 
 
-def render(tables: LanguageTables, unseen_languages: Iterable[str] = ()) -> list[RenderableType]:
+def render(
+    tables: LanguageTables,
+    unseen_languages: Iterable[str] = (),
+    marked: Collection[tuple[str, object]] = (),
+) -> list[RenderableType]:
     """Rich tables: per-language rows, the cross-lingual matrix and the per-language mean ranks.
 
     Languages in `unseen_languages` (never trained on) carry a `*`. Values are mAP × 100 with one
-    decimal; rank distance and mean ranks are in positions (lower is better).
+    decimal; rank distance and mean ranks are in positions (lower is better). A cell whose
+    `(setting, language or (query, pool) or "avg")` is in `marked` (a significant difference,
+    `study.significance`) carries a `†`.
     """
     name = display_name(tables.dataset)
     if tables.is_empty():
@@ -115,8 +124,9 @@ def render(tables: LanguageTables, unseen_languages: Iterable[str] = ()) -> list
         for setting, values in (("mono", tables.mono), ("multi", tables.multi)):
             if values:
                 average = tables.averages.get(setting)
-                cells = [_cell(values.get(x), scores) for x in langs]
-                rows.add_row(setting, *cells, _cell(average, scores, style="bold"))
+                cells = [_cell(values.get(x), scores, mark=(setting, x) in marked) for x in langs]
+                mark = (setting, "avg") in marked
+                rows.add_row(setting, *cells, _cell(average, scores, style="bold", mark=mark))
         recalls = _recall_rows(tables)
         recall_grade = _Grade([v for _, row, _ in recalls for v in row.values()], delta)
         for label_, values, average in recalls:
@@ -124,14 +134,19 @@ def render(tables: LanguageTables, unseen_languages: Iterable[str] = ()) -> list
             rows.add_row(label_, *cells, _cell(average, recall_grade, style="bold"))
         if tables.bias:
             grade = _Grade(list(tables.bias.values()), delta, True, shown_zero=0.05)
-            cells = [_cell(tables.bias.get(x), grade, rank=True) for x in langs]
+            cells = [
+                _cell(tables.bias.get(x), grade, rank=True, mark=("bias", x) in marked)
+                for x in langs
+            ]
             average = tables.averages.get("bias")
-            rows.add_row("bias", *cells, _cell(average, grade, rank=True, style="bold"))
+            mark = ("bias", "avg") in marked
+            rows.add_row("bias", *cells, _cell(average, grade, True, "bold", mark))
         out.append(rows)
     if tables.cross:
         caption = note("rows: query language, columns: pool language; diagonal: monolingual")
         title = f"{name}: cross-lingual {what}"
-        out.append(_matrix(tables, tables.cross, title, label, scores, caption, rank=False))
+        cross_marks = {who for setting, who in marked if setting == "cross"}
+        out.append(_matrix(tables, tables.cross, title, label, scores, caption, False, cross_marks))
     if tables.mean_rank:
         off_diagonal = [v for (x, y), v in tables.mean_rank.items() if x != y]
         grade = _Grade(off_diagonal, delta, True, shown_zero=0.05)
@@ -144,7 +159,7 @@ def render(tables: LanguageTables, unseen_languages: Iterable[str] = ()) -> list
     return out
 
 
-def _matrix(tables, values, title, label, grade, caption, rank: bool) -> Table:
+def _matrix(tables, values, title, label, grade, caption, rank: bool, marks=()) -> Table:
     """Rows: query language; columns: pool language, then the row mean; last row: column means.
     For mAP the diagonal shows the monolingual score (dim) and the means skip it."""
     langs = tables.languages
@@ -157,7 +172,7 @@ def _matrix(tables, values, title, label, grade, caption, rank: bool) -> Table:
         cells = [
             _cell(tables.mono.get(x), grade, style="dim italic")
             if x == y and not rank
-            else _cell(values.get((x, y)), grade, rank)
+            else _cell(values.get((x, y)), grade, rank, mark=(x, y) in marks)
             for y in langs
         ]
         row_mean = mean_of((x, y) for y in langs)

@@ -124,6 +124,12 @@ class SqliteReads:
         summary = summary_of(run_id, name, status, start_time, params, tags, metrics, history)
         return detail_of(summary, params, metrics, tags)
 
+    def artifact_uri(self, run_id: str) -> str | None:
+        """Where the run's artifacts live (as MLflow recorded it); None for an unknown run."""
+        with self._reading() as rows_of:
+            found = rows_of("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,))
+        return found[0][0] if found else None
+
     def run_ids(self, prefix: str) -> list[str]:
         """Ids of undeleted runs that start with `prefix` (case as given), sorted."""
         with self._reading() as rows_of:

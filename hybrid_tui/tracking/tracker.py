@@ -181,6 +181,22 @@ class Tracker:
         with known_run(run_id, self.uri):
             retrying(lambda: self.client.log_artifacts(run_id, str(folder), artifact_path))
 
+    def local_artifact(self, run_id: str, path: str, into: str | Path) -> Path | None:
+        """A run's artifact file `path`: read in place when the store keeps artifacts on this
+        disk (sqlite store, `file:` location: no mlflow import, for the read-only commands),
+        else downloaded under `into`; None when the run has none there."""
+        if self._reads is not None:
+            try:
+                uri = self._reads.artifact_uri(run_id)
+            except Unreadable:
+                uri = None
+            if uri and uri.startswith("file:"):
+                from urllib.parse import unquote, urlparse
+
+                local = Path(unquote(urlparse(uri).path)) / path
+                return local if local.is_file() else None
+        return self.download_artifact(run_id, path, into)
+
     def download_artifact(self, run_id: str, path: str, into: str | Path) -> Path | None:
         """A run's artifact file `path` copied under `into`; None when the run has none there."""
         from mlflow.exceptions import MlflowException

@@ -37,6 +37,14 @@ class RunDetailsLoaded(Message):
 
 
 @dataclass
+class SignificanceLoaded(Message):
+    """Compare's per-setting tests: `{(other run id, dataset): (tests, why none)}`
+    (`study.significance.CellTest` list, or None and the one line saying why)."""
+
+    results: dict[tuple[str, str], tuple[Any, str | None]]
+
+
+@dataclass
 class CurveHistoryLoaded(Message):
     """Points of the loss and LR curves read from the tracking store (no local event file)."""
 

@@ -96,15 +96,16 @@ def _oracle(
     """trec_eval over full rankings: per setting key (e.g. `cross/en-de`), mean of each measure.
     `per_query_out`, when given, receives trec_eval's per-query figures under each key.
 
-    Docnos encode the global column (language blocks in order) in descending order, so
-    trec_eval's tie break (docno descending) matches ours (lower column first).
+    Docnos are the set's own (`lareqa.docnos`), whose string order our tie break follows as
+    trec_eval's does (docno descending).
     """
+    from hybrid_tui.evaluation.lareqa import docnos
+
     langs = subset.languages
-    offsets = np.cumsum([0] + [len(c_emb[y]) for y in langs])
-    total = int(offsets[-1])
+    names = [docnos(subset, y) for y in langs]
 
     def docno(j: int, col: int) -> str:
-        return f"d{total - (offsets[j] + col):07d}"
+        return names[j][col]
 
     results: dict[str, dict[str, float]] = {}
     for i, x in enumerate(langs):
@@ -251,7 +252,7 @@ def _hand_built():
             [0.1, 0.2, 0.9, 0.0, 0.0, 0.0],
         ],  # E2 rank 1, no German answer
         "de": [
-            [0.2, 0.2, 0.2, 0.9, 0.1, 0.0],  # D0 rank 1; E0 ties E1, E2 and goes first: 2
+            [0.2, 0.2, 0.2, 0.9, 0.1, 0.0],  # D0 rank 1; E0 ties E1, E2 and goes last: 4
             [0.1, 0.3, 0.0, 0.5, 0.6, 0.2],
         ],  # D1 rank 1, E1 rank 3
     }
@@ -271,16 +272,16 @@ def test_hand_built_example_gives_the_worked_out_figures() -> None:
         "mono/en/recall_1": 2 / 3,
         "mono/de/map": 1.0,
         "cross/en-de/map": (1 / 2 + 1) / 2,  # q3 has no German answer: skipped
-        "cross/de-en/map": 1.0,  # the three tied English scores of q1: E0 goes first
-        "multi/de/map": (1.0 + (1 + 2 / 3) / 2) / 2,
+        "cross/de-en/map": (1 / 3 + 1) / 2,  # q1 ties E0, E1, E2: docno en:en0 goes last
+        "multi/de/map": ((1 + 2 / 4) / 2 + (1 + 2 / 3) / 2) / 2,
         "multi/en/map": ((1 + 2 / 3) / 2 + (1 + 2 / 5) / 2 + 1) / 3,
         "multi/en/recall_10": 1.0,
         "bias/en/rank_distance": (2 + 4) / 2,  # q3 (one relevant item) has no distance
-        "bias/de/rank_distance": (1 + 2) / 2,
-        "bias/avg/rank_distance": (3 + 1.5) / 2,
+        "bias/de/rank_distance": (3 + 2) / 2,
+        "bias/avg/rank_distance": (3 + 2.5) / 2,
         "bias/en-en/mean_rank": (1 + 5 + 1) / 3,
         "bias/en-de/mean_rank": (3 + 1) / 2,
-        "bias/de-en/mean_rank": (2 + 3) / 2,
+        "bias/de-en/mean_rank": (4 + 3) / 2,
         "bias/de-de/mean_rank": 1.0,
     }
     for key, value in expected.items():

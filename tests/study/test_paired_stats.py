@@ -10,10 +10,13 @@ import pytest
 
 from hybrid_tui.study.stats import (
     compare_paired,
+    compare_questions,
     detectable_difference,
+    detectable_with_seeds,
     holm,
     holm_adjust,
     paired_values,
+    seeds_needed,
     verdict,
     welch_over_seeds,
 )
@@ -42,13 +45,16 @@ def test_the_paired_test_finds_a_planted_difference_that_welch_over_three_seeds_
 
     pooled_a = {k: v for s in range(3) for k, v in runs["A", s].items()}
     pooled_b = {k: v for s in range(3) for k, v in runs["B", s].items()}
-    a, b = paired_values(pooled_a, pooled_b)
-    comparison = compare_paired("A vs B", a, b)
-    assert comparison.n == 900
+    comparison = compare_questions("A vs B", pooled_a, pooled_b, [0, 1, 2], [0, 1, 2])
+    assert comparison.n == 300 and comparison.rows == 900  # questions, A's rows
     assert comparison.p_randomization < 0.001 and comparison.p_t < 0.001
     assert comparison.interval[0] < comparison.mean_difference < comparison.interval[1]
     assert comparison.interval[0] > 0  # the interval excludes no difference
-    assert verdict(comparison) == "holds"
+    level = comparison.seed_level
+    assert level.seeds == 3 and level.p > 0.05  # the seed level does not separate them
+    assert level.interval[0] < comparison.mean_difference < level.interval[1]
+    assert level.interval[1] - level.interval[0] > comparison.interval[1] - comparison.interval[0]
+    assert verdict(comparison).startswith("holds for these trained models; across seeds not")
     assert verdict(comparison, lower_is_better=True).startswith("does not hold")
 
 
@@ -59,9 +65,8 @@ def test_without_a_difference_the_verdict_is_inconclusive_and_names_the_detectab
     assert comparison.p_randomization > 0.05
     expected = (1.959964 + 0.841621) * np.std(a - b, ddof=1) / math.sqrt(len(a))
     assert comparison.detectable == pytest.approx(expected, rel=0.01)  # large n: normal quantiles
-    assert (
-        verdict(comparison)
-        == f"inconclusive at this budget (detectable: ±{comparison.detectable:.3g})"
+    assert verdict(comparison) == (
+        f"not established (detectable ≈ {comparison.detectable:.3g} per question)"
     )
 
 
@@ -91,3 +96,29 @@ def test_pairs_are_matched_by_key_and_nan_is_dropped():
     with pytest.raises(ValueError, match="at least two pairs"):
         compare_paired("x", a[:1], b[:1])
     assert detectable_difference(0.0, 10) == 0.0
+
+
+def test_holm_leaves_a_missing_p_out_of_the_family():
+    assert holm([0.01, math.nan, 0.04]) == pytest.approx([0.02, math.nan, 0.04], nan_ok=True)
+
+
+def test_seeds_needed_is_the_first_count_whose_detectable_effect_reaches_the_target():
+    a, b = [0.50, 0.52, 0.51], [0.49, 0.47, 0.50]
+    sd = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+    n = seeds_needed(0.02, a, b, alpha=0.01)
+    assert n is not None and n > 3
+    assert detectable_with_seeds(sd, n, 0.01) <= 0.02 < detectable_with_seeds(sd, n - 1, 0.01)
+    assert seeds_needed(0.0, a, b) is None
+
+
+def test_seed_level_detectable_matches_the_noncentral_t_power():
+    """The normal-approximation formula is close to the exact power of scipy's noncentral t."""
+    from scipy import stats
+
+    sd, seeds, alpha = 0.01, 10, 0.05
+    effect = detectable_with_seeds(sd, seeds, alpha)
+    dof = 2 * seeds - 2
+    shift = effect / (sd * math.sqrt(2 / seeds))
+    critical = stats.t.ppf(1 - alpha / 2, dof)
+    power = stats.nct.sf(critical, dof, shift) + stats.nct.cdf(-critical, dof, shift)
+    assert power == pytest.approx(0.8, abs=0.02)

@@ -103,7 +103,7 @@ def test_a_recipe_hybrid_tui_saved_loads_again() -> None:
     import tomllib
 
     from hybrid_tui.recipe import OVERRIDES_TAG
-    from hybrid_tui.study.run import PlannedRun, recipe_for
+    from hybrid_tui.study.plan import PlannedRun, recipe_for
 
     recipe = apply_overrides({"tracking": {"tags": {"team": "ir"}}}, ["train.lr=1e-4"])
     study = recipe_for(recipe, "s1", PlannedRun("hybrid", 1, 0.5, 0.5))

@@ -1,6 +1,8 @@
 """Compare: the config diff (the recipe fields that differ), then each other marked run's tables
 as deltas against the first marked run (the base), green where it is better, red where it is
-worse. Escape goes back."""
+worse; once the per-setting significance is computed (question as the unit, `study.significance`,
+as `hybrid-tui compare` prints it), the tables are drawn again with a † on significant cells.
+Escape goes back."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from textual.widgets import Footer, Header, Static
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking.records import short_id
-from hybrid_tui.tui.messages import RunDetailsLoaded
+from hybrid_tui.tui.messages import RunDetailsLoaded, SignificanceLoaded
 from hybrid_tui.tui.results.language_tables import LanguageTablesView
 
 
@@ -28,6 +30,7 @@ class CompareScreen(Screen):
         super().__init__()
         self.run_ids = list(run_ids)
         self.details: list[Any] = []
+        self.significance: dict[tuple[str, str], tuple[Any, str | None]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -47,12 +50,23 @@ class CompareScreen(Screen):
             self.app.show_error(err, "reading the runs")
             return
         self.post_message(RunDetailsLoaded(details))
+        self.post_message(SignificanceLoaded(_significance(tracker, details)))
 
-    def on_run_details_loaded(self, message: RunDetailsLoaded) -> None:
+    async def on_run_details_loaded(self, message: RunDetailsLoaded) -> None:
+        self.details = message.details
+        await self._show()
+
+    async def on_significance_loaded(self, message: SignificanceLoaded) -> None:
+        self.significance = message.results
+        if self.details and any(tests for tests, _ in self.significance.values()):
+            await self._show()
+
+    async def _show(self) -> None:
         from hybrid_tui import report
         from hybrid_tui.languages import trained_languages, unseen_languages
+        from hybrid_tui.study.significance import marked, summary_line
 
-        self.details = details = message.details
+        details = self.details
         base, others = details[0], details[1:]
 
         def named(run: Any) -> Text:
@@ -79,15 +93,33 @@ class CompareScreen(Screen):
                         report.LanguageTables.from_metrics(base.metrics, dataset),
                         report.LanguageTables.from_metrics(other.metrics, dataset),
                     )
+                    tests, _ = self.significance.get((other.run_id, dataset), (None, None))
                     views.append(
                         LanguageTablesView(
                             delta,
                             unseen_languages(trained_languages(other.tags), delta.languages),
                             title=f"{other.name} {short_id(other.run_id)} − {base.name} "
                             f"{short_id(base.run_id)}",
+                            marked=marked(tests) if tests else (),
+                            note=summary_line(tests, (1, 1)) if tests else "",
                         )
                     )
         except Exception as err:
             self.app.show_error(err, "comparing")
             views.append(Static(plain(err), classes="tables-caption"))
-        self.query_one("#compare-body", ScrollableContainer).mount_all(views)
+        body = self.query_one("#compare-body", ScrollableContainer)
+        await body.remove_children()
+        await body.mount_all(views)
+
+
+def _significance(tracker, details: list) -> dict[tuple[str, str], tuple[Any, str | None]]:
+    """Each other run against the base, per dataset (slow: runs in the screen's worker)."""
+    from hybrid_tui import report
+    from hybrid_tui.study.significance import significance_for
+
+    base = details[0]
+    return {
+        (other.run_id, dataset): significance_for(tracker, [base], [other], dataset)
+        for other in details[1:]
+        for dataset in report.datasets_in(base.metrics)
+    }

@@ -21,17 +21,26 @@ from hybrid_tui.display_text import plain
 class LanguageTablesView(Vertical):
     """The tables of one dataset of one run (or one delta between two runs)."""
 
-    def __init__(self, tables, unseen: Iterable[str] = (), title: str = "") -> None:
+    def __init__(
+        self,
+        tables,
+        unseen: Iterable[str] = (),
+        title: str = "",
+        marked: Iterable[tuple[str, object]] = (),
+        note: str = "",
+    ) -> None:
         super().__init__(classes="language-tables")
         self.tables = tables
         self.unseen = tuple(unseen)
         self.title = title
+        self.marked = set(marked)  # significant cells (Compare), drawn with a †
+        self.note = note  # what the † means, under the tables
 
     def renderables(self) -> list:
         """What the view shows, in order: exactly `report.render`'s tables."""
         from hybrid_tui import report
 
-        return report.render(self.tables, unseen_languages=self.unseen)
+        return report.render(self.tables, unseen_languages=self.unseen, marked=self.marked)
 
     def compose(self) -> ComposeResult:
         """Each table at its natural width (never squeezed: the screen scrolls instead); its title
@@ -58,6 +67,8 @@ class LanguageTablesView(Vertical):
             if caption:
                 table.styles.margin = 0  # the caption below keeps the gap to the next table
                 yield _annotation(caption, "dim", gap=True)
+        if self.note:
+            yield _annotation(self.note, "dim", gap=True)
         self.styles.width = "100%"
         self.styles.min_width = widest
 
