@@ -9,6 +9,7 @@ file named for its job: `inputs`, `setup`, `step`, `distributed`, `run_record`, 
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -267,17 +268,33 @@ def step_progress(
     if quiet:
         yield ConsoleProgress(lambda step, loss: None, lambda description, done, total: None)
         return
-    if not enabled:
-        every = max(1, total // 10)
+    every = max(1, total // 10)
 
+    def step_lines(write: Callable[[str], None]) -> Callable[[int, float], None]:
         def log_line(step: int, loss: float) -> None:
             if step % every == 0 or step == total or step == start + 1:
-                print(f"step {step}/{total} loss {loss:.4f}", flush=True)
+                write(f"step {step}/{total} loss {loss:.4f}")
 
-        yield ConsoleProgress(log_line, ProgressLines(lambda line: print(line, flush=True)))
+        return log_line
+
+    if not enabled:
+        say = functools.partial(print, flush=True)
+        yield ConsoleProgress(step_lines(say), ProgressLines(say))
         return
     from hybrid_tui.progress import rich_progress
+    from hybrid_tui.training.console_log import log_only
+
+    # bars in the terminal; in an attached trainer's log, the lines a detached one prints
+    log_step, log_work = step_lines(log_only), ProgressLines(log_only)
+
+    def step(step: int, loss: float) -> None:
+        progress("training", step, total)
+        log_step(step, loss)
+
+    def work(description: str, done: int, total_work: int) -> None:
+        progress(description, done, total_work)
+        log_work(description, done, total_work)
 
     with rich_progress() as progress:
         progress("training", start, total)
-        yield ConsoleProgress(lambda step, loss: progress("training", step, total), progress)
+        yield ConsoleProgress(step, work)

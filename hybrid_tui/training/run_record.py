@@ -106,15 +106,22 @@ def pick_job_device(files: RunFiles, recipe: Recipe) -> None:
 
 
 def adopt_launch_log(files: RunFiles) -> None:
-    """A detached trainer writes to a launch log; move it beside the run's other files."""
+    """A detached trainer writes to a launch log: move it beside the run's other files. An
+    attached one (the demo's, a foreground `train`) writes to a terminal: copy what it prints
+    to the run's log (`console_log`), so every run has a trainer.log."""
+    from hybrid_tui.training.console_log import copy_stdout_to
+
     launch_log = os.environ.pop("HYBRID_TUI_LOG_FILE", None)
-    if launch_log and Path(launch_log).exists():
-        if files.log.exists():  # a resumed run: keep the earlier attempt's log as trainer.log.N
-            attempt = 1
-            while files.log.with_name(f"{files.log.name}.{attempt}").exists():
-                attempt += 1
-            os.replace(files.log, files.log.with_name(f"{files.log.name}.{attempt}"))
+    detached = bool(launch_log and Path(launch_log).exists())
+    if files.log.exists():  # a resumed run: keep the earlier attempt's log as trainer.log.N
+        attempt = 1
+        while files.log.with_name(f"{files.log.name}.{attempt}").exists():
+            attempt += 1
+        os.replace(files.log, files.log.with_name(f"{files.log.name}.{attempt}"))
+    if detached:
         os.replace(launch_log, files.log)  # our stdout keeps writing to it: same inode
+    else:
+        copy_stdout_to(files.log)
 
 
 def announce_run_id(path: Path, run_id: str) -> None:
