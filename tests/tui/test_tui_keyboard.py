@@ -46,6 +46,8 @@ FORM_ORDER = [
     "steps",
     "lr",
     "seed",
+    "eval-max-questions",
+    "eval-languages",
     "device",
     "data-dir",
     "save-path",
