@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL
 from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
@@ -148,7 +149,7 @@ def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[Mod
     if not (files.model / "config.json").is_file():
         raise HybridTuiError(
             f"run {files.run_id} has no trained model under {files.model}: it has not finished "
-            f"(a KILLED or FAILED run continues with `hybrid-tui train --resume {files.run_id[:8]}`)"
+            f"(a KILLED or FAILED run continues with `{command('train --resume ' + files.run_id[:8])}`)"
         )
     return ModelConfig(spec=str(files.model), **chosen), f"run:{files.run_id}"
 

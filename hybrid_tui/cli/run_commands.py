@@ -13,9 +13,11 @@ from hybrid_tui.cli.options import (
     TrackingUri,
     resolve_tracking_uri,
 )
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 
 run_commands = typer.Typer()
+RUN_ID_HELP = f"Run id, or 4+ of its first characters (`{command('runs')}`)."
 
 
 @run_commands.command()
@@ -64,9 +66,7 @@ def runs(
 
 @run_commands.command()
 def show(
-    run_id: Annotated[
-        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-    ],
+    run_id: Annotated[str, typer.Argument(help=RUN_ID_HELP)],
     tracking_uri: TrackingUri = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -93,9 +93,7 @@ def compare(
 
 @run_commands.command()
 def cancel(
-    run_id: Annotated[
-        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-    ],
+    run_id: Annotated[str, typer.Argument(help=RUN_ID_HELP)],
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Stop a running trainer: it checkpoints and ends its run KILLED."""
@@ -109,9 +107,7 @@ def cancel(
     typer.echo(f"cancelled {run_id}")
 
 
-RunArgument = Annotated[
-    str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-]
+RunArgument = Annotated[str, typer.Argument(help=RUN_ID_HELP)]
 
 
 @run_commands.command("tag")

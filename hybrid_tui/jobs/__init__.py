@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.jobs.process import another_users, trainer_process
 from hybrid_tui.runs.files import RunFiles, local_run_id, process_start_ticks, state_dir
@@ -209,7 +210,7 @@ def cancel(run_id: str, timeout_s: float = 30.0) -> bool:
     if process is None:
         raise HybridTuiError(
             f"process {job.pid} in {RunFiles.for_run(run_id).job} is not the trainer of run "
-            f"{run_id[:8]}; nothing was signalled (its trainer is gone: `hybrid-tui runs` "
+            f"{run_id[:8]}; nothing was signalled (its trainer is gone: `{command('runs')}` "
             "marks the run FAILED)"
         )
     process.send_signal(signal.SIGTERM)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui import jobs
+from hybrid_tui.command_name import command
 from hybrid_tui.devices import run_gpus
 from hybrid_tui.runs.files import state_dir
 
@@ -82,5 +83,5 @@ def busy_warning(device: str) -> str | None:
     holders = "; ".join(f"{use.who} on {use.where}" for use in busy)
     return (
         f"already training there: {holders}; both will run slower "
-        "(`hybrid-tui queue add` runs one job per device)"
+        f"(`{command('queue add')}` runs one job per device)"
     )

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from hybrid_tui.atomic_files import atomic_write_text
+from hybrid_tui.command_name import command
 from hybrid_tui.devices import describe_device, pick_device
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation.lareqa import question_counts
@@ -159,7 +160,8 @@ def disk_full_error(
     else:
         return None
     if (files.checkpoint / "state.json").is_file():
-        then = f"`hybrid-tui train --resume {files.run_id}` continues from its last checkpoint"
+        resume = command(f"train --resume {files.run_id}")
+        then = f"`{resume}` continues from its last checkpoint"
     else:
         then = "start the run again (it has no checkpoint)"
     return HybridTuiError(f"could not write {what} ({reason}); free disk space, then {then}")
@@ -169,7 +171,7 @@ def not_marked(run_id: str, tracking_uri: str) -> str:
     """What the trainer's last line adds when its run could not be marked FAILED."""
     return (
         f"the run could not be marked FAILED ({tracking_uri} cannot be written either): "
-        f"`hybrid-tui runs` marks it FAILED once there is space (run {run_id})"
+        f"`{command('runs')}` marks it FAILED once there is space (run {run_id})"
     )
 
 

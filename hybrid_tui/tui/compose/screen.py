@@ -27,6 +27,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
+from hybrid_tui.command_name import command
 from hybrid_tui.devices import list_gpus
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
@@ -473,10 +474,12 @@ class ComposeScreen(Screen):
     def on_job_queued(self, message: JobQueued) -> None:
         job = message.job
         hint = (
-            "" if message.scheduler_running else "; start the scheduler: `hybrid-tui queue start`"
+            ""
+            if message.scheduler_running
+            else f"; start the scheduler: `{command('queue start')}`"
         )
         line = f"queued job {job.id} ({job.name}); see it in Queue (j){hint}"
-        self.query_one("#compose-status", Static).update(line)
+        self.query_one("#compose-status", Static).update(plain(line))
         self.notify(line, timeout=5)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
