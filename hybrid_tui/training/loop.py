@@ -200,29 +200,32 @@ def main_entry(
     """Entry point of the `train` command's process; returns the exit code. `overrides` are the
     `--set KEY=VALUE` changes to the recipe (recorded on the run)."""
     from hybrid_tui.recipe import load_recipe
+    from hybrid_tui.training.console_log import console_copied, log_only
 
     started = time.time()
-    try:
-        if resume:
-            recipe = _recipe_for_resume(resume, recipe_path)
-            data_root = data_root or _job_data_root(resume)
-        else:
-            recipe = load_recipe(recipe_path, overrides)
-        run_id, status = run_training(
-            recipe,
-            data_root=data_root,
-            resume_run_id=resume,
-            announce=Path(announce) if announce else None,
-            show_progress=sys.stderr.isatty(),
-        )
-    except HybridTuiError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        return 2
-    from hybrid_tui.training.distributed import rank_and_world
+    with console_copied():  # an attached trainer's run still gets its trainer.log
+        try:
+            if resume:
+                recipe = _recipe_for_resume(resume, recipe_path)
+                data_root = data_root or _job_data_root(resume)
+            else:
+                recipe = load_recipe(recipe_path, overrides)
+            run_id, status = run_training(
+                recipe,
+                data_root=data_root,
+                resume_run_id=resume,
+                announce=Path(announce) if announce else None,
+                show_progress=sys.stderr.isatty(),
+            )
+        except HybridTuiError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            log_only(f"error: {err}")
+            return 2
+        from hybrid_tui.training.distributed import rank_and_world
 
-    if rank_and_world()[0] == 0:  # one line per job, not per torchrun rank
-        verb = "finished in" if status == "FINISHED" else f"ended {status} after"
-        print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
+        if rank_and_world()[0] == 0:  # one line per job, not per torchrun rank
+            verb = "finished in" if status == "FINISHED" else f"ended {status} after"
+            print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
     return 0
 
 

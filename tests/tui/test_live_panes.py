@@ -157,15 +157,18 @@ async def test_a_cpu_run_shows_its_trainer_cpu_and_memory(store, cpu_trainer) ->
 ATTACHED_TRAINER = """
 import sys
 from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.training.console_log import console_copied
 from hybrid_tui.training.loop import step_progress
 from hybrid_tui.training.run_record import adopt_launch_log
-adopt_launch_log(RunFiles.for_run(sys.argv[1]))
-print("padding-free: off (no flash attention on the CPU)", flush=True)
-with step_progress(True, 60, 0) as console:
-    for step in range(1, 61):
-        console.step(step, 2.0 - step / 100)
-    console.work("Encoding xquad-r", 300, 300)
-print("run finished in 12s", flush=True)
+with console_copied():  # as `main_entry` runs the trainer
+    adopt_launch_log(RunFiles.for_run(sys.argv[1]))
+    print("padding-free: off (no flash attention on the CPU)", flush=True)
+    with step_progress(True, 60, 0) as console:
+        for step in range(1, 61):
+            console.step(step, 2.0 - step / 100)
+        console.work("Encoding xquad-r", 300, 300)
+    print("run finished in 12s", flush=True)
+print("the trainer's work is over", flush=True)
 """
 
 
@@ -186,6 +189,7 @@ async def test_the_log_pane_is_labelled_and_shows_an_attached_trainers_log(store
     )
     assert done.returncode == 0, done.stderr
     assert "run finished in 12s" in done.stdout  # the terminal still shows it
+    assert "the trainer's work is over" in done.stdout
     log = files.log.read_text(encoding="utf-8")
     assert log.splitlines() == [
         "padding-free: off (no flash attention on the CPU)",
