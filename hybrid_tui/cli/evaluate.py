@@ -147,9 +147,10 @@ def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[Mod
         return ModelConfig(spec=model, **chosen), model
     files = RunFiles.for_run(local_run_id(run))
     if not (files.model / "config.json").is_file():
+        resume = command(f"train --resume {files.run_id[:8]}")
         raise HybridTuiError(
             f"run {files.run_id} has no trained model under {files.model}: it has not finished "
-            f"(a KILLED or FAILED run continues with `{command('train --resume ' + files.run_id[:8])}`)"
+            f"(a KILLED or FAILED run continues with `{resume}`)"
         )
     return ModelConfig(spec=str(files.model), **chosen), f"run:{files.run_id}"
 

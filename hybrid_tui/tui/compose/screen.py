@@ -1,6 +1,7 @@
 """Compose: edit a recipe (model, sampler mix, data, optimisation, evaluation size, device),
 load and save it as TOML, and launch it (ctrl+r) as a detached trainer, then follow it in Live;
-or add it to the job queue (ctrl+o). Launching onto a device where a trainer already runs asks first.
+or add it to the job queue (ctrl+o). Launching onto a device where a trainer already runs asks
+first.
 
 Driven from the keyboard: Tab/shift+Tab walk every field in screen order, enter opens a
 select, ctrl+l opens the recipe picker, and keys typed into a field stay in it (the form itself

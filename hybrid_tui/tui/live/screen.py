@@ -1,6 +1,7 @@
 """Live: the followed run's loss and learning-rate curves as points arrive, throughput, ETA, the
 run's device (per GPU: utilisation, memory, temperature, power, read through NVML; on the CPU,
-the trainer process's CPU % and memory, read through psutil), and the tail of the trainer's log; x cancels the trainer, enter opens the results.
+the trainer process's CPU % and memory, read through psutil), and the tail of the trainer's log;
+x cancels the trainer, enter opens the results.
 The loss is shown raw and smoothed (debiased EMA; `s` changes the weight), throughput over the
 last steps, evaluation scores over steps when the recipe sets `eval_every`, and the trainer's
 warnings (NaN/inf or flat loss) in bold. The log follows its end unless scrolled up.
@@ -282,6 +283,8 @@ class LiveScreen(Screen):
             self._read_gpu(self.run_id, self.gpus)
         elif self.gpus == [] and self.status in (None, "RUNNING"):
             self._read_trainer_use(self.run_id)
+        elif self.trainer_line:  # the trainer has ended: its last figures are no reading
+            self._set_trainer_line(self.run_id, "")
 
     @work(thread=True, exclusive=True, group="live-log", exit_on_error=False)
     def _read_log_and_liveness(self, run_id: str, status: str | None) -> None:
