@@ -225,7 +225,7 @@ def test_an_unknown_hub_model_is_one_whole_sentence(
     )
     line = one_error_line(done)
     reason = line.split(f"could not get {model!r} from the Hugging Face hub (", 1)[1]
-    reason = reason.split("); see `hybrid-tui models list`", 1)[0]
+    reason = reason.split("); see `", 1)[0]  # then the `models list` hint
     expected = HUB_REASONS[:1] if offline == "1" else HUB_REASONS[1:]
     assert reason in expected, line
     assert line.endswith("or pass a local folder")
@@ -393,9 +393,7 @@ def test_a_disk_that_fills_up_under_the_trainer_ends_its_run_with_one_last_line(
     assert "No space left on device" in last or "database or disk is full" in last, last
     assert "free disk space, then start the run again" in last, last
     if outcome["status"] == "RUNNING":
-        assert "the run could not be marked FAILED" in last and "`hybrid-tui reconcile`" in last, (
-            last
-        )
+        assert "the run could not be marked FAILED" in last and "reconcile`" in last, last
     else:
         assert outcome["status"] == "FAILED" and "could not be marked" not in last, last
     assert outcome["after"] == "FAILED", outcome["runs_stderr"]

@@ -350,9 +350,11 @@ def main() -> None:
     Click's standalone mode handles usage errors (exit 2), `typer.Exit` codes and Ctrl-C;
     `HybridTuiError` passes through it and is printed here as one line.
     """
-    command = typer.main.get_command(app)
-    try:
-        command.main(args=sys.argv[1:], prog_name="hybrid-tui", standalone_mode=True)
+    from hybrid_tui.command_name import command
+
+    entry = typer.main.get_command(app)
+    try:  # `Usage:` and `Try ... --help` lines name the command as the user can type it
+        entry.main(args=sys.argv[1:], prog_name=command(), standalone_mode=True)
     except HybridTuiError as err:
         if _debug["on"]:
             import traceback

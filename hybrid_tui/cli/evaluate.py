@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL
 from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
@@ -146,9 +147,10 @@ def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[Mod
         return ModelConfig(spec=model, **chosen), model
     files = RunFiles.for_run(local_run_id(run))
     if not (files.model / "config.json").is_file():
+        resume = command(f"train --resume {files.run_id[:8]}")
         raise HybridTuiError(
             f"run {files.run_id} has no trained model under {files.model}: it has not finished "
-            f"(a KILLED or FAILED run continues with `hybrid-tui train --resume {files.run_id[:8]}`)"
+            f"(a KILLED or FAILED run continues with `{resume}`)"
         )
     return ModelConfig(spec=str(files.model), **chosen), f"run:{files.run_id}"
 

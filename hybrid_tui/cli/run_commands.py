@@ -9,8 +9,11 @@ from typing import Annotated
 import typer
 
 from hybrid_tui.cli.options import JsonFlag, TrackingUri
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.paths import resolve_tracking_uri
+
+RUN_ID_HELP = f"Run id, or 4+ of its first characters (`{command('runs')}`)."
 
 run_commands = typer.Typer()
 
@@ -119,9 +122,7 @@ def reconcile(tracking_uri: TrackingUri = None, json_output: JsonFlag = False) -
     reconcile_runs(resolve_tracking_uri(tracking_uri), json_output)
 
 
-RunArgument = Annotated[
-    str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-]
+RunArgument = Annotated[str, typer.Argument(help=RUN_ID_HELP)]
 
 
 @run_commands.command("tag")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hybrid_tui.cli.options import DataDir
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.paths import resolve_data_root
 
@@ -36,7 +37,7 @@ def study(
         typer.Option(
             "--queue",
             help="Add the missing runs to the job queue instead of training them here "
-            "(then `hybrid-tui queue start`, and --summary-only once they are done).",
+            f"(then `{command('queue start')}`, and --summary-only once they are done).",
         ),
     ] = False,
     schedule_arm: Annotated[
@@ -72,9 +73,9 @@ def study(
         queued = queue_study(base, name, seeds, sweep, resolve_data_root(data_dir), schedule_arm)
         for job in queued:
             typer.echo(job.id)
-        again = f"hybrid-tui study --name {name}" + (f" --recipe {recipe}" if recipe else "")
+        again = command(f"study --name {name}" + (f" --recipe {recipe}" if recipe else ""))
         typer.echo(
-            f"queued {len(queued)} jobs; run them with `hybrid-tui queue start` (if no scheduler "
+            f"queued {len(queued)} jobs; run them with `{command('queue start')}` (if no scheduler "
             f"runs), then write the summary with `{again} --out {out} --summary-only`",
             err=True,
         )

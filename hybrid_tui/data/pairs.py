@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_tui.command_name import command
 from hybrid_tui.data.text_lines import json_line, numbered_lines
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS
@@ -104,7 +105,7 @@ def load_training_pairs(
         what = "no data source carries" if config.sources else f"{config.dataset} carries no"
         raise HybridTuiError(
             f"data.hard_negatives = {config.hard_negatives} but {what} negatives; add a "
-            "`negatives` list to its rows (`hybrid-tui mine` writes them) or set "
+            f"`negatives` list to its rows (`{command('mine')}` writes them) or set "
             "data.hard_negatives = 0"
         )
     return pairs

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hybrid_tui.command_name import command
 from hybrid_tui.devices import run_gpus
 from hybrid_tui.jobs.process import is_alive
 from hybrid_tui.jobs.record import job_for
@@ -83,5 +84,5 @@ def busy_warning(device: str) -> str | None:
     holders = "; ".join(f"{use.who} on {use.where}" for use in busy)
     return (
         f"already training there: {holders}; both will run slower "
-        "(`hybrid-tui queue add` runs one job per device)"
+        f"(`{command('queue add')}` runs one job per device)"
     )

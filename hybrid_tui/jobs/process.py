@@ -21,6 +21,7 @@ import os
 import signal
 import time
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.jobs.record import Job, job_for
 from hybrid_tui.paths import QUEUE_JOB_ENV
@@ -137,8 +138,8 @@ def cancel(run_id: str, timeout_s: float = 30.0) -> bool:
     if process is None:
         raise HybridTuiError(
             f"process {job.pid} in {RunFiles.for_run(run_id).job} is not the trainer of run "
-            f"{run_id[:8]}; nothing was signalled (its trainer is gone: `hybrid-tui reconcile` "
-            "marks the run FAILED)"
+            f"{run_id[:8]}; nothing was signalled (its trainer is gone: "
+            f"`{command('reconcile')}` marks the run FAILED)"
         )
     process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout_s

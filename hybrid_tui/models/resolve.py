@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.atomic_files import exclusive
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError, first_sentence
 from hybrid_tui.models.conventions import Conventions, folder_conventions
 from hybrid_tui.models.packaged import (
@@ -126,7 +127,7 @@ def _resolve_hub(model_id: str) -> ResolvedModel:
     except Exception as err:  # network down, unknown id, gated repo: all one fixable line
         raise HybridTuiError(
             f"could not get {model_id!r} from the Hugging Face hub ({_hub_failure(err)}); see "
-            f"`hybrid-tui models list` for models that work offline ({_packaged_names()}) or "
+            f"`{command('models list')}` for models that work offline ({_packaged_names()}) or "
             "pass a local folder"
         ) from err
     if not (folder / "config.json").is_file():

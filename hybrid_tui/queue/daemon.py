@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hybrid_tui import command_name
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
 from hybrid_tui.jobs.launch import start_detached
@@ -114,7 +115,7 @@ def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> Schedul
     if running is not None:
         raise HybridTuiError(
             f"a queue scheduler already runs for {state_dir()} ({running.describe()}); "
-            "stop it with `hybrid-tui queue stop` first"
+            f"stop it with `{command_name.command('queue stop')}` first"
         )
     log_path = scheduler_log_path()
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.paths import queue_db
 
@@ -221,7 +222,7 @@ class JobStore:
             )
         if not found:
             raise HybridTuiError(
-                f"no queue job {ref!r} in {self.path}; `hybrid-tui queue ls` lists them"
+                f"no queue job {ref!r} in {self.path}; `{command('queue ls')}` lists them"
             )
         return found[0]
 
@@ -266,7 +267,7 @@ class JobStore:
             if job.state == RUNNING:
                 raise HybridTuiError(
                     f"job {job.id} is running (run {job.run_id or 'starting'}); cancel it first "
-                    f"with `hybrid-tui cancel {job.run_id or 'RUN_ID'}`"
+                    f"with `{command('cancel ' + (job.run_id or 'RUN_ID'))}`"
                 )
         with self._transaction() as conn:
             for job in jobs:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 
 DEFAULT_PARAM_COLUMNS = ("train.lr", "train.batch_size", "train.seed")
@@ -42,7 +43,7 @@ def parse_columns(text: str, runs: Iterable = ()) -> tuple[str, ...]:
         except HybridTuiError:
             raise HybridTuiError(
                 f"--columns: no param {key!r}; give recipe keys such as train.lr, train.seed, "
-                "sampler.mono (`hybrid-tui show RUN --json` lists a run's params)"
+                f"sampler.mono (`{command('show RUN --json')}` lists a run's params)"
             ) from None
     return keys
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.paths import runs_dir
 
@@ -95,7 +96,7 @@ def run_id_too_short(text: str) -> HybridTuiError:
     the tracker say the same)."""
     return HybridTuiError(
         f"run id {text or repr(text)} is too short: give {MIN_RUN_ID_PREFIX} or more "
-        "characters of an id from `hybrid-tui runs`"
+        f"characters of an id from `{command('runs')}`"
     )
 
 

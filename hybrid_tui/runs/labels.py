@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tag_rule import RESERVED_PREFIXES, tag_problem, value_problem
 
@@ -36,7 +37,7 @@ def parse_tags(pairs: Iterable[str]) -> dict[str, str]:
         if not equals or not key:
             raise HybridTuiError(f"tag {pair!r} is not KEY=VALUE (e.g. team=ir)")
         if problem := tag_problem(key, value):
-            note = " (the note has its own command: hybrid-tui note RUN TEXT)"
+            note = f" (the note has its own command: {command('note RUN TEXT')})"
             raise HybridTuiError(problem + (note if key.startswith(RESERVED_PREFIXES) else ""))
         if key in tags:
             raise HybridTuiError(f"tag {key!r} is given twice; give each key once")
@@ -70,7 +71,7 @@ def deletable(tracker, run_ids: Iterable[str]) -> list:
         if detail.status == "RUNNING":
             raise HybridTuiError(
                 f"run {detail.run_id[:8]} ({detail.name}) is still RUNNING; stop it first "
-                f"(hybrid-tui cancel {detail.run_id[:8]}), then delete it"
+                f"({command('cancel ' + detail.run_id[:8])}), then delete it"
             )
         if detail.run_id not in {d.run_id for d in details}:
             details.append(detail)

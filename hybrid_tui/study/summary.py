@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import metric_dataset_name
 from hybrid_tui.metric_keys import parse_eval_key
@@ -113,7 +114,7 @@ def summarize_and_save(uri: str, study: str, out: Path, dataset: str = "xquad-r"
     if not saved:
         raise HybridTuiError(
             f"no finished runs of study {study!r} in {uri} nor summaries in {folder}/; "
-            "run `hybrid-tui study` first"
+            f"run `{command('study')}` first"
         )
     summary = summarize_runs(study, saved, dataset)
     summary.wall = load_wall_time(folder)
@@ -126,7 +127,7 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
     from hybrid_tui.study.paired import paired_claims
 
     if not runs:
-        raise HybridTuiError(f"no finished runs of study {study!r}; run `hybrid-tui study` first")
+        raise HybridTuiError(f"no finished runs of study {study!r}; run `{command('study')}` first")
     trained = [r for r in runs if r.method != UNTRAINED]
     seen = (
         set(trained[0].tags.get("hybrid_tui.train_languages", "").split(",")) if trained else set()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking.sqlite_writes import EXPERIMENT_KIND_TAG, TRAINING_KIND
 
@@ -111,7 +112,7 @@ def retrying(call: Callable[[], T]) -> T:
 
 
 def unknown_run(run_id: object, uri: str) -> HybridTuiError:
-    return HybridTuiError(f"no run {run_id} in {uri}; `hybrid-tui runs` lists them")
+    return HybridTuiError(f"no run {run_id} in {uri}; `{command('runs')}` lists them")
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ file named for its job: `inputs`, `setup`, `step`, `distributed`, `run_record`, 
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -200,29 +201,32 @@ def main_entry(
     """Entry point of the `train` command's process; returns the exit code. `overrides` are the
     `--set KEY=VALUE` changes to the recipe (recorded on the run)."""
     from hybrid_tui.recipe import load_recipe
+    from hybrid_tui.training.console_log import console_copied, log_only
 
     started = time.time()
-    try:
-        if resume:
-            recipe = _recipe_for_resume(resume, recipe_path)
-            data_root = data_root or _job_data_root(resume)
-        else:
-            recipe = load_recipe(recipe_path, overrides)
-        run_id, status = run_training(
-            recipe,
-            data_root=data_root,
-            resume_run_id=resume,
-            announce=Path(announce) if announce else None,
-            show_progress=sys.stderr.isatty(),
-        )
-    except HybridTuiError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        return 2
-    from hybrid_tui.training.distributed import rank_and_world
+    with console_copied():  # an attached trainer's run still gets its trainer.log
+        try:
+            if resume:
+                recipe = _recipe_for_resume(resume, recipe_path)
+                data_root = data_root or _job_data_root(resume)
+            else:
+                recipe = load_recipe(recipe_path, overrides)
+            run_id, status = run_training(
+                recipe,
+                data_root=data_root,
+                resume_run_id=resume,
+                announce=Path(announce) if announce else None,
+                show_progress=sys.stderr.isatty(),
+            )
+        except HybridTuiError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            log_only(f"error: {err}")
+            return 2
+        from hybrid_tui.training.distributed import rank_and_world
 
-    if rank_and_world()[0] == 0:  # one line per job, not per torchrun rank
-        verb = "finished in" if status == "FINISHED" else f"ended {status} after"
-        print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
+        if rank_and_world()[0] == 0:  # one line per job, not per torchrun rank
+            verb = "finished in" if status == "FINISHED" else f"ended {status} after"
+            print(f"run {run_id} {verb} {time.time() - started:.0f}s", flush=True)
     return 0
 
 
@@ -268,17 +272,33 @@ def step_progress(
     if quiet:
         yield ConsoleProgress(lambda step, loss: None, lambda description, done, total: None)
         return
-    if not enabled:
-        every = max(1, total // 10)
+    every = max(1, total // 10)
 
+    def step_lines(write: Callable[[str], None]) -> Callable[[int, float], None]:
         def log_line(step: int, loss: float) -> None:
             if step % every == 0 or step == total or step == start + 1:
-                print(f"step {step}/{total} loss {loss:.4f}", flush=True)
+                write(f"step {step}/{total} loss {loss:.4f}")
 
-        yield ConsoleProgress(log_line, ProgressLines(lambda line: print(line, flush=True)))
+        return log_line
+
+    if not enabled:
+        say = functools.partial(print, flush=True)
+        yield ConsoleProgress(step_lines(say), ProgressLines(say))
         return
     from hybrid_tui.progress import rich_progress
+    from hybrid_tui.training.console_log import log_only
+
+    # bars in the terminal; in an attached trainer's log, the lines a detached one prints
+    log_step, log_work = step_lines(log_only), ProgressLines(log_only)
+
+    def step(step: int, loss: float) -> None:
+        progress("training", step, total)
+        log_step(step, loss)
+
+    def work(description: str, done: int, total_work: int) -> None:
+        progress(description, done, total_work)
+        log_work(description, done, total_work)
 
     with rich_progress() as progress:
         progress("training", start, total)
-        yield ConsoleProgress(lambda step, loss: progress("training", step, total), progress)
+        yield ConsoleProgress(step, work)

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from hybrid_tui.atomic_files import atomic_write_text
+from hybrid_tui.command_name import command
 from hybrid_tui.devices import describe_device, pick_device
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation.lareqa import question_counts
@@ -114,15 +115,22 @@ def pick_job_device(files: RunFiles, recipe: Recipe) -> None:
 
 
 def adopt_launch_log(files: RunFiles) -> None:
-    """A detached trainer writes to a launch log; move it beside the run's other files."""
+    """A detached trainer writes to a launch log: move it beside the run's other files. An
+    attached one (the demo's, a foreground `train`) writes to a terminal: copy what it prints
+    to the run's log (`console_log`), so every run has a trainer.log."""
+    from hybrid_tui.training.console_log import copy_stdout_to
+
     launch_log = take_launch_log()
-    if launch_log and launch_log.exists():
-        if files.log.exists():  # a resumed run: keep the earlier attempt's log as trainer.log.N
-            attempt = 1
-            while files.log.with_name(f"{files.log.name}.{attempt}").exists():
-                attempt += 1
-            os.replace(files.log, files.log.with_name(f"{files.log.name}.{attempt}"))
+    detached = bool(launch_log and launch_log.exists())
+    if files.log.exists():  # a resumed run: keep the earlier attempt's log as trainer.log.N
+        attempt = 1
+        while files.log.with_name(f"{files.log.name}.{attempt}").exists():
+            attempt += 1
+        os.replace(files.log, files.log.with_name(f"{files.log.name}.{attempt}"))
+    if detached:
         os.replace(launch_log, files.log)  # our stdout keeps writing to it: same inode
+    else:
+        copy_stdout_to(files.log)
 
 
 def announce_run_id(path: Path, run_id: str) -> None:
@@ -160,7 +168,8 @@ def disk_full_error(
     else:
         return None
     if (files.checkpoint / "state.json").is_file():
-        then = f"`hybrid-tui train --resume {files.run_id}` continues from its last checkpoint"
+        resume = command(f"train --resume {files.run_id}")
+        then = f"`{resume}` continues from its last checkpoint"
     else:
         then = "start the run again (it has no checkpoint)"
     return HybridTuiError(f"could not write {what} ({reason}); free disk space, then {then}")
@@ -170,7 +179,7 @@ def not_marked(run_id: str, tracking_uri: str) -> str:
     """What the trainer's last line adds when its run could not be marked FAILED."""
     return (
         f"the run could not be marked FAILED ({tracking_uri} cannot be written either): "
-        f"`hybrid-tui reconcile` marks it FAILED once there is space (run {run_id})"
+        f"`{command('reconcile')}` marks it FAILED once there is space (run {run_id})"
     )
 
 

@@ -4,6 +4,7 @@ and `cancel` take the 8-character ids `runs` prints (any unique prefix of 4 or m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from hybrid_tui import command_name
 from hybrid_tui.runs.files import RunFiles, process_start_ticks
 from hybrid_tui.tracking import Tracker
 from tests.tracking.test_sqlite_reads import share_a_prefix
@@ -188,7 +190,9 @@ def test_an_ambiguous_or_unknown_id_is_one_error_line(store: dict, command: str)
         "give more characters"
     )
     unknown = _one_error_line(hybrid_tui(store, *before, "ffff0000"))
-    assert unknown == f"error: no run ffff0000 in {store['uri']}; `hybrid-tui runs` lists them"
+    with contextlib.chdir(store["root"]):  # the hint as typed where the command ran
+        runs = command_name.command("runs")
+    assert unknown == f"error: no run ffff0000 in {store['uri']}; `{runs}` lists them"
     too_short = _one_error_line(hybrid_tui(store, *before, "abc"))
     assert too_short.startswith("error: run id abc is too short: give 4 or more characters")
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from hybrid_tui.command_name import command
 from tests.tui.test_tui import seed_run
 
 
@@ -69,7 +70,7 @@ def test_runs_columns_names_an_unknown_param(lr_runs, run_cli) -> None:
     done = run_cli("runs", "--columns", "train.lr,train.speed", check_code=2)
     assert done.stderr.strip().splitlines() == [
         "error: --columns: no param 'train.speed'; give recipe keys such as train.lr, "
-        "train.seed, sampler.mono (`hybrid-tui show RUN --json` lists a run's params)"
+        f"train.seed, sampler.mono (`{command('show RUN --json')}` lists a run's params)"
     ]
     assert done.stdout == ""
 
@@ -203,6 +204,6 @@ def test_delete_refuses_a_running_run_and_deletes_none(lr_runs, run_cli, workdir
     done = run_cli("delete", lr_runs[0], live[:8], "--yes", check_code=2)
     assert done.stderr.strip() == (
         f"error: run {live[:8]} (live) is still RUNNING; stop it first "
-        f"(hybrid-tui cancel {live[:8]}), then delete it"
+        f"({command('cancel ' + live[:8])}), then delete it"
     )
     assert len(_tracker().list_runs()) == 3  # the finished one was not deleted either

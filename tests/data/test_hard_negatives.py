@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from hybrid_tui.command_name import command
 from hybrid_tui.data.pairs import ParallelItem, TrainingPairs
 from hybrid_tui.training.sampling import Batch, BatchItem
 from tests.conftest import REPO, one_error_line, tracker_of
@@ -247,5 +248,5 @@ def test_hard_negatives_asked_of_data_without_them_is_one_line_and_no_run(
     data = _pairs_file(workdir / "pairs.jsonl", negatives=False)
     line = one_error_line(run_cli("train", str(_recipe(workdir, data, hard=1))))
     assert "data.hard_negatives = 1" in line and "carries no negatives" in line
-    assert "hybrid-tui mine" in line
+    assert command("mine") in line
     assert not (workdir / "mlflow.db").exists() or tracker_of(workdir).list_runs() == []

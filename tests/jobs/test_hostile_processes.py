@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hybrid_tui import jobs
+from hybrid_tui.command_name import command
 from hybrid_tui.paths import QUEUE_JOB_ENV
 from hybrid_tui.queue.store import JobStore
 from hybrid_tui.queue.submit import queue_recipe_files
@@ -60,7 +61,7 @@ def test_cancel_of_a_record_naming_an_unrelated_process_signals_nothing(
     line = one_error_line(run_cli("cancel", run_id[:8]))
     assert line == (
         f"error: process {sleeper.pid} in {files.job} is not the trainer of run {run_id[:8]}; "
-        "nothing was signalled (its trainer is gone: `hybrid-tui reconcile` marks the run FAILED)"
+        f"nothing was signalled (its trainer is gone: `{command('reconcile')}` marks the run FAILED)"
     )
     time.sleep(0.3)  # a SIGTERM, had one been sent, would have ended it by now
     assert process_alive(sleeper.pid)

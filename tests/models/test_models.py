@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.models import PACKAGED_MODELS, folder_conventions, list_models, resolve_model
 from hybrid_tui.models import packaged as packaged_models
@@ -239,7 +240,7 @@ def test_unreachable_hub_is_one_line_pointing_offline(
     with pytest.raises(HybridTuiError) as err:
         resolve_model("nobody-hybrid-tui/no-such-model")
     message = str(err.value)
-    assert "\n" not in message and "hybrid-tui models list" in message
+    assert "\n" not in message and command("models list") in message
     assert "e5-small-offline" in message and "nobody-hybrid-tui/no-such-model" in message
 
 

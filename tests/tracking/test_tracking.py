@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking import (
     RUN_WRITES,
@@ -231,7 +233,9 @@ def test_an_unknown_run_id_is_a_one_line_error(tracker: Tracker, run_id: str) ->
         lambda: tracker.set_tags(run_id, {"a": "b"}),
     ]
     for call in calls:
-        with pytest.raises(HybridTuiError, match=r"no run .* `hybrid-tui runs` lists them"):
+        with pytest.raises(
+            HybridTuiError, match=rf"no run .* `{re.escape(command('runs'))}` lists"
+        ):
             call()
 
 

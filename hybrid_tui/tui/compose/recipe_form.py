@@ -71,6 +71,8 @@ FIELDS = (
     FormField("#steps", ("train", "steps"), "int"),
     FormField("#lr", ("train", "lr"), "float"),
     FormField("#seed", ("train", "seed"), "int"),
+    FormField("#eval-max-questions", ("eval", "max_questions"), "optional_int"),
+    FormField("#eval-languages", ("eval", "languages"), "languages"),
     FormField("#device", ("train", "device"), "choice"),
 )
 

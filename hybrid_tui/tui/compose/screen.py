@@ -1,11 +1,13 @@
-"""Compose: edit a recipe (model, sampler mix, data, optimisation, device), load and save it as
-TOML, and launch it (ctrl+r) as a detached trainer, then follow it in Live; or add it to the job
-queue (ctrl+o). Launching onto a device where a trainer already runs asks first.
+"""Compose: edit a recipe (model, sampler mix, data, optimisation, evaluation size, device),
+load and save it as TOML, and launch it (ctrl+r) as a detached trainer, then follow it in Live;
+or add it to the job queue (ctrl+o). Launching onto a device where a trainer already runs asks
+first.
 
 Driven from the keyboard: Tab/shift+Tab walk every field in screen order, enter opens a
 select, ctrl+l opens the recipe picker, and keys typed into a field stay in it (the form itself
 never takes focus, so a keystroke always lands in a field). The form starts from the demo recipe
-(`hybrid-tui demo`'s known-good job: e5-small-offline, a hybrid mix, a bounded evaluation).
+(`hybrid-tui demo`'s known-good job: e5-small-offline, a hybrid mix, a bounded evaluation: 150
+questions, which the eval fields show and change; empty means every question, for minutes).
 "Save as" proposes a new name in the user's recipes dir and asks before overwriting any file.
 
 The form only collects values: `recipe.recipe_from_dict` validates them, `jobs.launch` starts
@@ -26,6 +28,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
+from hybrid_tui.command_name import command
 from hybrid_tui.devices import list_gpus
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
@@ -141,6 +144,22 @@ class ComposeScreen(Screen):
                 FieldInput(id="seed", compact=True),
             )
             yield _row(
+                "eval questions",
+                FieldInput(
+                    placeholder="all (each in every language: a long evaluation)",
+                    id="eval-max-questions",
+                    compact=True,
+                ),
+            )
+            yield _row(
+                "eval languages",
+                FieldInput(
+                    placeholder="all (or e.g. de,el,ru)",
+                    id="eval-languages",
+                    compact=True,
+                ),
+            )
+            yield _row(
                 "device",
                 Select(
                     [(name, name) for name in DEVICES],
@@ -158,12 +177,15 @@ class ComposeScreen(Screen):
                     compact=True,
                 ),
             )
+            yield _row(  # the whole width: a path under .hybrid-tui/recipes/ is long
+                "save as", FieldInput("", placeholder="NAME.toml", id="save-path", compact=True)
+            )
             yield _row(
-                "save as",
-                FieldInput("", placeholder="NAME.toml", id="save-path", compact=True),
+                "",
                 Button("Save ^s", id="save", compact=True),
                 Button("Launch ^r", id="launch", variant="success", compact=True),
                 Button("Queue ^o", id="add-to-queue", variant="primary", compact=True),
+                id="compose-actions",
             )
         yield Static(
             "Tab/shift+Tab: next/previous field · enter opens a list · escape leaves a field · "
@@ -453,10 +475,12 @@ class ComposeScreen(Screen):
     def on_job_queued(self, message: JobQueued) -> None:
         job = message.job
         hint = (
-            "" if message.scheduler_running else "; start the scheduler: `hybrid-tui queue start`"
+            ""
+            if message.scheduler_running
+            else f"; start the scheduler: `{command('queue start')}`"
         )
         line = f"queued job {job.id} ({job.name}); see it in Queue (j){hint}"
-        self.query_one("#compose-status", Static).update(line)
+        self.query_one("#compose-status", Static).update(plain(line))
         self.notify(line, timeout=5)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)

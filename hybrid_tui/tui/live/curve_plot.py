@@ -4,7 +4,8 @@ textual-plotext redraws the whole chart on every refresh, so the widget keeps ev
 draws a thinned copy (about two points per column, each bucket's min and max) and redraws at
 most every `REDRAW_S` seconds, however fast points come in. With a smoothing weight the raw
 curve is drawn faint and its debiased EMA over it (TensorBoard's slider). `EvalPlot` draws the
-evaluation scores (one line per setting) against the step they were measured at.
+evaluation scores (one line per setting) against the step they were measured at. Steps are
+ticked in whole numbers; a curve of small values (the learning rate) is labelled `2.5e-05`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from textual_plotext import PlotextPlot
 
 from hybrid_tui.tui.live.curve_smoothing import smooth_ema
+from hybrid_tui.tui.live.figures import step_ticks, value_ticks
 
 REDRAW_S = 0.3
 
@@ -44,9 +46,17 @@ def thin_curve(
 class CurvePlot(PlotextPlot):
     """One curve against the training step; `add_points` is cheap, drawing is throttled."""
 
-    def __init__(self, title: str, *, id: str | None = None, smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        title: str,
+        *,
+        id: str | None = None,
+        smoothing: float = 0.0,
+        round_value_ticks: bool = False,
+    ) -> None:
         super().__init__(id=id)
         self.title = title
+        self.round_value_ticks = round_value_ticks  # plotext writes 2.5e-05 as 0.0000250
         self.steps: list[float] = []
         self.values: list[float] = []
         self.smoothing = smoothing
@@ -106,6 +116,9 @@ class CurvePlot(PlotextPlot):
                 plt.plot(steps, values, marker="braille", color="gray")
                 steps, values = thin_curve(self.steps, self.smoothed(), buckets=width)
             plt.plot(steps, values, marker="braille")
+            plt.xticks(step_ticks(self.steps[0], self.steps[-1]))
+            if self.round_value_ticks:
+                plt.yticks(*value_ticks(min(self.values), max(self.values)))
         self.refresh()
 
 
@@ -145,4 +158,7 @@ class EvalPlot(PlotextPlot):
         for label, points in self.series.items():
             steps = sorted(points)
             plt.plot(steps, [points[s] for s in steps], marker="braille", label=label)
+        every_step = [step for points in self.series.values() for step in points]
+        if every_step:
+            plt.xticks(step_ticks(min(every_step), max(every_step)))
         self.refresh()

@@ -1,6 +1,7 @@
 """Live: the followed run's loss and learning-rate curves as points arrive, throughput, ETA, the
-run's device (per GPU: utilisation, memory, temperature, power, read through NVML; "CPU (no GPU)"
-otherwise), and the tail of the trainer's log; x cancels the trainer, enter opens the results.
+run's device (per GPU: utilisation, memory, temperature, power, read through NVML; on the CPU,
+the trainer process's CPU % and memory, read through psutil), and the tail of the trainer's log;
+x cancels the trainer, enter opens the results.
 The loss is shown raw and smoothed (debiased EMA; `s` changes the weight), throughput over the
 last steps, evaluation scores over steps when the recipe sets `eval_every`, and the trainer's
 warnings (NaN/inf or flat loss) in bold. The log follows its end unless scrolled up.
@@ -39,6 +40,8 @@ from hybrid_tui.tui.live.curve_smoothing import (
     rolling_pairs_per_s,
     smooth_ema,
 )
+from hybrid_tui.tui.live.figures import rate_text
+from hybrid_tui.tui.live.trainer_use import TrainerWatch, format_trainer_use
 from hybrid_tui.tui.messages import CurveHistoryLoaded
 
 POLL_S = 0.25
@@ -74,6 +77,8 @@ class LiveScreen(Screen):
         self.device: str | None = None  # the run's device, e.g. `cuda:0 (NVIDIA H200)`
         self.gpus: list[int] | None = None  # NVML indices of its GPUs ([] on the CPU)
         self.gpu_lines: list[str] = []
+        self.trainer_line = ""  # a CPU run's trainer process: CPU % and memory
+        self._trainer_watch = TrainerWatch()
         self.last_message = ""
         self._tail: Any = None
         self._step_times: deque[tuple[float, int]] = deque(maxlen=30)
@@ -87,9 +92,11 @@ class LiveScreen(Screen):
         yield Static("", id="live-gpu")
         with Horizontal(id="live-curves"):
             yield CurvePlot("loss", id="loss-plot", smoothing=DEFAULT_SMOOTHING)
-            yield CurvePlot("learning rate", id="lr-plot")
+            yield CurvePlot("learning rate", id="lr-plot", round_value_ticks=True)
             yield EvalPlot("eval mAP ×100 (avg)", id="eval-plot")
-        yield Log(id="live-log", max_lines=LOG_LINES, auto_scroll=True)
+        log = Log(id="live-log", max_lines=LOG_LINES, auto_scroll=True)
+        log.border_title = "trainer log"
+        yield log
         yield Footer(compact=True)
 
     @property
@@ -129,6 +136,7 @@ class LiveScreen(Screen):
         self._log_text = ""
         self.last_message = ""
         self.device, self.gpus, self.gpu_lines = None, None, []
+        self.trainer_line, self._trainer_watch = "", TrainerWatch()
         self._load_device(run_id)
         self.loss_plot.clear()
         self.lr_plot.clear()
@@ -273,6 +281,10 @@ class LiveScreen(Screen):
         self._read_log_and_liveness(self.run_id, self.status)
         if self.gpus and self.status == "RUNNING":
             self._read_gpu(self.run_id, self.gpus)
+        elif self.gpus == [] and self.status in (None, "RUNNING"):
+            self._read_trainer_use(self.run_id)
+        elif self.trainer_line:  # the trainer has ended: its last figures are no reading
+            self._set_trainer_line(self.run_id, "")
 
     @work(thread=True, exclusive=True, group="live-log", exit_on_error=False)
     def _read_log_and_liveness(self, run_id: str, status: str | None) -> None:
@@ -374,6 +386,8 @@ class LiveScreen(Screen):
             return
         self.device, self.gpus, self.gpu_lines = device, gpus, lines
         self._show_gpu()
+        if gpus == [] and self.status in (None, "RUNNING") and not self._from_tracker:
+            self._read_trainer_use(run_id)
 
     @work(thread=True, exclusive=True, group="gpu", exit_on_error=False)
     def _read_gpu(self, run_id: str, gpus: list[int]) -> None:
@@ -385,9 +399,20 @@ class LiveScreen(Screen):
             self.gpu_lines = lines
             self._show_gpu()
 
+    @work(thread=True, exclusive=True, group="trainer-use", exit_on_error=False)
+    def _read_trainer_use(self, run_id: str) -> None:
+        use = self._trainer_watch.read(run_id)
+        line = format_trainer_use(use) if use else ""
+        self.app.call_from_thread(self._set_trainer_line, run_id, line)
+
+    def _set_trainer_line(self, run_id: str, line: str) -> None:
+        if run_id == self.run_id:
+            self.trainer_line = line
+            self._show_gpu()
+
     def _show_gpu(self) -> None:
         self.query_one("#live-gpu", Static).update(
-            gpu_pane_text(self.device, self.gpus, self.gpu_lines)
+            gpu_pane_text(self.device, self.gpus, self.gpu_lines, self.trainer_line)
         )
 
     # ------------------------------------------------------------------ display
@@ -419,7 +444,7 @@ class LiveScreen(Screen):
         if self.last_lr is not None:
             parts.append(f"lr {self.last_lr:.2e}")
         if self.pairs_per_s is not None and status == "RUNNING":
-            parts.append(f"{self.pairs_per_s:,.0f} pairs/s")
+            parts.append(f"{rate_text(self.pairs_per_s)} pairs/s")
         eta = self.eta_seconds()
         if status == "RUNNING" and self.total_steps and (self.step or 0) >= self.total_steps:
             parts.append("training done, evaluating")
@@ -472,14 +497,17 @@ class LiveScreen(Screen):
         cancel_in_background(self, self.run_id)
 
 
-def gpu_pane_text(device: str | None, gpus: list[int] | None, lines: list[str]) -> str:
-    """What the device pane says: per-GPU readings, or plainly that the run is on the CPU."""
+def gpu_pane_text(
+    device: str | None, gpus: list[int] | None, lines: list[str], trainer_line: str = ""
+) -> str:
+    """What the device pane says: per-GPU readings, or that the run is on the CPU with what its
+    trainer process uses (while it runs)."""
     if device is None:
         return "device: not recorded for this run"
     if gpus is None:
         return ""
     if not gpus:
-        return "CPU (no GPU)"
+        return f"CPU (no GPU)  {trainer_line}" if trainer_line else "CPU (no GPU)"
     if not lines:
         listed = ", ".join(str(i) for i in gpus)
         return f"{device}: GPU {listed} not readable here (no NVML driver on this machine)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,6 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain
 from hybrid_tui.tui.messages import QueueLoaded
 
@@ -141,7 +143,8 @@ class QueueScreen(Screen):
             table.move_cursor(row=table.get_row_index(str(current)))
         status = self.query_one("#queue-status", Static)
         if self.scheduler is None:
-            status.update("scheduler: [b]not running[/b]; start it with `hybrid-tui queue start`")
+            start = escape(command("queue start"))  # a path shown as written, never markup
+            status.update(f"scheduler: [b]not running[/b]; start it with `{start}`")
         else:
             status.update(plain(f"scheduler: {self.scheduler.describe()}"))
         counts = {}
@@ -151,7 +154,7 @@ class QueueScreen(Screen):
         if not self.jobs:
             empty.update(
                 "No jobs. Add one from Compose ([b]n[/b], then ctrl+o), or run "
-                "`hybrid-tui queue add recipes/smoke.toml --set train.seed=0,1,2`."
+                f"`{escape(command('queue add recipes/smoke.toml --set train.seed=0,1,2'))}`."
             )
         else:
             empty.update(" · ".join(f"{n} {state}" for state, n in counts.items()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain, visible
 from hybrid_tui.runs.columns import (
     DEFAULT_PARAM_COLUMNS,
@@ -243,7 +245,7 @@ class RunsScreen(RunActions, Screen):
         if not self.runs:
             empty.update(
                 "No runs yet. Press [b]n[/b] to compose a recipe and launch it, or run "
-                "`hybrid-tui train recipes/smoke.toml`."
+                f"`{escape(command('train recipes/smoke.toml'))}`."
             )
         elif self.filter_error:
             empty.update(plain(self.filter_error, style="bold red"))
