@@ -64,9 +64,7 @@ def runs(
 
 @run_commands.command()
 def show(
-    run_id: Annotated[
-        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-    ],
+    run_id: Annotated[str, typer.Argument(help=RUN_ID_HELP)],
     tracking_uri: TrackingUri = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -97,9 +95,7 @@ def compare(
 
 @run_commands.command()
 def cancel(
-    run_id: Annotated[
-        str, typer.Argument(help="Run id, or 4+ of its first characters (`hybrid-tui runs`).")
-    ],
+    run_id: Annotated[str, typer.Argument(help=RUN_ID_HELP)],
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Stop a running trainer: it checkpoints and ends its run KILLED."""

@@ -18,7 +18,6 @@ from hybrid_tui.jobs.process import another_users, trainer_of
 from hybrid_tui.jobs.record import Job, job_for
 
 GONE = "trainer gone"
-RECONCILE_HINT = "`hybrid-tui reconcile` marks it FAILED"
 
 
 def trainer_gone(run_id: str) -> Job | None:

@@ -26,6 +26,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 
+from hybrid_tui.command_name import command
 from hybrid_tui.devices import format_gpu_reading, gpu_readings, run_gpus
 from hybrid_tui.display_text import plain, visible
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
@@ -323,7 +324,7 @@ class LiveScreen(Screen):
 
                 self.status = f"RUNNING · {GONE}"
                 self.error = (
-                    f"the trainer process died ({last}); F on Runs (or `hybrid-tui reconcile`) "
+                    f"the trainer process died ({last}); F on Runs (or `{command('reconcile')}`) "
                     "marks the run FAILED"
                 )
                 self.app.show_error_line(f"training {self.run_name}: {self.error}")
