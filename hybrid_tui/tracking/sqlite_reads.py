@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -36,6 +37,38 @@ _HAS_RUNS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
 
 class Unreadable(Exception):
     """The file cannot be read with these queries; MLflow's client can still try."""
+
+
+class StoreChanges:
+    """Whether anything was committed to the store since the last look, in O(1): `PRAGMA
+    data_version` on one read-only connection kept open (it changes with every commit of any
+    other connection). A screen that refreshes on a timer re-reads only after a change."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def version(self) -> int | None:
+        """A number that differs after any commit; None when the store cannot be watched (then
+        a reader should read)."""
+        with self._lock:
+            try:
+                if self._connection is None:
+                    if not self.db.exists():
+                        return None
+                    self._connection = sqlite3.connect(
+                        f"{self.db.as_uri()}?mode=ro", uri=True, timeout=5, check_same_thread=False
+                    )
+                return self._connection.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                self.close()
+                return None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 class SqliteReads:

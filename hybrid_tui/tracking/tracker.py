@@ -20,7 +20,7 @@ from hybrid_tui.tag_rule import TAG_VALUE_MAX
 from hybrid_tui.tracking import sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads
 from hybrid_tui.tracking.records import EVERYTHING, RunDetail, RunFields, RunSummary
-from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
+from hybrid_tui.tracking.sqlite_reads import SqliteReads, StoreChanges, Unreadable
 from hybrid_tui.tracking.store import RUN_ID, known_run, retrying, unknown_run
 from hybrid_tui.tracking.write_buffer import FLUSH_AT_POINTS, MetricBuffer, Point
 
@@ -215,6 +215,10 @@ class Tracker:
             wanted = set(run_ids)
             runs = [run for run in runs if run.run_id in wanted]
         return runs
+
+    def store_changes(self) -> StoreChanges | None:
+        """A watch that tells whether the store changed (a sqlite store; None for others)."""
+        return StoreChanges(self._db) if self._reads is not None else None
 
     def get_run(self, run_id: str) -> RunDetail:
         """Params, latest metric values and tags of one run: a whole id or a unique prefix (the

@@ -104,6 +104,9 @@ class RunsScreen(RunActions, Screen):
         self.loaded = False
         self.filter_error: str | None = None
         self.compact = False
+        self._changes: Any = None  # the tracker's `StoreChanges`, made in the first worker
+        self._read_version: int | None = None
+        self._read_repr = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -139,21 +142,31 @@ class RunsScreen(RunActions, Screen):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def _load_runs(self) -> None:
+        """Read the runs in this worker, and only when the store changed since the last read
+        (an O(1) look, `StoreChanges`): idle on a store of thousands of runs costs nothing, and
+        the UI thread gets a message only when the runs differ."""
         from hybrid_tui.jobs import reconcile
 
         try:
             tracker = self.app.tracker()
             reconcile(tracker)
+            if self._changes is None:
+                self._changes = tracker.store_changes()
+            version = self._changes.version() if self._changes is not None else None
+            if version is not None and version == self._read_version:
+                return  # nothing committed since the last read
             runs = tracker.list_runs()
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading runs")
-            runs = None
-        if runs is not None:
-            self.post_message(RunsLoaded(runs))
+            return
+        self._read_version = version
+        shown = repr(runs)
+        if shown == self._read_repr:
+            return  # a commit that changed no row (another experiment's, a metric not shown)
+        self._read_repr = shown
+        self.post_message(RunsLoaded(runs))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        if self.loaded and repr(message.runs) == repr(self.runs):
-            return  # nothing changed: the table, its cursor and scroll stay as they are
         self.runs = list(message.runs)
         self.loaded = True
         known = {run.run_id for run in self.runs}
