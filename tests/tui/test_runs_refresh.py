@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from hybrid_tui.tui.app import HybridTuiApp
-from tests.tui.test_tui import runs_loaded, seed_run, wait_for
+from tests.tui.test_tui import queue_loaded, runs_loaded, seed_run, wait_for
 
 
 @pytest.fixture
@@ -26,8 +26,7 @@ def store(workdir) -> str:
 
 async def refreshed(pilot, screen) -> None:
     screen._refresh()  # what the screen's timer calls every few seconds
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await settled(pilot)
 
 
 @pytest.mark.anyio
@@ -61,3 +60,38 @@ async def test_a_run_written_elsewhere_shows_at_the_next_refresh(store: str) -> 
         table = screen.query_one("#runs-table")
         await wait_for(pilot, lambda: table.row_count == 2, what="the new run")
         assert new in {run.run_id for run in screen.runs}
+
+
+@pytest.mark.anyio
+async def test_the_queue_screen_redraws_only_what_moves(store: str) -> None:
+    """Ended jobs that nothing changes are not redrawn every 2 s; a job removed meanwhile is."""
+    from hybrid_tui.queue.store import JobStore, NewJob
+
+    jobs = JobStore()
+    job = NewJob("job", "r.toml", "/r.toml", [], 1, 0, ".", store)
+    added = jobs.add([job, job])
+    jobs.remove([str(added[0].id)])  # removed: ended, its times no longer move
+    app = HybridTuiApp(tracking_uri=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await queue_loaded(pilot)
+        jobs.remove([str(added[1].id)])
+        await refreshed_queue(pilot, screen)
+        assert {job.state for job in screen.jobs} == {"removed"}
+        redraws: list[int] = []
+        populate = screen.populate
+        screen.populate = lambda: redraws.append(1) or populate()
+        for _ in range(3):
+            await refreshed_queue(pilot, screen)
+        assert redraws == []
+
+
+async def refreshed_queue(pilot, screen) -> None:
+    screen.reload()  # what the screen's timer calls every 2 s
+    await settled(pilot)
+
+
+async def settled(pilot) -> None:
+    """Every worker done (the screen's own timer may start one too: waited for alike)."""
+    await pilot.pause()
+    await wait_for(pilot, lambda: not any(w.is_running for w in pilot.app.workers), what="reads")
+    await pilot.pause()
