@@ -31,7 +31,10 @@ class RunList:
 def fields_for(
     run_filter: RunFilter | None, sort: str | None, param_columns: Sequence[str] = ()
 ) -> RunFields:
-    """What the filter, the sort and the `--columns` check need of every run."""
+    """What the filter, the sort and the `--columns` check need of every run (nothing but the
+    runs table for the default newest-first list)."""
+    if run_filter is None and sort is None:
+        return RunFields(frozenset(param_columns), frozenset(), metrics=False, best=False)
     params, tags = set(ROW_PARAMS) | set(param_columns), set(ROW_TAGS)
     metrics = best = False
     if sort is not None:

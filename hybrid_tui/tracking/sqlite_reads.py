@@ -220,10 +220,13 @@ def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> lis
         )
         for run_id, key, value in rows_of(query, args):
             data[run_id][2][key] = math.nan if value is None else value
-    best_keys = {run_id: best_multi_key(metrics) for run_id, (_, _, metrics) in data.items()}
+    best_keys = {
+        run_id: best_multi_key(metrics) if fields.best else None
+        for run_id, (_, _, metrics) in data.items()
+    }
     points: dict[tuple[str, str], list[tuple[int, float]]] = {}
     wanted = sorted({key for key in best_keys.values() if key})
-    if fields.best and wanted:
+    if wanted:
         query = (
             f"SELECT run_uuid, key, step, value FROM metrics WHERE run_uuid IN ({chosen}) "
             f"AND key IN ({', '.join('?' * len(wanted))}) AND NOT is_nan"
