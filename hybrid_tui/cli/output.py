@@ -34,30 +34,37 @@ def list_runs(
     filter_text: str | None = None,
     sort: str | None = None,
     descending: bool | None = None,
+    limit: int | None = None,
+    show_all: bool = False,
 ) -> None:
     """The run list; `columns` ("train.lr,train.seed") replaces the default param columns,
-    `filter_text` keeps the runs it matches (`run_filter`), `sort` orders them by a column.
-    Reads only: a RUNNING run whose trainer is gone is shown so (`reconcile` marks it)."""
+    `filter_text` keeps the runs it matches (`run_filter`), `sort` orders them by a column. The
+    table shows the first `limit` rows (`DEFAULT_LIMIT` unless `show_all`) and says how many
+    there are; `--json` streams every run unless a limit is given. Reads only: a RUNNING run
+    whose trainer is gone is shown so (`reconcile` marks it)."""
     from hybrid_tui.jobs.reconcile import gone_run_ids
-    from hybrid_tui.runs.columns import DEFAULT_PARAM_COLUMNS, parse_columns, sorted_runs
+    from hybrid_tui.runs.columns import DEFAULT_PARAM_COLUMNS, parse_columns
     from hybrid_tui.runs.filter import parse_filter
+    from hybrid_tui.runs.listing import DEFAULT_LIMIT, choose_runs, whole_runs
 
+    if limit is not None and limit < 1:
+        raise HybridTuiError(f"--limit {limit}: give a number of runs of 1 or more (or --all)")
+    if limit is not None and show_all:
+        raise HybridTuiError("give --limit N or --all, not both")
     run_filter = parse_filter(filter_text) if filter_text is not None else None
+    wanted = _column_keys(columns)
     tracker = _tracker(uri)
-    runs = tracker.list_runs(experiment=experiment)
-    param_keys = DEFAULT_PARAM_COLUMNS if columns is None else parse_columns(columns, runs)
-    if sort is not None:
-        runs = sorted_runs(runs, sort, descending)
-    elif descending is False:
-        runs = runs[::-1]  # oldest first
-    if run_filter is not None:
-        everything, runs = len(runs), run_filter(runs)
-        if not runs and not json_output:
-            _console().print(plain(f"no run of {everything} matches the filter {filter_text}"))
-            return
-    gone = gone_run_ids(runs)
+    listed = choose_runs(tracker, experiment, run_filter, sort, descending, wanted)
+    runs = listed.chosen
+    param_keys = DEFAULT_PARAM_COLUMNS if columns is None else parse_columns(columns, listed.every)
+    if run_filter is not None and not runs and not json_output:
+        _console().print(plain(f"no run of {len(listed.every)} matches the filter {filter_text}"))
+        return
     if json_output:
-        _print_json([{**run.__dict__, "trainer_gone": run.run_id in gone} for run in runs])
+        chosen = runs if limit is None else runs[:limit]
+        gone = gone_run_ids(chosen)
+        whole = whole_runs(tracker, chosen)
+        _stream_json({**run.__dict__, "trainer_gone": run.run_id in gone} for run in whole)
         return
     if not runs:
         from hybrid_tui.command_name import command
@@ -66,9 +73,35 @@ def list_runs(
             plain(f"no runs in {uri}; start one with `{command('train recipes/smoke.toml')}`")
         )
         return
-    _print_runs_table(uri, runs, param_keys, chosen=columns is not None, gone=gone)
+    shown = runs if show_all else runs[: limit or DEFAULT_LIMIT]
+    gone = gone_run_ids(shown)
+    whole = list(whole_runs(tracker, shown))
+    _print_runs_table(uri, whole, param_keys, chosen=columns is not None, gone=gone)
     if gone:
         _console().print(plain(gone_hint(len(gone))))
+    if len(shown) < len(runs):
+        _console().print(
+            plain(f"{len(shown):,} of {len(runs):,} runs shown; --limit N or --all shows more")
+        )
+
+
+def _column_keys(columns: str | None) -> tuple[str, ...]:
+    """The param keys `--columns` names (checked later, against the runs that have them)."""
+    if columns is None:
+        return ()
+    return tuple(part.strip() for part in columns.split(",") if part.strip())
+
+
+def _stream_json(records) -> None:
+    """The runs as one JSON list, written a run at a time: the same text as one `json.dumps` of
+    the whole list with `indent=1`, without holding every run at once."""
+    write = sys.stdout.write
+    first = True
+    for record in records:
+        text = json.dumps(record, indent=1, sort_keys=True, default=str)
+        write(("[\n" if first else ",\n") + "\n".join(" " + line for line in text.split("\n")))
+        first = False
+    write("[]\n" if first else "\n]\n")
 
 
 def gone_hint(count: int) -> str:

@@ -46,9 +46,14 @@ def runs(
         bool | None,
         typer.Option("--desc/--asc", help="Sort order (default: figures down, text up)."),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", help="Show the first N runs (default 50; --json: all)."),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Show every run.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """List tracked runs (a run whose trainer died shows `RUNNING · trainer gone`)."""
+    """List tracked runs, newest 50 first (a run whose trainer died shows `RUNNING · trainer gone`)."""
     from hybrid_tui.cli.output import list_runs
 
     list_runs(
@@ -59,6 +64,8 @@ def runs(
         filter_text,
         sort,
         descending,
+        limit,
+        show_all,
     )
 
 

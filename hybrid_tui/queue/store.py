@@ -161,6 +161,20 @@ def _job(row: sqlite3.Row) -> QueueJob:
     return QueueJob(**values)
 
 
+def _find(ref: str, jobs: Sequence[QueueJob], path: Path) -> QueueJob:
+    """The job `ref` names among `jobs`: its id, or its run id (or a unique start of it)."""
+    ref = ref.strip()
+    if ref.isdigit():
+        found = [job for job in jobs if job.id == int(ref)]
+    else:
+        found = [job for job in jobs if job.run_id and ref and job.run_id.startswith(ref)]
+    if len(found) > 1:
+        raise HybridTuiError(f"{ref!r} matches runs of jobs {', '.join(str(j.id) for j in found)}")
+    if not found:
+        raise HybridTuiError(f"no queue job {ref!r} in {path}; `{command('queue ls')}` lists them")
+    return found[0]
+
+
 class JobStore:
     """The queue of one state dir. Each method opens its own short connection, so any thread
     (the app's workers) or process may use the store at the same time."""
@@ -210,21 +224,7 @@ class JobStore:
 
     def get(self, ref: str) -> QueueJob:
         """A job by id, or by its run id (or a unique start of it)."""
-        ref = ref.strip()
-        jobs = self.jobs()
-        if ref.isdigit():
-            found = [job for job in jobs if job.id == int(ref)]
-        else:
-            found = [job for job in jobs if job.run_id and ref and job.run_id.startswith(ref)]
-        if len(found) > 1:
-            raise HybridTuiError(
-                f"{ref!r} matches runs of jobs {', '.join(str(j.id) for j in found)}"
-            )
-        if not found:
-            raise HybridTuiError(
-                f"no queue job {ref!r} in {self.path}; `{command('queue ls')}` lists them"
-            )
-        return found[0]
+        return _find(ref, self.jobs(), self.path)
 
     # ------------------------------------------------------------------ changes
 
@@ -260,22 +260,24 @@ class JobStore:
         return [by_id[i] for i in ids]
 
     def remove(self, refs: Sequence[str]) -> list[QueueJob]:
-        """Mark jobs removed (their runs stay in MLflow). All references are checked first; a
-        running job is refused (cancel its run first), so nothing is removed half-way."""
-        jobs = [self.get(ref) for ref in refs]
-        for job in jobs:
-            if job.state == RUNNING:
-                raise HybridTuiError(
-                    f"job {job.id} is running (run {job.run_id or 'starting'}); cancel it first "
-                    f"with `{command('cancel ' + (job.run_id or 'RUN_ID'))}`"
-                )
+        """Mark jobs removed (their runs stay in MLflow). All references are checked first, on
+        one read of the table in the same transaction; a running job is refused (cancel its run
+        first), so nothing is removed half-way."""
         with self._transaction() as conn:
+            rows = conn.execute("select * from jobs order by id").fetchall()
+            every = [_job(row) for row in rows]
+            jobs = [_find(ref, every, self.path) for ref in refs]
             for job in jobs:
-                conn.execute(
-                    "update jobs set state = ?, ended = coalesce(ended, ?) where id = ? "
-                    "and state != ?",
-                    (REMOVED, time.time(), job.id, RUNNING),
-                )
+                if job.state == RUNNING:
+                    raise HybridTuiError(
+                        f"job {job.id} is running (run {job.run_id or 'starting'}); cancel it "
+                        f"first with `{command('cancel ' + (job.run_id or 'RUN_ID'))}`"
+                    )
+            now = time.time()
+            conn.executemany(
+                "update jobs set state = ?, ended = coalesce(ended, ?) where id = ?",
+                [(REMOVED, now, job.id) for job in jobs],
+            )
         return jobs
 
     def move(self, job_id: int, offset: int) -> bool:

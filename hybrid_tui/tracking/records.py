@@ -21,6 +21,27 @@ def is_summary_metric(key: str) -> bool:
     return not key.startswith("eval/") or "/avg/" in key
 
 
+# What every row needs for its name, model, mix and steps (`summary_of`).
+ROW_PARAMS = frozenset({"model.spec", "train.steps"})
+ROW_TAGS = frozenset({"mlflow.runName", "hybrid_tui.model_source", "hybrid_tui.mix"})
+
+
+@dataclass(frozen=True)
+class RunFields:
+    """What of each run a list read loads. A list of thousands of runs is filtered and sorted
+    on what the filter and the sort test, and the rest is read only for the rows shown.
+    `params`/`tags`: the keys to load (None: all of them); `metrics`: the latest value of each
+    summary metric (the headline figures; `is_summary_metric`); `best`: the best multilingual mAP
+    over the run's history (implies `metrics`: its key depends on the eval sets present)."""
+
+    params: frozenset[str] | None = None
+    tags: frozenset[str] | None = None
+    metrics: bool = True
+    best: bool = True
+
+
+EVERYTHING = RunFields()
+
 SHORT_ID_LENGTH = 8
 
 

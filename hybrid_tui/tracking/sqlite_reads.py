@@ -15,13 +15,16 @@ from __future__ import annotations
 import contextlib
 import math
 import sqlite3
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from hybrid_tui.metric_keys import best_multi_key
 from hybrid_tui.tracking.records import (
+    EVERYTHING,
     SUMMARY_METRICS_SQL,
     RunDetail,
+    RunFields,
     RunSummary,
     detail_of,
     summary_of,
@@ -36,14 +39,53 @@ class Unreadable(Exception):
     """The file cannot be read with these queries; MLflow's client can still try."""
 
 
+class StoreChanges:
+    """Whether anything was committed to the store since the last look, in O(1): `PRAGMA
+    data_version` on one read-only connection kept open (it changes with every commit of any
+    other connection). A screen that refreshes on a timer re-reads only after a change."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def version(self) -> int | None:
+        """A number that differs after any commit; None when the store cannot be watched (then
+        a reader should read)."""
+        with self._lock:
+            try:
+                if self._connection is None:
+                    if not self.db.exists():
+                        return None
+                    self._connection = sqlite3.connect(
+                        f"{self.db.as_uri()}?mode=ro", uri=True, timeout=5, check_same_thread=False
+                    )
+                return self._connection.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                self.close()
+                return None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 class SqliteReads:
     """Read-only queries on the sqlite file `db` of a tracking store."""
 
     def __init__(self, db: Path) -> None:
         self.db = db
 
-    def runs(self, experiment: str | None, status: str | None) -> list[RunSummary]:
-        """Undeleted runs of undeleted experiments (one, or all), newest first."""
+    def runs(
+        self,
+        experiment: str | None,
+        status: str | None,
+        fields: RunFields = EVERYTHING,
+        run_ids: Sequence[str] | None = None,
+    ) -> list[RunSummary]:
+        """Undeleted runs of undeleted experiments (one, or all; only `run_ids` when given),
+        newest first, with the `fields` asked for (params and tags not asked for are left out)."""
         where = "r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active'"
         args: tuple = ()
         if experiment is not None:
@@ -52,54 +94,11 @@ class SqliteReads:
         if status is not None:
             where += " AND r.status = ?"
             args += (status,)
+        if run_ids is not None:
+            where += f" AND r.run_uuid IN ({', '.join('?' * len(run_ids))})"
+            args += tuple(run_ids)
         with self._reading() as rows_of:
-            runs, tags, params, metrics, multi = self._summary_rows(rows_of, where, args)
-        data: dict[str, tuple[dict, dict, dict]] = {row[0]: ({}, {}, {}) for row in runs}
-        for table, rows in enumerate((tags, params, metrics)):
-            for run_id, key, value in rows:
-                if run_id in data:
-                    data[run_id][table][key] = math.nan if value is None else value
-        points: dict[tuple[str, str], list[tuple[int, float]]] = {}
-        for run_id, key, step, value in multi:
-            points.setdefault((run_id, key), []).append((step, value))
-        summaries = []
-        for run_id, name, run_status, start_time in runs:
-            run_tags, run_params, run_metrics = data[run_id]
-            history = points.get((run_id, best_multi_key(run_metrics) or ""), [])
-            summaries.append(
-                summary_of(
-                    run_id, name, run_status, start_time, run_params, run_tags, run_metrics, history
-                )
-            )
-        return summaries
-
-    @staticmethod
-    def _summary_rows(rows_of: Callable[[str, tuple], list], where: str, args: tuple) -> tuple:
-        """Rows of the chosen runs, their tags and params, and their summary metrics."""
-        chosen = (
-            f"SELECT r.run_uuid FROM runs r JOIN experiments e USING (experiment_id) WHERE {where}"
-        )
-        runs = rows_of(
-            "SELECT r.run_uuid, r.name, r.status, r.start_time FROM runs r "
-            f"JOIN experiments e USING (experiment_id) WHERE {where} "
-            "ORDER BY r.start_time DESC, r.run_uuid",
-            args,
-        )
-        tags = rows_of(f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({chosen})", args)
-        params = rows_of(
-            f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({chosen})", args
-        )
-        metrics = rows_of(
-            f"SELECT run_uuid, key, {_VALUE} FROM latest_metrics "
-            f"WHERE run_uuid IN ({chosen}) AND {SUMMARY_METRICS_SQL}",
-            args,
-        )
-        multi = rows_of(  # every evaluation's multilingual average, for the best-value columns
-            f"SELECT run_uuid, key, step, value FROM metrics WHERE run_uuid IN ({chosen}) "
-            "AND key LIKE 'eval/%/multi/avg/map' AND NOT is_nan",
-            args,
-        )
-        return runs, tags, params, metrics, multi
+            return _summaries(rows_of, where, args, fields)
 
     def run(self, run_id: str) -> RunDetail | None:
         """One undeleted run with all its params, tags and latest metric values; None if none."""
@@ -193,3 +192,58 @@ class SqliteReads:
             raise Unreadable(str(err)) from None
         finally:
             connection.close()
+
+
+Rows = Callable[[str, tuple], list]
+
+
+def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> list[RunSummary]:
+    """The run-list rows of the runs `where` chooses: one query per table, each on its index
+    (a key list on the `(key, run_uuid)` primary keys; the best-value points by `key IN` on
+    MLflow's `(run_uuid, key, step)` index, never a scan of every metric point)."""
+    runs = rows_of(
+        "SELECT r.run_uuid, r.name, r.status, r.start_time FROM runs r "
+        f"JOIN experiments e USING (experiment_id) WHERE {where} "
+        "ORDER BY r.start_time DESC, r.run_uuid",
+        args,
+    )
+    if not runs:
+        return []
+    chosen = f"SELECT r.run_uuid FROM runs r JOIN experiments e USING (experiment_id) WHERE {where}"
+    data: dict[str, tuple[dict, dict, dict]] = {row[0]: ({}, {}, {}) for row in runs}
+    tables = [("tags", fields.tags), ("params", fields.params)]
+    for index, (table, keys) in enumerate(tables):
+        if keys is not None and not keys:
+            continue
+        only = "" if keys is None else f" AND key IN ({', '.join('?' * len(keys))})"
+        query = f"SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN ({chosen}){only}"
+        for run_id, key, value in rows_of(query, args + tuple(keys or ())):
+            data[run_id][index][key] = value
+    if fields.metrics or fields.best:
+        query = (
+            f"SELECT run_uuid, key, {_VALUE} FROM latest_metrics "
+            f"WHERE run_uuid IN ({chosen}) AND {SUMMARY_METRICS_SQL}"
+        )
+        for run_id, key, value in rows_of(query, args):
+            data[run_id][2][key] = math.nan if value is None else value
+    best_keys = {
+        run_id: best_multi_key(metrics) if fields.best else None
+        for run_id, (_, _, metrics) in data.items()
+    }
+    points: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    wanted = sorted({key for key in best_keys.values() if key})
+    if wanted:
+        query = (
+            f"SELECT run_uuid, key, step, value FROM metrics WHERE run_uuid IN ({chosen}) "
+            f"AND key IN ({', '.join('?' * len(wanted))}) AND NOT is_nan"
+        )
+        for run_id, key, step, value in rows_of(query, args + tuple(wanted)):
+            points.setdefault((run_id, key), []).append((step, value))
+    summaries = []
+    for run_id, name, run_status, start_time in runs:
+        tags, params, metrics = data[run_id]
+        history = points.get((run_id, best_keys[run_id] or ""), [])
+        summaries.append(
+            summary_of(run_id, name, run_status, start_time, params, tags, metrics, history)
+        )
+    return summaries

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from hybrid_tui.runs.files import MIN_RUN_ID_PREFIX, ambiguous_run_prefix, run_i
 from hybrid_tui.tag_rule import TAG_VALUE_MAX
 from hybrid_tui.tracking import sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads
-from hybrid_tui.tracking.records import RunDetail, RunSummary
-from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
+from hybrid_tui.tracking.records import EVERYTHING, RunDetail, RunFields, RunSummary
+from hybrid_tui.tracking.sqlite_reads import SqliteReads, StoreChanges, Unreadable
 from hybrid_tui.tracking.store import RUN_ID, known_run, retrying, unknown_run
 from hybrid_tui.tracking.write_buffer import FLUSH_AT_POINTS, MetricBuffer, Point
 
@@ -211,16 +212,29 @@ class Tracker:
     # ------------------------------------------------------------------ reading
 
     def list_runs(
-        self, experiment: str | None = None, status: str | None = None
+        self,
+        experiment: str | None = None,
+        status: str | None = None,
+        fields: RunFields = EVERYTHING,
+        run_ids: Sequence[str] | None = None,
     ) -> list[RunSummary]:
-        """Runs newest first, of one experiment or of all; `status` keeps e.g. only RUNNING ones."""
+        """Runs newest first, of one experiment or of all; `status` keeps e.g. only RUNNING ones,
+        `run_ids` only those runs. A sqlite store loads only `fields` (other stores: all)."""
         self._metrics.flush_if_pending()
         if self._reads is not None:
             try:
-                return self._reads.runs(experiment, status)
+                return self._reads.runs(experiment, status, fields, run_ids)
             except Unreadable:
                 pass
-        return self._client_reads.runs(experiment, status)
+        runs = self._client_reads.runs(experiment, status)
+        if run_ids is not None:
+            wanted = set(run_ids)
+            runs = [run for run in runs if run.run_id in wanted]
+        return runs
+
+    def store_changes(self) -> StoreChanges | None:
+        """A watch that tells whether the store changed (a sqlite store; None for others)."""
+        return StoreChanges(self._db) if self._reads is not None else None
 
     def get_run(self, run_id: str) -> RunDetail:
         """Params, latest metric values and tags of one run: a whole id or a unique prefix (the

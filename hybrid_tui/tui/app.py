@@ -211,8 +211,14 @@ class HybridTuiApp(App[None]):
             )
 
 
+REMOTE_SCHEMES = ("http", "https", "databricks")
+
+
 def display_uri(uri: str) -> str:
-    """The tracking URI as shown in the header: a sqlite file below the cwd is shown relative."""
+    """The tracking URI as shown in the header: a sqlite file below the cwd is shown relative; a
+    tracking server is called a remote store (each read crosses the network: slower)."""
+    if uri.split("://", 1)[0].lower() in REMOTE_SCHEMES:
+        return f"remote store {uri}"
     prefix = "sqlite:///"
     if uri.startswith(prefix):
         path = Path(uri[len(prefix) :])

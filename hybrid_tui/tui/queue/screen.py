@@ -60,6 +60,7 @@ class QueueScreen(Screen):
             set()
         )  # running jobs whose trainer is gone (not yet ended)  # jobs' runs deleted since (run column `deleted`)
         self.loaded = False
+        self._read_repr = ""  # what the last redraw showed (compared in the worker)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,6 +100,13 @@ class QueueScreen(Screen):
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading the queue")
             return
+        from hybrid_tui.queue.store import QUEUED, RUNNING
+
+        shown = repr((jobs, scheduler, sorted(self.deleted_runs)))
+        ticking = any(job.state in (QUEUED, RUNNING) for job in jobs)  # wait/ran times move
+        if shown == self._read_repr and not ticking:
+            return  # nothing to redraw: the UI thread is left alone
+        self._read_repr = shown
         self.post_message(QueueLoaded(jobs, scheduler))
 
     def on_queue_loaded(self, message: QueueLoaded) -> None:

@@ -109,6 +109,11 @@ class RunsScreen(RunActions, Screen):
         self.loaded = False
         self.filter_error: str | None = None
         self.compact = False
+        self._changes: Any = None  # the tracker's `StoreChanges`, made in the first worker
+        self._read_version: int | None = None
+        self._read_repr = ""
+        self._read_runs: list[Any] | None = None  # the last read, kept while nothing commits
+        self._read_gone: frozenset[str] = frozenset()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -144,22 +149,33 @@ class RunsScreen(RunActions, Screen):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def _load_runs(self) -> None:
-        """Reads only: a run whose trainer is gone is shown so, never marked here (`F` does)."""
+        """Read the runs in this worker, and only when the store changed since the last read
+        (an O(1) look, `StoreChanges`): idle on a store of thousands of runs costs nothing, and
+        the UI thread gets a message only when the runs differ. Reads only: a run whose trainer
+        is gone is shown so (looked at every time: a dying trainer commits nothing), never marked
+        here (`F` does)."""
         from hybrid_tui.jobs.reconcile import gone_run_ids
 
         try:
-            runs = self.app.tracker().list_runs()
+            tracker = self.app.tracker()
+            if self._changes is None:
+                self._changes = tracker.store_changes()
+            version = self._changes.version() if self._changes is not None else None
+            if version is None or version != self._read_version or self._read_runs is None:
+                self._read_runs = tracker.list_runs()
+            runs = self._read_runs
             gone = frozenset(gone_run_ids(runs))
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading runs")
-            runs = None
-        if runs is not None:
-            self.post_message(RunsLoaded(runs, gone))
+            return
+        self._read_version = version
+        shown = repr(runs)
+        if shown == self._read_repr and gone == self._read_gone:
+            return  # nothing changed: the table, its cursor and scroll stay as they are
+        self._read_repr, self._read_gone = shown, gone
+        self.post_message(RunsLoaded(runs, gone))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        unchanged = repr(message.runs) == repr(self.runs) and message.gone == self.gone
-        if self.loaded and unchanged:
-            return  # nothing changed: the table, its cursor and scroll stay as they are
         self.runs, self.gone = list(message.runs), message.gone
         self.loaded = True
         known = {run.run_id for run in self.runs}
