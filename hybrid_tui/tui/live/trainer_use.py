@@ -30,7 +30,7 @@ class TrainerWatch:
         import psutil
 
         from hybrid_tui.jobs import job_for
-        from hybrid_tui.jobs.process import trainer_process
+        from hybrid_tui.jobs.process import trainer_of
 
         job = job_for(run_id)
         if job is None:
@@ -38,7 +38,7 @@ class TrainerWatch:
         key = (run_id, job.pid)
         first = key != self._key
         if first:
-            self._process = trainer_process(job.pid, job.start_ticks, run_id=run_id)
+            self._process = trainer_of(job)
             self._key = key
         process = self._process
         if process is None:
