@@ -544,3 +544,39 @@ def save_recipe(recipe: Recipe, path: str | os.PathLike) -> Path:
     from hybrid_tui.atomic_files import atomic_write_text
 
     return atomic_write_text(Path(path).expanduser(), recipe.to_toml())
+
+
+DEMO_RECIPE = {
+    "name": "demo-hybrid",
+    "model": {
+        "spec": "e5-small-offline",
+        "max_query_length": 64,
+        "max_passage_length": 96,
+        "freeze_embeddings": True,
+    },
+    "data": {"source": "lareqa", "dataset": "mlqa-r"},
+    "sampler": {"mono": 0.5, "cross": 0.5, "multi": 0.0, "language_weighting": "uniform"},
+    "train": {
+        "batch_size": 32,
+        "steps": 60,
+        "lr": 3e-5,
+        "warmup_steps": 6,
+        "temperature": 0.05,
+        "seed": 0,
+        "device": "auto",
+        "checkpoint_every": 30,
+    },
+    "eval": {
+        "datasets": ["xquad-r"],
+        "settings": ["mono", "cross", "multi"],
+        "max_questions": 150,
+        "batch_size": 64,
+    },
+    "tracking": {"experiment": "hybrid-tui-demo"},
+}
+
+
+def demo_recipe() -> Recipe:
+    """The demo as a `Recipe` (recipes/demo.toml is this, written out; a test keeps them equal):
+    what `hybrid-tui demo` trains and what Compose's form starts from."""
+    return recipe_from_dict(DEMO_RECIPE, source="demo recipe")

@@ -11,42 +11,8 @@ import subprocess
 import sys
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.recipe import Recipe, recipe_from_dict
+from hybrid_tui.recipe import demo_recipe
 from hybrid_tui.runs.files import state_dir
-
-DEMO_RECIPE = {
-    "name": "demo-hybrid",
-    "model": {
-        "spec": "e5-small-offline",
-        "max_query_length": 64,
-        "max_passage_length": 96,
-        "freeze_embeddings": True,
-    },
-    "data": {"source": "lareqa", "dataset": "mlqa-r"},
-    "sampler": {"mono": 0.5, "cross": 0.5, "multi": 0.0, "language_weighting": "uniform"},
-    "train": {
-        "batch_size": 32,
-        "steps": 60,
-        "lr": 3e-5,
-        "warmup_steps": 6,
-        "temperature": 0.05,
-        "seed": 0,
-        "device": "auto",
-        "checkpoint_every": 30,
-    },
-    "eval": {
-        "datasets": ["xquad-r"],
-        "settings": ["mono", "cross", "multi"],
-        "max_questions": 150,
-        "batch_size": 64,
-    },
-    "tracking": {"experiment": "hybrid-tui-demo"},
-}
-
-
-def demo_recipe() -> Recipe:
-    """The demo as a `Recipe` (recipes/demo.toml is this, written out; a test keeps them equal)."""
-    return recipe_from_dict(DEMO_RECIPE, source="demo recipe")
 
 
 def run_demo(

@@ -22,6 +22,8 @@ def is_summary_metric(key: str) -> bool:
 
 
 SHORT_ID_LENGTH = 8
+ERROR_ARTIFACT = "error.txt"
+"""The artifact a FAILED run keeps its error in (first line: the reason the app and `show` give)."""
 
 
 def short_id(run_id: str) -> str:

@@ -21,8 +21,8 @@ from hybrid_tui.evaluation.lareqa import question_counts
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S, batch_kind_key
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.runs.files import QUEUE_JOB_ENV, RunFiles, process_start_ticks
+from hybrid_tui.tracking.records import ERROR_ARTIFACT
 
-ERROR_ARTIFACT = "error.txt"
 CUDA_VISIBLE_TAG = "hybrid_tui.cuda_visible_devices"
 QUEUE_JOB_TAG = "hybrid_tui.queue_job"
 DEVICE_TAG = "hybrid_tui.device"

@@ -61,7 +61,7 @@ class ComposeScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        from hybrid_tui.cli.demo import demo_recipe
+        from hybrid_tui.recipe import demo_recipe
 
         self.base: dict = demo_recipe().model_dump(mode="json", exclude_none=True)
         self.loaded_from: Path | None = None
