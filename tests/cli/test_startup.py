@@ -42,8 +42,8 @@ def test_modules_the_cli_and_tui_import_at_start_stay_light() -> None:
         "import hybrid_tui.cli, hybrid_tui.jobs, hybrid_tui.recipe, hybrid_tui.runs.files, "
         "hybrid_tui.tracking, hybrid_tui.report, hybrid_tui.events, hybrid_tui.models, "
         "hybrid_tui.tui.app, hybrid_tui.queue.store, hybrid_tui.queue.scheduler, "
-        "hybrid_tui.queue.daemon, hybrid_tui.queue.output, hybrid_tui.queue.submit, "
-        "hybrid_tui.jobs.busy, hybrid_tui.devices"
+        "hybrid_tui.queue.daemon, hybrid_tui.cli.queue_output, hybrid_tui.queue.describe, "
+        "hybrid_tui.queue.submit, hybrid_tui.jobs.busy, hybrid_tui.devices"
     )
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
@@ -60,7 +60,7 @@ def test_queue_ls_imports_nothing_heavy(tmp_path) -> None:
         "try:\n    cli.main()\nexcept SystemExit:\n    pass"
     )
     loaded = _modules_after(code)
-    assert "hybrid_tui.queue.output" in loaded  # the command ran
+    assert "hybrid_tui.cli.queue_output" in loaded  # the command ran
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 

@@ -28,7 +28,7 @@ from textual.widgets import Footer, Header, Log, Static
 from hybrid_tui.devices import format_gpu_reading, gpu_readings, run_gpus
 from hybrid_tui.display_text import plain, visible
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
-from hybrid_tui.queue.output import duration
+from hybrid_tui.queue.describe import duration
 from hybrid_tui.report.format import score_text
 from hybrid_tui.tui.cancel_worker import cancel_in_background
 from hybrid_tui.tui.live.curve_plot import CurvePlot, EvalPlot

@@ -117,7 +117,7 @@ class QueueScreen(Screen):
 
     def populate(self) -> None:
         from hybrid_tui.queue.deleted_runs import run_label
-        from hybrid_tui.queue.output import STATE_STYLE, devices_label, duration
+        from hybrid_tui.queue.describe import STATE_STYLE, devices_label, duration
 
         table = self.query_one(QueueTable)
         current = self.highlighted_job_id()
