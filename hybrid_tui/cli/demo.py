@@ -10,8 +10,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from rich.console import Console
+
+from hybrid_tui.cli.output import show_run
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.recipe import demo_recipe
+from hybrid_tui.models import resolve_model
+from hybrid_tui.progress import rich_progress
+from hybrid_tui.recipe import demo_recipe, save_recipe
 from hybrid_tui.runs.files import state_dir
 
 
@@ -19,12 +25,6 @@ def run_demo(
     data_root: str | None, steps: int | None = None, max_questions: int | None = None
 ) -> None:
     """Prepare the model, train in a child `hybrid-tui train` process, then print the tables."""
-    from rich.console import Console
-
-    from hybrid_tui.models import resolve_model
-    from hybrid_tui.progress import rich_progress
-    from hybrid_tui.recipe import save_recipe
-
     console = Console(stderr=True)
     recipe = demo_recipe()
     if steps is not None:
@@ -64,16 +64,12 @@ def run_demo(
     run_id = announce.read_text().strip()
     announce.unlink(missing_ok=True)
 
-    from hybrid_tui.cli.output import show_run
-
     show_run(recipe.tracking.resolved_uri(), run_id, json_output=False)
     console.print(closing_hint(run_id, recipe.tracking.resolved_uri()))
 
 
 def closing_hint(run_id: str, tracking_uri: str) -> str:
     """Where the run is and the commands that browse it, as the user can type them."""
-    from hybrid_tui.command_name import command
-
     ui, app = command("ui"), command()
     width = max(len(ui), len(app)) + 2
     return (

@@ -3,6 +3,7 @@ model lists (tables for a terminal, or one JSON object with `--json`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 
@@ -137,8 +138,6 @@ def _print_runs_table(uri: str, runs: list, param_keys: tuple[str, ...], chosen:
 
 
 def _when(start_time) -> str:
-    import datetime as dt
-
     if not start_time:
         return ""
     return dt.datetime.fromtimestamp(start_time / 1000).strftime("%m-%d %H:%M")

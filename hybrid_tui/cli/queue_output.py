@@ -9,7 +9,14 @@ import sys
 import time
 from typing import TextIO
 
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain, visible
+from hybrid_tui.queue.deleted_runs import deleted_run_ids, run_label
 from hybrid_tui.queue.describe import (
     STATE_STYLE,
     current_log,
@@ -30,7 +37,6 @@ def print_added(jobs: list[QueueJob]) -> None:
     on_cpu = not gpu_readings()
     for job in jobs:
         print(f"queued job {job.id}: {visible(describe(job, on_cpu))}", file=sys.stderr)
-    from hybrid_tui.command_name import command
 
     print(f"start them with `{command('queue start')}` (if no scheduler runs)", file=sys.stderr)
 
@@ -54,13 +60,6 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
         }
         sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True) + "\n")
         return
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from hybrid_tui.command_name import command
-    from hybrid_tui.queue.deleted_runs import deleted_run_ids, run_label
 
     console = Console()
     serving = (

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from hybrid_tui.atomic_files import atomic_directory
 from hybrid_tui.models.conventions import Conventions
 from hybrid_tui.models.folder import (
@@ -87,7 +89,6 @@ def cache_dir() -> Path:
     configured = os.environ.get("HYBRID_TUI_CACHE")
     if configured:
         return Path(configured).expanduser()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("hybrid-tui"))
 

@@ -9,6 +9,7 @@ file named for its job: `inputs`, `setup`, `step`, `distributed`, `run_record`, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -20,9 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.progress import ProgressFn, ProgressLines
-from hybrid_tui.recipe import Recipe
+from hybrid_tui.events import EventWriter
+from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
+from hybrid_tui.progress import ProgressFn, ProgressLines, rich_progress
+from hybrid_tui.recipe import Recipe, load_recipe
 from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.tracking import NullTracker, Tracker
+from hybrid_tui.training import distributed, run_record
+from hybrid_tui.training.distributed import barrier, rank_and_world
+from hybrid_tui.training.inputs import check_resumable, prepare_inputs
+from hybrid_tui.training.loss_watch import WARMUP_STEPS, LossWatch
+from hybrid_tui.training.phases import StartupPhases
+from hybrid_tui.training.run_record import StepMeter, step_metrics
+from hybrid_tui.training.system_metrics import GpuMetrics
 
 
 def run_training(
@@ -38,12 +49,6 @@ def run_training(
     Raises `HybridTuiError` for bad input (before any run is created) and re-raises anything that
     breaks mid-run after marking the run FAILED with the error as an artifact.
     """
-    from hybrid_tui.events import EventWriter
-    from hybrid_tui.tracking import NullTracker, Tracker
-    from hybrid_tui.training import distributed, run_record
-    from hybrid_tui.training.inputs import check_resumable, prepare_inputs
-    from hybrid_tui.training.phases import StartupPhases
-
     run_record.prefetch_code_version()
     phases = StartupPhases()
     inputs = prepare_inputs(recipe, data_root, phase=phases)
@@ -97,11 +102,7 @@ def run_training(
 
 def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress, phases) -> str:
     """The loop. Returns the final status: FINISHED, or KILLED when asked to stop."""
-    from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
-    from hybrid_tui.training.distributed import barrier
     from hybrid_tui.training.evaluation import evaluate_and_log
-    from hybrid_tui.training.loss_watch import WARMUP_STEPS, LossWatch
-    from hybrid_tui.training.run_record import StepMeter, step_metrics
     from hybrid_tui.training.saving import (
         discard_checkpoint,
         save,
@@ -110,7 +111,6 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     )
     from hybrid_tui.training.setup import setup_training
     from hybrid_tui.training.step import hard_negatives, train_step
-    from hybrid_tui.training.system_metrics import GpuMetrics
 
     recipe = inputs.recipe
     setup = setup_training(inputs, files, phase=phases)
@@ -198,8 +198,6 @@ def main_entry(
 ) -> int:
     """Entry point of the `train` command's process; returns the exit code. `overrides` are the
     `--set KEY=VALUE` changes to the recipe (recorded on the run)."""
-    from hybrid_tui.recipe import load_recipe
-
     started = time.time()
     try:
         if resume:
@@ -217,7 +215,6 @@ def main_entry(
     except HybridTuiError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
-    from hybrid_tui.training.distributed import rank_and_world
 
     if rank_and_world()[0] == 0:  # one line per job, not per torchrun rank
         verb = "finished in" if status == "FINISHED" else f"ended {status} after"
@@ -226,8 +223,6 @@ def main_entry(
 
 
 def _recipe_for_resume(run_id: str, recipe_path: str | None) -> Recipe:
-    from hybrid_tui.recipe import load_recipe
-
     saved = RunFiles.for_run(run_id).recipe
     if saved.is_file():
         return load_recipe(saved)
@@ -240,8 +235,6 @@ def _recipe_for_resume(run_id: str, recipe_path: str | None) -> Recipe:
 
 
 def _job_data_root(run_id: str) -> str | None:
-    import json
-
     job = RunFiles.for_run(run_id).job
     if job.is_file():
         return json.loads(job.read_text(encoding="utf-8")).get("data_root")
@@ -276,7 +269,6 @@ def step_progress(
 
         yield ConsoleProgress(log_line, ProgressLines(lambda line: print(line, flush=True)))
         return
-    from hybrid_tui.progress import rich_progress
 
     with rich_progress() as progress:
         progress("training", start, total)

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hybrid_tui import __version__
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.devices import describe_device, pick_device
 from hybrid_tui.errors import HybridTuiError
@@ -169,8 +170,6 @@ def not_marked(run_id: str, tracking_uri: str) -> str:
 @functools.cache
 def code_version() -> str:
     """`0.1.0+abc1234` (`.dirty` with uncommitted changes): what a run records it ran."""
-    from hybrid_tui import __version__
-
     try:
         commit = _git("rev-parse", "--short", "HEAD")
         dirty = _git("status", "--porcelain", "--untracked-files=no")

@@ -18,9 +18,13 @@ from textual.widgets import Input
 
 from hybrid_tui.display_text import visible
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.recipe import DEFAULT_TRACKING_URI
 from hybrid_tui.tui.compose.screen import ComposeScreen
+from hybrid_tui.tui.dialogs.keys_help import KeysHelpScreen
 from hybrid_tui.tui.live.screen import LiveScreen
 from hybrid_tui.tui.queue.screen import QueueScreen
+from hybrid_tui.tui.results.compare import CompareScreen
+from hybrid_tui.tui.results.screen import ResultsScreen
 from hybrid_tui.tui.runs.screen import RunsScreen
 
 MODE_KEYS = {"runs": "r", "compose": "n", "live": "l", "queue": "j"}
@@ -52,7 +56,6 @@ class HybridTuiApp(App[None]):
 
     def __init__(self, tracking_uri: str | None = None, data_dir: str | None = None) -> None:
         super().__init__()
-        from hybrid_tui.recipe import DEFAULT_TRACKING_URI
 
         self.tracking_uri = (
             tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -137,8 +140,6 @@ class HybridTuiApp(App[None]):
 
     def action_toggle_help(self) -> None:
         """`?`: every key of the current screen, its own first (`KeysHelpScreen`), or close it."""
-        from hybrid_tui.tui.dialogs.keys_help import KeysHelpScreen
-
         if isinstance(self.screen, KeysHelpScreen):
             self.pop_screen()
         else:
@@ -185,13 +186,9 @@ class HybridTuiApp(App[None]):
         self.switch_mode("live")
 
     def open_results(self, run_id: str) -> None:
-        from hybrid_tui.tui.results.screen import ResultsScreen
-
         self.push_screen(ResultsScreen(run_id))
 
     def open_compare(self, run_ids: list[str]) -> None:
-        from hybrid_tui.tui.results.compare import CompareScreen
-
         if len(run_ids) < 2:
             self.notify("mark two or more runs with c, then press C to compare", severity="warning")
             return

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hybrid_tui.runs.files import state_dir
+
 PROJECT_RECIPES = Path("recipes")
 
 
 def user_recipes_dir() -> Path:
     """The user's recipes: `$HYBRID_TUI_HOME/recipes` (default `./.hybrid-tui/recipes`)."""
-    from hybrid_tui.runs.files import state_dir
-
     return state_dir() / "recipes"
 
 

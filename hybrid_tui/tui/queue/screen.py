@@ -19,6 +19,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from hybrid_tui.display_text import plain
+from hybrid_tui.queue.daemon import running_scheduler
+from hybrid_tui.queue.deleted_runs import run_label
+from hybrid_tui.queue.describe import STATE_STYLE, devices_label, duration
+from hybrid_tui.queue.scheduler import Scheduler
+from hybrid_tui.queue.store import QUEUED, RUNNING, JobStore
+from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
 from hybrid_tui.tui.messages import QueueLoaded
 
 REFRESH_S = 2.0
@@ -81,10 +87,6 @@ class QueueScreen(Screen):
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
     def _load(self) -> None:
-        from hybrid_tui.queue.daemon import running_scheduler
-        from hybrid_tui.queue.scheduler import Scheduler
-        from hybrid_tui.queue.store import JobStore
-
         try:
             store, scheduler = JobStore(), running_scheduler()
             if scheduler is None:  # nobody else notices trainers that ended meanwhile
@@ -105,8 +107,6 @@ class QueueScreen(Screen):
 
     def ordered_jobs(self) -> list[Any]:
         """Running jobs, then queued ones in start order, then the ended (newest first)."""
-        from hybrid_tui.queue.store import QUEUED, RUNNING
-
         running = [job for job in self.jobs if job.state == RUNNING]
         queued = sorted(
             (job for job in self.jobs if job.state == QUEUED),
@@ -116,9 +116,6 @@ class QueueScreen(Screen):
         return running + queued + ended
 
     def populate(self) -> None:
-        from hybrid_tui.queue.deleted_runs import run_label
-        from hybrid_tui.queue.describe import STATE_STYLE, devices_label, duration
-
         table = self.query_one(QueueTable)
         current = self.highlighted_job_id()
         table.clear()
@@ -184,8 +181,6 @@ class QueueScreen(Screen):
         self.app.open_live(job.run_id)
 
     def action_remove(self) -> None:
-        from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
-
         job = self._job(self.highlighted_job_id())
         if job is None:
             return
@@ -212,8 +207,6 @@ class QueueScreen(Screen):
 
     @work(thread=True, group="queue-edit", exit_on_error=False)
     def _remove(self, job_id: int) -> None:
-        from hybrid_tui.queue.store import JobStore
-
         try:
             JobStore().remove([str(job_id)])
         except Exception as err:
@@ -231,8 +224,6 @@ class QueueScreen(Screen):
 
     @work(thread=True, group="queue-edit", exit_on_error=False)
     def _move(self, job_id: int, offset: int) -> None:
-        from hybrid_tui.queue.store import JobStore
-
         try:
             moved = JobStore().move(job_id, offset)
         except Exception as err:

@@ -14,8 +14,11 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from hybrid_tui import report
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import trained_languages, unseen_languages
+from hybrid_tui.runs.diff import config_diff, config_diff_table
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDetailsLoaded
 from hybrid_tui.tui.results.language_tables import LanguageTablesView
@@ -49,9 +52,6 @@ class CompareScreen(Screen):
         self.post_message(RunDetailsLoaded(details))
 
     def on_run_details_loaded(self, message: RunDetailsLoaded) -> None:
-        from hybrid_tui import report
-        from hybrid_tui.languages import trained_languages, unseen_languages
-
         self.details = details = message.details
         base, others = details[0], details[1:]
 
@@ -63,7 +63,6 @@ class CompareScreen(Screen):
         self.query_one("#compare-title", Static).update(
             Text.assemble("base: ", named(base), "  vs  ", Text(", ").join(map(named, others)))
         )
-        from hybrid_tui.runs.diff import config_diff, config_diff_table
 
         diff = config_diff([detail.params for detail in details])
         views: list = [Static(config_diff_table(details, diff), id="compare-config-diff")]
