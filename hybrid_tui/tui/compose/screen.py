@@ -70,7 +70,6 @@ class ComposeScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-
         self.base: dict = demo_recipe().model_dump(mode="json", exclude_none=True)
         self.loaded_from: Path | None = None
         self.launching = False
