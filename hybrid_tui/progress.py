@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.console import Console
+
 # progress(description, done, total): called as work advances; the caller decides how to show it.
 ProgressFn = Callable[[str, int, int], None]
 
@@ -12,7 +14,6 @@ ProgressFn = Callable[[str, int, int], None]
 @contextmanager
 def rich_progress(transient: bool = False) -> Iterator[ProgressFn]:
     """A `ProgressFn` that draws one rich bar per description (on stderr, so --json stays clean)."""
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -7,6 +7,8 @@ becomes one line naming the field and how to fix it.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import tomllib
 from collections.abc import Sequence
@@ -15,9 +17,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
 from hybrid_tui.paths import resolve_tracking_uri
+from hybrid_tui.tag_rule import tag_problem
 
 BATCH_TYPES: tuple[str, ...] = ("mono", "cross", "multi")
 # Upper bounds no real run reaches: a typo (an extra digit, a pasted number) is refused at once
@@ -303,8 +307,6 @@ class TrackingConfig(_Section):
         """The rule `hybrid-tui tag` follows (`tag_rule`), so a recipe cannot overwrite the
         run's own tags (its mix, its device) either; the tags hybrid-tui writes into a recipe
         it saves (the `--set` record, a study's labels) stay readable."""
-        from hybrid_tui.tag_rule import tag_problem
-
         for key, text in value.items():
             if problem := tag_problem(key, text, allowed=RECIPE_OWN_TAGS):
                 raise ValueError(problem)
@@ -498,8 +500,6 @@ def apply_overrides(data: dict, overrides: Sequence[str], source: str = "recipe"
     The run records what was overridden: the tag `hybrid_tui.overrides` (`train.lr=1e-05
     sampler.mono=0.3`) is added to `tracking.tags`, so params and tags both show it.
     """
-    import copy
-
     data = copy.deepcopy(data)
     seen: dict[tuple[str, ...], str] = {}
     applied = []
@@ -526,8 +526,6 @@ def apply_overrides(data: dict, overrides: Sequence[str], source: str = "recipe"
 
 def _toml_text(value: object) -> str:
     """A parsed override value written back on one line (`1e-05`, `true`, `["de", "en"]`)."""
-    import json
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -541,6 +539,40 @@ def _toml_text(value: object) -> str:
 
 def save_recipe(recipe: Recipe, path: str | os.PathLike) -> Path:
     """Write the recipe as TOML atomically (the previous file stays whole if this fails)."""
-    from hybrid_tui.atomic_files import atomic_write_text
-
     return atomic_write_text(Path(path).expanduser(), recipe.to_toml())
+
+
+DEMO_RECIPE = {
+    "name": "demo-hybrid",
+    "model": {
+        "spec": "e5-small-offline",
+        "max_query_length": 64,
+        "max_passage_length": 96,
+        "freeze_embeddings": True,
+    },
+    "data": {"source": "lareqa", "dataset": "mlqa-r"},
+    "sampler": {"mono": 0.5, "cross": 0.5, "multi": 0.0, "language_weighting": "uniform"},
+    "train": {
+        "batch_size": 32,
+        "steps": 60,
+        "lr": 3e-5,
+        "warmup_steps": 6,
+        "temperature": 0.05,
+        "seed": 0,
+        "device": "auto",
+        "checkpoint_every": 30,
+    },
+    "eval": {
+        "datasets": ["xquad-r"],
+        "settings": ["mono", "cross", "multi"],
+        "max_questions": 150,
+        "batch_size": 64,
+    },
+    "tracking": {"experiment": "hybrid-tui-demo"},
+}
+
+
+def demo_recipe() -> Recipe:
+    """The demo as a `Recipe` (recipes/demo.toml is this, written out; a test keeps them equal):
+    what `hybrid-tui demo` trains and what Compose's form starts from."""
+    return recipe_from_dict(DEMO_RECIPE, source="demo recipe")

@@ -7,44 +7,16 @@ never trained on), prints the per-language tables and how to browse the run in M
 
 from __future__ import annotations
 
+from rich.console import Console
+
+from hybrid_tui.cli.output import show_run
+from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.jobs.launch import TrainerStart, run_attached
+from hybrid_tui.models import resolve_model
 from hybrid_tui.paths import state_dir
-from hybrid_tui.recipe import Recipe, recipe_from_dict
-
-DEMO_RECIPE = {
-    "name": "demo-hybrid",
-    "model": {
-        "spec": "e5-small-offline",
-        "max_query_length": 64,
-        "max_passage_length": 96,
-        "freeze_embeddings": True,
-    },
-    "data": {"source": "lareqa", "dataset": "mlqa-r"},
-    "sampler": {"mono": 0.5, "cross": 0.5, "multi": 0.0, "language_weighting": "uniform"},
-    "train": {
-        "batch_size": 32,
-        "steps": 60,
-        "lr": 3e-5,
-        "warmup_steps": 6,
-        "temperature": 0.05,
-        "seed": 0,
-        "device": "auto",
-        "checkpoint_every": 30,
-    },
-    "eval": {
-        "datasets": ["xquad-r"],
-        "settings": ["mono", "cross", "multi"],
-        "max_questions": 150,
-        "batch_size": 64,
-    },
-    "tracking": {"experiment": "hybrid-tui-demo"},
-}
-
-
-def demo_recipe() -> Recipe:
-    """The demo as a `Recipe` (recipes/demo.toml is this, written out; a test keeps them equal)."""
-    return recipe_from_dict(DEMO_RECIPE, source="demo recipe")
+from hybrid_tui.progress import rich_progress
+from hybrid_tui.recipe import demo_recipe, save_recipe
 
 
 def run_demo(
@@ -52,11 +24,6 @@ def run_demo(
 ) -> None:
     """Prepare the model, train in a child `hybrid-tui train` process (`run_attached`), then
     print the tables."""
-    from rich.console import Console
-
-    from hybrid_tui.models import resolve_model
-    from hybrid_tui.progress import rich_progress
-    from hybrid_tui.recipe import save_recipe
 
     console = Console(stderr=True)
     recipe = demo_recipe()
@@ -82,16 +49,12 @@ def run_demo(
     if run_id is None:
         raise HybridTuiError("the demo's trainer ended without announcing its run id; see above")
 
-    from hybrid_tui.cli.output import show_run
-
     show_run(recipe.tracking.resolved_uri(), run_id, json_output=False)
     console.print(closing_hint(run_id, recipe.tracking.resolved_uri()))
 
 
 def closing_hint(run_id: str, tracking_uri: str) -> str:
     """Where the run is and the commands that browse it, as the user can type them."""
-    from hybrid_tui.command_name import command
-
     ui, app = command("ui"), command()
     width = max(len(ui), len(app)) + 2
     return (

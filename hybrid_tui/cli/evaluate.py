@@ -10,8 +10,11 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from hybrid_tui.command_name import command
+from hybrid_tui.data.miracl import check_languages
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.evaluation.lareqa import evaluate_model, load_eval_sets, question_counts
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL
+from hybrid_tui.progress import rich_progress
 from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
 from hybrid_tui.runs.files import RunFiles, local_run_id
 
@@ -71,9 +74,6 @@ def run_eval(
     )
     model_config, source = _model_for(model, run, overrides or {})
 
-    from hybrid_tui.evaluation.lareqa import evaluate_model, load_eval_sets, question_counts
-    from hybrid_tui.progress import rich_progress
-
     with rich_progress(transient=True) if show_progress else _silent() as progress:
         eval_sets = load_eval_sets(config, data_root, progress, languages_option="--langs")
         from hybrid_tui.devices import pick_device
@@ -122,8 +122,6 @@ def _miracl_options(
 ) -> tuple[list[str], list[str]]:
     """MIRACL is monolingual, scored on every judged topic: the options that do not apply are
     refused rather than ignored."""
-    from hybrid_tui.data.miracl import check_languages
-
     for flag, value in (("--max-questions", max_questions), ("--map-cutoff", map_cutoff)):
         if value is not None:
             raise HybridTuiError(

@@ -3,6 +3,7 @@ model lists (tables for a terminal, or one JSON object with `--json`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 
@@ -191,8 +192,6 @@ def _status(status: str, gone: bool) -> str:
 
 
 def _when(start_time) -> str:
-    import datetime as dt
-
     if not start_time:
         return ""
     return dt.datetime.fromtimestamp(start_time / 1000).strftime("%m-%d %H:%M")

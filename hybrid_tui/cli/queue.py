@@ -35,7 +35,7 @@ def queue_add(
     data_dir: DataDir = None,
 ) -> None:
     """Queue one job per recipe and --set combination; prints the job ids."""
-    from hybrid_tui.queue.output import print_added
+    from hybrid_tui.cli.queue_output import print_added
     from hybrid_tui.queue.submit import queue_recipe_files
 
     print_added(
@@ -46,8 +46,8 @@ def queue_add(
 @queue_app.command("ls")
 def queue_ls(json_output: JsonFlag = False) -> None:
     """Jobs with their state, GPUs, run id, wait and run time (and the scheduler's state)."""
+    from hybrid_tui.cli.queue_output import print_jobs
     from hybrid_tui.queue.daemon import running_scheduler
-    from hybrid_tui.queue.output import print_jobs
     from hybrid_tui.queue.store import JobStore
 
     print_jobs(JobStore().jobs(), running_scheduler(), json_output)
@@ -72,7 +72,7 @@ def queue_logs(
     ] = False,
 ) -> None:
     """A job's trainer log (with -f: followed like tail -f until the job ends)."""
-    from hybrid_tui.queue.output import print_log
+    from hybrid_tui.cli.queue_output import print_log
     from hybrid_tui.queue.store import JobStore
 
     print_log(JobStore(), job, follow)

@@ -7,17 +7,16 @@ import typer
 
 from hybrid_tui.display_text import visible
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.runs.labels import deletable, note_run, parse_tags, tag_run
+from hybrid_tui.runs.local_files import describe, local_folder, remove_folder, shown_path
+from hybrid_tui.tracking import Tracker
 
 
 def _tracker(uri: str):
-    from hybrid_tui.tracking import Tracker
-
     return Tracker(uri)
 
 
 def tag(uri: str, run_id: str, pairs: list[str]) -> None:
-    from hybrid_tui.runs.labels import parse_tags, tag_run
-
     tags = parse_tags(pairs)  # checked before the store is touched
     whole = tag_run(_tracker(uri), run_id, tags)
     shown = visible(", ".join(f"{key}={value}" for key, value in tags.items()))
@@ -25,8 +24,6 @@ def tag(uri: str, run_id: str, pairs: list[str]) -> None:
 
 
 def note(uri: str, run_id: str, text: str) -> None:
-    from hybrid_tui.runs.labels import note_run
-
     whole = note_run(_tracker(uri), run_id, text)
     typer.echo(f"note on {whole[:8]} {'set' if text else 'cleared'} (the MLflow UI's description)")
 
@@ -36,8 +33,6 @@ def delete(uri: str, run_ids: list[str], yes: bool, files: bool | None = None) -
     local folder (model, checkpoint: GBs for a real model) goes too with `files`; else it is kept
     and the message says where and how big."""
     from hybrid_tui.jobs.reconcile import reconcile_runs
-    from hybrid_tui.runs.labels import deletable
-    from hybrid_tui.runs.local_files import describe, local_folder, remove_folder, shown_path
 
     tracker = _tracker(uri)
     reconcile_runs(tracker)  # asked to delete: a dead trainer's run is FAILED, and so deletable

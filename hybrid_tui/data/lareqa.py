@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS
 from hybrid_tui.progress import ProgressFn
@@ -159,8 +161,6 @@ def sample_questions(rset: RetrievalSet, n: int, seed: int = 0) -> None:
     questions (on MLQA-R a question has 2 to 4 relevant sentences in the multilingual pool);
     a rule favouring ids present in many languages would bias the multilingual figures.
     """
-    import numpy as np
-
     ids = sorted({q.id for lang in rset.languages for q in rset.questions[lang]})
     chosen = np.random.default_rng(seed).choice(len(ids), size=min(n, len(ids)), replace=False)
     keep = {ids[i] for i in chosen}

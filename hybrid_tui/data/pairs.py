@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hybrid_tui.command_name import command
+from hybrid_tui.data.lareqa import load_lareqa_pairs
 from hybrid_tui.data.text_lines import json_line, numbered_lines
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import EVAL_DATASETS
@@ -129,8 +130,6 @@ def _several_sources(config: DataConfig, data_root, progress) -> TrainingPairs:
 
 
 def _lareqa_pairs(config: DataConfig, data_root, progress) -> dict[str, dict[str, tuple]]:
-    from hybrid_tui.data.lareqa import load_lareqa_pairs
-
     if config.dataset in EVAL_DATASETS:
         available = EVAL_DATASETS[config.dataset][2]
         unknown = [lang for lang in config.languages if lang not in available]

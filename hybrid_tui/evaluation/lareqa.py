@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hybrid_tui.data.lareqa import load_retrieval_set
+from hybrid_tui.data.miracl import MiraclSet
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation import metrics
-from hybrid_tui.evaluation.per_query import MULTI_POOL
+from hybrid_tui.evaluation.per_query import MULTI_POOL, PerQueryResults
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
 from hybrid_tui.metric_keys import AVERAGE, eval_key
 from hybrid_tui.progress import ProgressFn
 
@@ -304,9 +307,6 @@ def load_eval_sets(
     """The evaluation sets `config` names (MIRACL through `data.miracl`), in its languages (all of a dataset's when none),
     with its question sample. `languages_option` names the setting in errors (`--langs` for the
     eval command)."""
-    from hybrid_tui.data.lareqa import load_retrieval_set
-    from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
-
     sets: list[RetrievalSet | MiraclSet] = []
     for dataset in config.datasets:
         if dataset == MIRACL:  # monolingual only: the settings and the question sample do not apply
@@ -348,9 +348,6 @@ def evaluate_model(
     eval command all call. The encoder is put in eval mode and left there. `per_query`, when
     given (a dict), receives each LAReQA set's per-query results under the set's name; MIRACL
     sets are scored by `miracl_eval` (nDCG@10, Recall@100)."""
-    from hybrid_tui.data.miracl import MiraclSet
-    from hybrid_tui.evaluation.per_query import PerQueryResults
-
     encoder.eval()
     metrics: dict[str, float] = {}
     for rset in eval_sets:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hybrid_tui.evaluation import search as corpus_search
+from hybrid_tui.evaluation.search import model_fingerprint
 from hybrid_tui.metric_keys import AVERAGE, eval_key
 from hybrid_tui.progress import ProgressFn
 
@@ -70,8 +72,6 @@ def rank_language(
     model_fp: str | None = None,
 ) -> tuple[dict[str, list[str]], str]:
     """Each topic's top-100 docids in its language's corpus, and the faiss index kind used."""
-    from hybrid_tui.evaluation import search as corpus_search
-
     corpus = mset.corpora[lang]
     model_fp = model_fp or corpus_search.model_fingerprint(encoder)
     key = corpus_search.cache_key(model_fp, corpus.fingerprint, dtype)
@@ -111,8 +111,6 @@ def evaluate_miracl(
     chunk_rows: int | None = None,
 ) -> dict[str, float]:
     """Every language's nDCG@10 and Recall@100 and their macro averages, as metric keys."""
-    from hybrid_tui.evaluation.search import model_fingerprint
-
     model_fp = model_fingerprint(encoder)
     out: dict[str, float] = {}
     per_language = []

@@ -17,6 +17,7 @@ import csv
 import gzip
 import io
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,8 +101,6 @@ def artifact_name(dataset: str) -> str:
 
 def log_per_query_artifacts(tracker, run_id: str, results: dict[str, PerQueryResults]) -> None:
     """Each set's per-query results as a run artifact under `per_query/`."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         for dataset, rows in results.items():
             path = rows.to_csv_gz(Path(tmp) / artifact_name(dataset))

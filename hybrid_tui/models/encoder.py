@@ -9,6 +9,7 @@ Only the trainer, the evaluator and the eval command import this module (lazily)
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import torch
 
 from hybrid_tui.atomic_files import atomic_directory, safetensors_write_errors_as_os_errors
 from hybrid_tui.errors import HybridTuiError, first_sentence
+from hybrid_tui.models import resolve_conventions, resolve_model
 from hybrid_tui.models.conventions import Conventions
+from hybrid_tui.models.folder import write_sentence_transformers_files, write_tokenizer
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.recipe import ModelConfig
 
@@ -28,8 +31,6 @@ _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def _without_pooler(folder: Path) -> dict:
     """`add_pooling_layer=False` for architectures that have one (BERT, XLM-R): embeddings never
     use the pooler, and an absent pooler is neither reported missing nor trained at random."""
-    import inspect
-
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
@@ -92,8 +93,6 @@ class BiEncoder(torch.nn.Module):
     ) -> BiEncoder:
         """The recipe's model (packaged name, folder or hub id); the recipe's `None` fields take
         the model's own conventions (`models.conventions`)."""
-        from hybrid_tui.models import resolve_conventions, resolve_model
-
         resolved = resolve_model(model_config.spec, progress=progress)
         conventions = resolve_conventions(resolved.conventions, model_config)
         encoder = cls._from_folder(
@@ -226,8 +225,6 @@ class BiEncoder(torch.nn.Module):
         """Write an HF model + tokenizer + sentence-transformers files + `hybrid_tui.json` (and
         `README.md`, the model card, when given), atomically: a crash leaves the previous
         folder whole."""
-        from hybrid_tui.models.folder import write_sentence_transformers_files, write_tokenizer
-
         with atomic_directory(path) as staging, _quiet_transformers():
             with safetensors_write_errors_as_os_errors():
                 self.model.save_pretrained(str(staging), safe_serialization=True)

@@ -2,6 +2,6 @@
 
 `store` (the jobs table in `<state>/queue.db`), `grid` (`--set` value grids), `submit` (what
 `queue add` does), `scheduler` (the loop that starts, adopts and ends jobs), `daemon` (the one
-detached scheduler process of a state dir: start, stop, lock), `output` (what the queue commands
-print). Stdlib only at import: `hybrid-tui queue ls` must not load MLflow or torch.
+detached scheduler process of a state dir: start, stop, lock), `describe` (the words for a job both
+faces show; what the queue commands print is `cli.queue_output`). Stdlib only at import: `hybrid-tui queue ls` must not load MLflow or torch.
 """

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
+from hybrid_tui.tracking.store import sqlite_path
+
 DELETED_LABEL = "deleted"
 
 
 def deleted_run_ids(jobs: list) -> set[str]:
     """The run ids of `jobs` whose runs are deleted in the job's tracking store."""
-    from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
-    from hybrid_tui.tracking.store import sqlite_path
-
     by_store: dict[Path, list[str]] = {}
     for job in jobs:
         db = sqlite_path(job.tracking_uri or "") if job.run_id else None

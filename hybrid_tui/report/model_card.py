@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from hybrid_tui import report
 from hybrid_tui.display_text import markdown_cell, visible
+from hybrid_tui.evaluation.miracl import miracl_table
+from hybrid_tui.languages import unseen_languages
 from hybrid_tui.models.conventions import Conventions
 
 
@@ -25,9 +28,6 @@ def model_card(
     steps: int,
 ) -> str:
     """Markdown with a YAML header, for the folder `BiEncoder.save` writes."""
-    from hybrid_tui import report
-    from hybrid_tui.languages import unseen_languages
-
     c, t, d, s = conventions, recipe.train, recipe.data, recipe.sampler
     weights = s.weights()
     mix = ", ".join(f"{kind} {weights[kind]:.2f}" for kind in ("mono", "cross", "multi"))
@@ -170,8 +170,6 @@ def _data_text(d) -> str:
 
 
 def _miracl_section(metrics, languages) -> list[str]:
-    from hybrid_tui.evaluation.miracl import miracl_table
-
     rows = [
         f"| {who} | {figures['ndcg_10'] * 100:.1f} | {figures['recall_100'] * 100:.1f} |"
         for who, figures in miracl_table(metrics, languages).items()

@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich import box
+from rich.table import Table
+
+from hybrid_tui.display_text import plain
+from hybrid_tui.tracking.records import short_id
+
 BOOKKEEPING_PARAMS = frozenset({"name"})
 BOOKKEEPING_PREFIXES = ("tracking.",)
 
@@ -40,12 +46,6 @@ def config_diff_table(runs: Sequence[Any], diff: Mapping[str, Sequence[str | Non
     """The "config diff" as a rich table (one row per differing field, a column per run, headed
     by its name and short id), or one line when the recipes agree. The CLI prints it, the app's
     Compare shows it."""
-    from rich import box
-    from rich.table import Table
-
-    from hybrid_tui.display_text import plain
-    from hybrid_tui.tracking.records import short_id
-
     if not diff:
         return "config diff: the runs' recipes are the same"
     table = Table(title="config diff", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import tempfile
 
+from hybrid_tui.jobs import error_line
 from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.tracking.records import ERROR_ARTIFACT
 
 
 def failure_reason(tracker, run_id: str) -> str | None:
     """The reason, or None where the run left neither an error artifact nor a trainer log."""
-    from hybrid_tui.jobs import error_line
-    from hybrid_tui.training.run_record import ERROR_ARTIFACT
-
     with tempfile.TemporaryDirectory(prefix="hybrid-tui-error-") as into:
         path = tracker.download_artifact(run_id, ERROR_ARTIFACT, into)
         text = path.read_text(encoding="utf-8", errors="replace") if path else ""

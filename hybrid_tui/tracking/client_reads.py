@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.metric_keys import best_multi_key
 from hybrid_tui.tracking.records import RunDetail, RunSummary, detail_of, summary_of
 from hybrid_tui.tracking.store import RUN_ID, experiment_id, known_run, retrying, unknown_run
@@ -67,8 +68,6 @@ class ClientReads:
     def run_ids(self, prefix: str) -> list[str]:
         """Ids of undeleted runs (of any experiment) that start with `prefix`, sorted."""
         from mlflow.entities import ViewType
-
-        from hybrid_tui.errors import HybridTuiError
 
         try:
             return [self.mlflow_run(prefix).info.run_id]

@@ -8,11 +8,15 @@ wrapper re-parents the server, which keeps answering on the port.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
 import sys
 import time
+
+from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
+from hybrid_tui.tracking.store import sqlite_path
 
 STOP_GRACE_S = 10.0
 LINKS_SHOWN = 10  # the newest experiments' runs links printed at start
@@ -52,9 +56,6 @@ def runs_view_links(uri: str, host: str, port: int) -> list[str]:
     """Where each experiment's runs are. MLflow 3's UI opens an experiment in the view its
     sidebar switch ("GenAI" by default, kept per browser) names, whatever the experiment's kind
     tag says; `?workflowType=machine_learning` opens the training runs view instead."""
-    from hybrid_tui.tracking.sqlite_reads import SqliteReads, Unreadable
-    from hybrid_tui.tracking.store import sqlite_path
-
     base = f"http://{_link_host(host)}:{port}/#/experiments"
     hint = 'runs are in the "Machine learning" view (the switch at the top of the sidebar)'
     db = sqlite_path(uri)
@@ -72,8 +73,6 @@ def runs_view_links(uri: str, host: str, port: int) -> list[str]:
 
 def _link_host(host: str) -> str:
     """A browser cannot open the "every interface" address; the server answers on the loopback."""
-    import ipaddress
-
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -43,6 +43,8 @@ class RunFields:
 EVERYTHING = RunFields()
 
 SHORT_ID_LENGTH = 8
+ERROR_ARTIFACT = "error.txt"
+"""The artifact a FAILED run keeps its error in (first line: the reason the app and `show` give)."""
 
 
 def short_id(run_id: str) -> str:

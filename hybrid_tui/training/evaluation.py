@@ -4,9 +4,13 @@ the per-language tables and per-query results of the final evaluation as artifac
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
+from hybrid_tui import report
+from hybrid_tui.evaluation.lareqa import evaluate_model
 from hybrid_tui.evaluation.miracl import miracl_table
+from hybrid_tui.evaluation.per_query import log_per_query_artifacts
 from hybrid_tui.languages import MIRACL, unseen_languages
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.training.setup import Setup
@@ -23,9 +27,6 @@ def evaluate_and_log(
 ) -> dict:
     """Zero-shot evaluation on every eval set; metrics to MLflow and events, tables as artifacts.
     `show` draws the encoding and scoring progress on the trainer's console too."""
-    from hybrid_tui.evaluation.lareqa import evaluate_model
-    from hybrid_tui.evaluation.per_query import log_per_query_artifacts
-
     per_query: dict | None = {} if final else None
     for rset in setup.eval_sets:
         events.write("log", message=f"evaluating {rset.name} at step {step}")
@@ -56,10 +57,6 @@ def _report(events, show: ProgressFn | None, description: str, done: int, total:
 def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, float]) -> None:
     """Per-language tables (CSV, JSON) and the cross-lingual heatmap (PNG) of each eval set,
     languages never trained on marked."""
-    import tempfile
-
-    from hybrid_tui import report
-
     with tempfile.TemporaryDirectory() as tmp:
         for rset in setup.eval_sets:
             if rset.name == MIRACL:  # monolingual nDCG/recall: no pairs, no heatmap

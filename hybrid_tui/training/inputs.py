@@ -8,10 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hybrid_tui.data.pairs import load_training_pairs
+from hybrid_tui.devices import pick_device
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.models import Conventions
+from hybrid_tui.evaluation.lareqa import load_eval_sets
+from hybrid_tui.models import Conventions, check_model_folder, resolve_conventions, resolve_model
+from hybrid_tui.models.padding_free import folder_choice
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.training.sampling import make_sampler
 
 if TYPE_CHECKING:
     from hybrid_tui.data.lareqa import RetrievalSet
@@ -46,13 +51,6 @@ def prepare_inputs(
     input. `pairs` / `eval_sets` given (benchmarks, tests) are used instead of loading them.
     `phase` hears what is being done (`training.phases`). The inputs serve one run: their
     sampler advances as it trains."""
-    from hybrid_tui.data.pairs import load_training_pairs
-    from hybrid_tui.devices import pick_device
-    from hybrid_tui.evaluation.lareqa import load_eval_sets
-    from hybrid_tui.models import check_model_folder, resolve_conventions, resolve_model
-    from hybrid_tui.models.padding_free import folder_choice
-    from hybrid_tui.training.sampling import make_sampler
-
     if recipe.train.device != "auto":  # `cuda` where no GPU is visible is bad input
         pick_device(recipe.train.device)
     if pairs is None:

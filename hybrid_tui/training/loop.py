@@ -10,6 +10,7 @@ file named for its job: `inputs`, `setup`, `step`, `distributed`, `run_record`, 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import sys
@@ -21,10 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.events import EventWriter
+from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
 from hybrid_tui.paths import resolve_data_root
-from hybrid_tui.progress import ProgressFn, ProgressLines
-from hybrid_tui.recipe import Recipe
+from hybrid_tui.progress import ProgressFn, ProgressLines, rich_progress
+from hybrid_tui.recipe import Recipe, load_recipe
 from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.tracking import NullTracker, Tracker
+from hybrid_tui.training import distributed, run_record
+from hybrid_tui.training.distributed import barrier
+from hybrid_tui.training.inputs import check_resumable, prepare_inputs
+from hybrid_tui.training.loss_watch import WARMUP_STEPS, LossWatch
+from hybrid_tui.training.phases import StartupPhases
+from hybrid_tui.training.run_record import StepMeter, step_metrics
+from hybrid_tui.training.system_metrics import GpuMetrics
 
 
 def run_training(
@@ -40,12 +51,6 @@ def run_training(
     Raises `HybridTuiError` for bad input (before any run is created) and re-raises anything that
     breaks mid-run after marking the run FAILED with the error as an artifact.
     """
-    from hybrid_tui.events import EventWriter
-    from hybrid_tui.tracking import NullTracker, Tracker
-    from hybrid_tui.training import distributed, run_record
-    from hybrid_tui.training.inputs import check_resumable, prepare_inputs
-    from hybrid_tui.training.phases import StartupPhases
-
     run_record.prefetch_code_version()
     phases = StartupPhases()
     inputs = prepare_inputs(recipe, data_root, phase=phases)
@@ -99,11 +104,7 @@ def run_training(
 
 def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progress, phases) -> str:
     """The loop. Returns the final status: FINISHED, or KILLED when asked to stop."""
-    from hybrid_tui.metric_keys import TRAIN_HARD_NEGATIVES, batch_source_key
-    from hybrid_tui.training.distributed import barrier
     from hybrid_tui.training.evaluation import evaluate_and_log
-    from hybrid_tui.training.loss_watch import WARMUP_STEPS, LossWatch
-    from hybrid_tui.training.run_record import StepMeter, step_metrics
     from hybrid_tui.training.saving import (
         discard_checkpoint,
         save,
@@ -112,7 +113,6 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     )
     from hybrid_tui.training.setup import setup_training
     from hybrid_tui.training.step import hard_negatives, train_step
-    from hybrid_tui.training.system_metrics import GpuMetrics
 
     recipe = inputs.recipe
     setup = setup_training(inputs, files, phase=phases)
@@ -231,8 +231,6 @@ def main_entry(
 
 
 def _recipe_for_resume(run_id: str, recipe_path: str | None) -> Recipe:
-    from hybrid_tui.recipe import load_recipe
-
     saved = RunFiles.for_run(run_id).recipe
     if saved.is_file():
         return load_recipe(saved)
@@ -245,8 +243,6 @@ def _recipe_for_resume(run_id: str, recipe_path: str | None) -> Recipe:
 
 
 def _job_data_root(run_id: str) -> str | None:
-    import json
-
     job = RunFiles.for_run(run_id).job
     if job.is_file():
         return json.loads(job.read_text(encoding="utf-8")).get("data_root")
@@ -285,7 +281,6 @@ def step_progress(
         say = functools.partial(print, flush=True)
         yield ConsoleProgress(step_lines(say), ProgressLines(say))
         return
-    from hybrid_tui.progress import rich_progress
     from hybrid_tui.training.console_log import log_only
 
     # bars in the terminal; in an attached trainer's log, the lines a detached one prints

@@ -21,13 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
 from hybrid_tui.atomic_files import atomic_write_text
-from hybrid_tui.data.pairs import TrainingPairs
+from hybrid_tui.data.pairs import TrainingPairs, load_training_pairs
 from hybrid_tui.data.text_lines import numbered_lines
+from hybrid_tui.devices import pick_device
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.evaluation.search import build_index, search
 from hybrid_tui.progress import ProgressFn
+from hybrid_tui.recipe import DataConfig, ModelConfig
+from hybrid_tui.runs.files import RunFiles
 
 CANDIDATE_POOLS = ("passage", "all")
 
@@ -178,8 +184,6 @@ def mine(
 ) -> list[MinedRow]:
     """Every (id, lang) row of `pairs` with its mined negatives, in item order. The search is
     corpus_search's: exact up to a million passages, on the GPU when faiss has one."""
-    from hybrid_tui.evaluation.search import build_index, search
-
     pools = candidate_pools(pairs, options.candidates)
     rows = [(item, lang) for item in pairs.items for lang in item.texts]
     queries = encoder.encode(
@@ -239,9 +243,6 @@ def write_mined(rows: Sequence[MinedRow], output: Path) -> None:
 
 def input_pairs(source: str, data_root: str | None, langs: Sequence[str]) -> TrainingPairs:
     """A JSONL pairs file, or a LAReQA folder or name (`xquad-r`, `mlqa-r` under --data-dir)."""
-    from hybrid_tui.data.pairs import load_training_pairs
-    from hybrid_tui.recipe import DataConfig
-
     path = Path(source).expanduser()
     if path.is_file():
         try:
@@ -291,9 +292,7 @@ def run_mine(
     check_parallel_ids(pairs)
     spec, described = _model_spec(model, run, run_resolver)
 
-    from hybrid_tui.devices import pick_device
     from hybrid_tui.models.encoder import BiEncoder
-    from hybrid_tui.recipe import ModelConfig
 
     encoder = BiEncoder.load(ModelConfig(spec=spec), device=pick_device(device), progress=progress)
     rows = mine(pairs, encoder, options, batch_size, progress)
@@ -303,8 +302,6 @@ def run_mine(
 
 def _model_spec(model: str | None, run: str | None, run_resolver) -> tuple[str, str]:
     """(what BiEncoder.load takes, how the summary names it): a spec, or a run's saved model."""
-    from hybrid_tui.runs.files import RunFiles
-
     if model is not None:
         return model, model
     run_id = run_resolver(run) if run_resolver else run
@@ -319,9 +316,6 @@ def _model_spec(model: str | None, run: str | None, run_resolver) -> tuple[str, 
 
 def print_summary(summary: MiningSummary) -> None:
     """One screen: what was mined, from what, and how many rows fell short."""
-    from rich.console import Console
-    from rich.table import Table
-
     options = summary.options
     table = Table(title="hard negatives mined", show_header=False, box=None)
     window = f"ranks {options.range_min}-{options.range_max - 1}"

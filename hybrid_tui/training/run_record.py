@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hybrid_tui import __version__
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.command_name import command
 from hybrid_tui.devices import describe_device, pick_device
@@ -23,8 +24,8 @@ from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, TRAIN_PAIRS_PER_S, batc
 from hybrid_tui.paths import queue_job, take_launch_log
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.runs.files import RunFiles, process_start_ticks
+from hybrid_tui.tracking.records import ERROR_ARTIFACT
 
-ERROR_ARTIFACT = "error.txt"
 CUDA_VISIBLE_TAG = "hybrid_tui.cuda_visible_devices"
 QUEUE_JOB_TAG = "hybrid_tui.queue_job"
 DEVICE_TAG = "hybrid_tui.device"
@@ -186,8 +187,6 @@ def not_marked(run_id: str, tracking_uri: str) -> str:
 @functools.cache
 def code_version() -> str:
     """`0.1.0+abc1234` (`.dirty` with uncommitted changes): what a run records it ran."""
-    from hybrid_tui import __version__
-
     try:
         commit = _git("rev-parse", "--short", "HEAD")
         dirty = _git("status", "--porcelain", "--untracked-files=no")

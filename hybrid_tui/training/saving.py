@@ -4,10 +4,12 @@ full disk or read-only folder turned into one line the user can act on."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.report.model_card import model_card
 from hybrid_tui.runs.files import RunFiles
 from hybrid_tui.training.setup import Setup
 
@@ -48,8 +50,6 @@ def save_final_model(
     setup: Setup, files: RunFiles, tracker, run_id: str, metrics: dict[str, float]
 ) -> None:
     """The trained encoder, loadable by transformers and sentence-transformers, with its card."""
-    from hybrid_tui.report.model_card import model_card
-
     card = model_card(
         setup.recipe,
         setup.encoder.conventions,
@@ -88,6 +88,4 @@ def upload_final_model(setup: Setup, files: RunFiles, tracker, run_id: str, even
 
 def discard_checkpoint(files: RunFiles) -> None:
     """A finished run cannot be resumed: free the disk its optimiser state takes (2x the weights)."""
-    import shutil
-
     shutil.rmtree(files.checkpoint, ignore_errors=True)

@@ -19,8 +19,11 @@ from hybrid_tui.display_text import visible
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.paths import resolve_data_root, resolve_tracking_uri
 from hybrid_tui.tui.compose.screen import ComposeScreen
+from hybrid_tui.tui.dialogs.keys_help import KeysHelpScreen
 from hybrid_tui.tui.live.screen import LiveScreen
 from hybrid_tui.tui.queue.screen import QueueScreen
+from hybrid_tui.tui.results.compare import CompareScreen
+from hybrid_tui.tui.results.screen import ResultsScreen
 from hybrid_tui.tui.runs.screen import RunsScreen
 
 MODE_KEYS = {"runs": "r", "compose": "n", "live": "l", "queue": "j"}
@@ -133,8 +136,6 @@ class HybridTuiApp(App[None]):
 
     def action_toggle_help(self) -> None:
         """`?`: every key of the current screen, its own first (`KeysHelpScreen`), or close it."""
-        from hybrid_tui.tui.dialogs.keys_help import KeysHelpScreen
-
         if isinstance(self.screen, KeysHelpScreen):
             self.pop_screen()
         else:
@@ -181,13 +182,9 @@ class HybridTuiApp(App[None]):
         self.switch_mode("live")
 
     def open_results(self, run_id: str) -> None:
-        from hybrid_tui.tui.results.screen import ResultsScreen
-
         self.push_screen(ResultsScreen(run_id))
 
     def open_compare(self, run_ids: list[str]) -> None:
-        from hybrid_tui.tui.results.compare import CompareScreen
-
         if len(run_ids) < 2:
             self.notify("mark two or more runs with c, then press C to compare", severity="warning")
             return

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hybrid_tui.jobs import cancel
+
 
 def cancel_in_background(screen, run_id: str, then: Callable[[], None] | None = None) -> None:
     """Ask `run_id`'s trainer to stop (it checkpoints first, as `hybrid-tui cancel` does) without
     blocking the screen; the outcome is a notification, then `then()` on the UI thread."""
 
     def cancel_now() -> None:
-        from hybrid_tui.jobs import cancel
-
         try:
             stopped = cancel(run_id)
         except Exception as err:

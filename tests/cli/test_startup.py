@@ -15,6 +15,7 @@ HEAVY = (
     "mlflow",
     "matplotlib",
     "sentence_transformers",
+    "scipy",
 )
 
 
@@ -42,9 +43,29 @@ def test_modules_the_cli_and_tui_import_at_start_stay_light() -> None:
         "import hybrid_tui.cli, hybrid_tui.jobs, hybrid_tui.recipe, hybrid_tui.runs.files, "
         "hybrid_tui.tracking, hybrid_tui.report, hybrid_tui.events, hybrid_tui.models, "
         "hybrid_tui.tui.app, hybrid_tui.queue.store, hybrid_tui.queue.scheduler, "
-        "hybrid_tui.queue.daemon, hybrid_tui.queue.output, hybrid_tui.queue.submit, "
-        "hybrid_tui.jobs.busy, hybrid_tui.devices"
+        "hybrid_tui.queue.daemon, hybrid_tui.cli.queue_output, hybrid_tui.queue.describe, "
+        "hybrid_tui.queue.submit, hybrid_tui.jobs.busy, hybrid_tui.devices"
     )
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_the_app_shows_its_runs_without_importing_anything_heavy(workdir) -> None:
+    """The app's first screen, with its runs read from the store, loads none of them either."""
+    from tests.conftest import tracker_of
+
+    tracker_of(workdir).start_run("smoke", "first run")
+    loaded = _modules_after(
+        "import asyncio\n"
+        "from hybrid_tui.tui.app import HybridTuiApp\n"
+        "async def first_screen():\n"
+        "    app = HybridTuiApp(tracking_uri=None)\n"
+        "    async with app.run_test(size=(120, 30)) as pilot:\n"
+        "        while not app.screen.loaded:\n"
+        "            await pilot.pause(0.05)\n"
+        "        assert app.screen.query_one('#runs-table').row_count == 1\n"
+        "asyncio.run(first_screen())"
+    )
+    assert "hybrid_tui.tui.runs.screen" in loaded
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
@@ -60,7 +81,7 @@ def test_queue_ls_imports_nothing_heavy(tmp_path) -> None:
         "try:\n    cli.main()\nexcept SystemExit:\n    pass"
     )
     loaded = _modules_after(code)
-    assert "hybrid_tui.queue.output" in loaded  # the command ran
+    assert "hybrid_tui.cli.queue_output" in loaded  # the command ran
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 

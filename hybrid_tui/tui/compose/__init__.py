@@ -1,0 +1,1 @@
+"""Compose: the recipe form, its mix editor and model check, saved recipes; starts or queues the run."""

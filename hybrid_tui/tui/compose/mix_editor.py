@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -9,7 +10,7 @@ from textual.widgets import Input, Label, Static
 
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.recipe import BATCH_TYPES
+from hybrid_tui.recipe import BATCH_TYPES, SamplerConfig, describe_validation_error
 from hybrid_tui.tui.messages import MixChanged
 from hybrid_tui.tui.widgets.field_input import FieldInput
 
@@ -66,10 +67,6 @@ class MixEditor(Vertical):
             self._validate()
 
     def _validate(self) -> None:
-        from pydantic import ValidationError
-
-        from hybrid_tui.recipe import SamplerConfig, describe_validation_error
-
         summary = self.query_one("#mix-summary", Static)
         weights = alpha = None
         try:

@@ -7,13 +7,12 @@ which downloads it.
 
 from __future__ import annotations
 
+from hybrid_tui import models
 from hybrid_tui.errors import HybridTuiError
 
 
 def check_model_spec(spec: str) -> str:
     """One line on where the model comes from; raises `HybridTuiError` for an unusable spec."""
-    from hybrid_tui import models
-
     spec = spec.strip()
     if not spec:
         raise HybridTuiError("model.spec is empty; pick a packaged model, a hub id or a folder")

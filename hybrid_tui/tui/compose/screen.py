@@ -32,9 +32,16 @@ from hybrid_tui.command_name import command
 from hybrid_tui.devices import list_gpus
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.jobs.busy import conflicts
+from hybrid_tui.models import list_models
+from hybrid_tui.queue.daemon import running_scheduler
+from hybrid_tui.queue.submit import queue_recipes
+from hybrid_tui.recipe import demo_recipe, load_recipe, recipe_from_dict, save_recipe
 from hybrid_tui.tui.compose.mix_editor import MixEditor
+from hybrid_tui.tui.compose.model_check import check_model_spec
 from hybrid_tui.tui.compose.recipe_files import recipe_files, save_path_for, shown_path
 from hybrid_tui.tui.compose.recipe_form import FIELDS, get_field, put_field
+from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
 from hybrid_tui.tui.messages import GpusFound, JobQueued, MixChanged, RunLaunched
 from hybrid_tui.tui.widgets.field_input import FieldInput
 
@@ -64,8 +71,6 @@ class ComposeScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        from hybrid_tui.cli.demo import demo_recipe
-
         self.base: dict = demo_recipe().model_dump(mode="json", exclude_none=True)
         self.loaded_from: Path | None = None
         self.launching = False
@@ -206,8 +211,6 @@ class ComposeScreen(Screen):
 
     @work(thread=True, group="models", exit_on_error=False)
     def _find_models(self) -> None:
-        from hybrid_tui.models import list_models
-
         try:
             infos = list_models()
         except Exception as err:
@@ -238,8 +241,6 @@ class ComposeScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model-check", exit_on_error=False)
     def _check_model(self, spec: str) -> None:
-        from hybrid_tui.tui.compose.model_check import check_model_spec
-
         time.sleep(0.2)  # typing: check the spec once it settles
         try:
             line, ok = check_model_spec(spec), True
@@ -308,8 +309,6 @@ class ComposeScreen(Screen):
 
     def load(self, path: Path) -> None:
         """Fill the form from a recipe file (errors are shown, the form is left as it was)."""
-        from hybrid_tui.recipe import load_recipe
-
         try:
             recipe = load_recipe(path)
         except HybridTuiError as err:
@@ -340,8 +339,6 @@ class ComposeScreen(Screen):
 
     def form_recipe(self):
         """The recipe the form describes; raises `HybridTuiError` naming the field to fix."""
-        from hybrid_tui.recipe import recipe_from_dict
-
         data = copy.deepcopy(self.base)
         for field in FIELDS:
             widget = self.query_one(field.widget)
@@ -352,8 +349,6 @@ class ComposeScreen(Screen):
 
     def action_save(self) -> None:
         """Save the form as the "save as" file; an existing file is overwritten only on a yes."""
-        from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
-
         path = Path(self.query_one("#save-path", Input).value.strip() or "recipe.toml")
         try:
             recipe = self.form_recipe()
@@ -376,8 +371,6 @@ class ComposeScreen(Screen):
         )
 
     def _save(self, recipe, path: Path) -> None:
-        from hybrid_tui.recipe import save_recipe
-
         try:
             save_recipe(recipe, path)
         except HybridTuiError as err:
@@ -410,8 +403,6 @@ class ComposeScreen(Screen):
     @work(thread=True, exclusive=True, group="device-check", exit_on_error=False)
     def _check_device_then_launch(self, recipe, data_dir: str | None) -> None:
         """Ask first when a trainer (direct or from the queue) already runs on that device."""
-        from hybrid_tui.jobs.busy import conflicts
-
         try:
             busy = conflicts(recipe.train.device)
         except Exception as err:
@@ -423,8 +414,6 @@ class ComposeScreen(Screen):
             self.app.call_from_thread(self._start_launch, recipe, data_dir)
 
     def _confirm_launch(self, recipe, data_dir: str | None, busy: list) -> None:
-        from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
-
         holders = "; ".join(f"{use.who} on {use.where}" for use in busy)
         question = Text.assemble(
             plain(f"Already training on that device: {holders}. Launch "),
@@ -457,10 +446,6 @@ class ComposeScreen(Screen):
 
     @work(thread=True, group="add-to-queue", exit_on_error=False)
     def _add_to_queue(self, recipe, data_dir: str | None) -> None:
-        from hybrid_tui.queue.daemon import running_scheduler
-        from hybrid_tui.queue.submit import queue_recipes
-        from hybrid_tui.tui.compose.model_check import check_model_spec
-
         try:
             check_model_spec(recipe.model.spec)
             queued = recipe.model_copy(deep=True)

@@ -1,0 +1,1 @@
+"""Live: the followed run's curves, throughput, devices and trainer log as they arrive."""

@@ -14,6 +14,7 @@ Leaving this screen or the app never touches the trainer.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from typing import Any
@@ -26,12 +27,16 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
 
+from hybrid_tui import jobs
 from hybrid_tui.command_name import command
 from hybrid_tui.devices import format_gpu_reading, gpu_readings, run_gpus
 from hybrid_tui.display_text import plain, visible
+from hybrid_tui.events import EventTail
+from hybrid_tui.jobs import job_for
 from hybrid_tui.metric_keys import TRAIN_LOSS, TRAIN_LR, parse_eval_key
-from hybrid_tui.queue.output import duration
+from hybrid_tui.queue.describe import duration
 from hybrid_tui.report.format import score_text
+from hybrid_tui.runs.files import RunFiles
 from hybrid_tui.tui.cancel_worker import cancel_in_background
 from hybrid_tui.tui.live.curve_plot import CurvePlot, EvalPlot
 from hybrid_tui.tui.live.curve_smoothing import (
@@ -157,14 +162,9 @@ class LiveScreen(Screen):
         self._show_stats()
 
     def _job(self):
-        from hybrid_tui.jobs import job_for
-
         return job_for(self.run_id) if self.run_id else None
 
     def _open_events(self) -> None:
-        from hybrid_tui.events import EventTail
-        from hybrid_tui.runs.files import RunFiles
-
         if self.run_id is None or self._tail is not None:
             return
         path = RunFiles.for_run(self.run_id).events
@@ -289,8 +289,6 @@ class LiveScreen(Screen):
 
     @work(thread=True, exclusive=True, group="live-log", exit_on_error=False)
     def _read_log_and_liveness(self, run_id: str, status: str | None) -> None:
-        from hybrid_tui import jobs
-
         job = jobs.job_for(run_id)
         if job is None:
             self.app.call_from_thread(
@@ -517,10 +515,6 @@ def gpu_pane_text(
 
 def _local_device(run_id: str) -> tuple[str | None, str | None]:
     """(device, CUDA_VISIBLE_DEVICES) from the run's local job record ((None, None) without)."""
-    import json
-
-    from hybrid_tui.runs.files import RunFiles
-
     try:
         record = json.loads(RunFiles.for_run(run_id).job.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):

@@ -21,6 +21,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain
+from hybrid_tui.queue.daemon import running_scheduler
+from hybrid_tui.queue.deleted_runs import run_label
+from hybrid_tui.queue.describe import STATE_STYLE, devices_label, duration
+from hybrid_tui.queue.store import QUEUED, RUNNING, JobStore
+from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
 from hybrid_tui.tui.messages import QueueLoaded
 
 REFRESH_S = 2.0
@@ -87,7 +92,6 @@ class QueueScreen(Screen):
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
     def _load(self) -> None:
-        from hybrid_tui.queue.daemon import running_scheduler
         from hybrid_tui.queue.scheduler import job_trainer_gone
         from hybrid_tui.queue.store import JobStore
 
@@ -116,8 +120,6 @@ class QueueScreen(Screen):
 
     def ordered_jobs(self) -> list[Any]:
         """Running jobs, then queued ones in start order, then the ended (newest first)."""
-        from hybrid_tui.queue.store import QUEUED, RUNNING
-
         running = [job for job in self.jobs if job.state == RUNNING]
         queued = sorted(
             (job for job in self.jobs if job.state == QUEUED),
@@ -127,8 +129,7 @@ class QueueScreen(Screen):
         return running + queued + ended
 
     def populate(self) -> None:
-        from hybrid_tui.queue.deleted_runs import run_label
-        from hybrid_tui.queue.output import STATE_STYLE, devices_label, duration, state_label
+        from hybrid_tui.queue.describe import state_label
 
         table = self.query_one(QueueTable)
         current = self.highlighted_job_id()
@@ -196,8 +197,6 @@ class QueueScreen(Screen):
         self.app.open_live(job.run_id)
 
     def action_remove(self) -> None:
-        from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
-
         job = self._job(self.highlighted_job_id())
         if job is None:
             return
@@ -224,8 +223,6 @@ class QueueScreen(Screen):
 
     @work(thread=True, group="queue-edit", exit_on_error=False)
     def _remove(self, job_id: int) -> None:
-        from hybrid_tui.queue.store import JobStore
-
         try:
             JobStore().remove([str(job_id)])
         except Exception as err:
@@ -243,8 +240,6 @@ class QueueScreen(Screen):
 
     @work(thread=True, group="queue-edit", exit_on_error=False)
     def _move(self, job_id: int, offset: int) -> None:
-        from hybrid_tui.queue.store import JobStore
-
         try:
             moved = JobStore().move(job_id, offset)
         except Exception as err:

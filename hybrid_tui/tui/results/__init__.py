@@ -1,0 +1,1 @@
+"""Results: one run's per-language tables and why it failed; Compare: runs side by side."""

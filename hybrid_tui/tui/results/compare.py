@@ -16,8 +16,11 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from hybrid_tui import report
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import trained_languages, unseen_languages
+from hybrid_tui.runs.diff import config_diff, config_diff_table
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDetailsLoaded, SignificanceLoaded
 from hybrid_tui.tui.results.language_tables import LanguageTablesView
@@ -62,8 +65,6 @@ class CompareScreen(Screen):
             await self._show()
 
     async def _show(self) -> None:
-        from hybrid_tui import report
-        from hybrid_tui.languages import trained_languages, unseen_languages
         from hybrid_tui.study.significance import marked, summary_line
 
         details = self.details
@@ -77,7 +78,6 @@ class CompareScreen(Screen):
         self.query_one("#compare-title", Static).update(
             Text.assemble("base: ", named(base), "  vs  ", Text(", ").join(map(named, others)))
         )
-        from hybrid_tui.runs.diff import config_diff, config_diff_table
 
         diff = config_diff([detail.params for detail in details])
         views: list = [Static(config_diff_table(details, diff), id="compare-config-diff")]
@@ -114,7 +114,6 @@ class CompareScreen(Screen):
 
 def _significance(tracker, details: list) -> dict[tuple[str, str], tuple[Any, str | None]]:
     """Each other run against the base, per dataset (slow: runs in the screen's worker)."""
-    from hybrid_tui import report
     from hybrid_tui.study.significance import significance_for
 
     base = details[0]

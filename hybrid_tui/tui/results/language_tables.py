@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from copy import copy
 
+from rich.console import Console
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from hybrid_tui import report
 from hybrid_tui.display_text import plain
 
 
@@ -38,16 +41,12 @@ class LanguageTablesView(Vertical):
 
     def renderables(self) -> list:
         """What the view shows, in order: exactly `report.render`'s tables."""
-        from hybrid_tui import report
 
         return report.render(self.tables, unseen_languages=self.unseen, marked=self.marked)
 
     def compose(self) -> ComposeResult:
         """Each table at its natural width (never squeezed: the screen scrolls instead); its title
         and caption apart, as wide as the screen (inside a table they would wrap at its width)."""
-        from rich.console import Console
-        from rich.table import Table
-
         if self.title:
             yield Static(plain(self.title, style="bold"), classes="tables-title")
         measure = Console(width=1000).measure

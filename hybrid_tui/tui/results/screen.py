@@ -16,9 +16,12 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from hybrid_tui import report
 from hybrid_tui.display_text import plain
+from hybrid_tui.languages import trained_languages, unseen_languages
 from hybrid_tui.tui.messages import RunDetailLoaded
 from hybrid_tui.tui.results.language_tables import LanguageTablesView
+from hybrid_tui.tui.runs.layout import NOTE_TAG, user_tags
 
 
 class ResultsScreen(Screen):
@@ -70,9 +73,6 @@ class ResultsScreen(Screen):
         self.post_message(RunDetailLoaded(detail))
 
     def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
-        from hybrid_tui import report
-        from hybrid_tui.languages import trained_languages, unseen_languages
-
         detail = self.detail = message.detail
         self.query_one("#results-title", Static).update(
             Text.assemble(
@@ -129,8 +129,6 @@ class ResultsScreen(Screen):
 
 def run_labels_text(tags: dict[str, str]) -> Text:
     """The user's tags and note (`hybrid-tui tag` / `note`, t and N on Runs), as plain text."""
-    from hybrid_tui.tui.runs.layout import NOTE_TAG, user_tags
-
     parts = []
     tagged = user_tags(tags)
     if tagged:

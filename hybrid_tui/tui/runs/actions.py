@@ -11,8 +11,12 @@ from textual import work
 
 from hybrid_tui.display_text import plain, visible
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.runs.labels import NOTE_TAG, note_run, parse_tags, tag_run
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.cancel_worker import cancel_in_background
+from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
+from hybrid_tui.tui.dialogs.text_prompt import TextPromptScreen
 
 RESUMABLE = ("KILLED", "FAILED")
 
@@ -21,8 +25,6 @@ class RunActions:
     """Needs `highlighted_run_id()`, `_run(run_id)` and `reload()` from the screen."""
 
     def action_tag(self) -> None:
-        from hybrid_tui.tui.dialogs.text_prompt import TextPromptScreen
-
         run = self._run(self.highlighted_run_id() or "")
         if run is None:
             return
@@ -42,9 +44,6 @@ class RunActions:
         )
 
     def action_note(self) -> None:
-        from hybrid_tui.runs.labels import NOTE_TAG
-        from hybrid_tui.tui.dialogs.text_prompt import TextPromptScreen
-
         run = self._run(self.highlighted_run_id() or "")
         if run is None:
             return
@@ -73,8 +72,6 @@ class RunActions:
         """Tags (`KEY=VALUE` words, shell quoting) or the note, written through the tracker."""
         import shlex
 
-        from hybrid_tui.runs.labels import note_run, parse_tags, tag_run
-
         try:
             if note:
                 note_run(self.app.tracker(), run_id, text)
@@ -94,8 +91,6 @@ class RunActions:
         self.app.call_from_thread(self.reload)
 
     def action_cancel_run(self) -> None:
-        from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
-
         run = self._run(self.highlighted_run_id() or "")
         if run is None:
             return
@@ -122,8 +117,6 @@ class RunActions:
         )
 
     def action_resume(self) -> None:
-        from hybrid_tui.runs.files import RunFiles
-
         run = self._run(self.highlighted_run_id() or "")
         if run is None:
             return

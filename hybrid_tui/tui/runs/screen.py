@@ -19,6 +19,8 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain, visible
+from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.report.format import score_text
 from hybrid_tui.runs.columns import (
     DEFAULT_PARAM_COLUMNS,
     column_label,
@@ -26,7 +28,10 @@ from hybrid_tui.runs.columns import (
     param_cells,
     sorted_runs,
 )
+from hybrid_tui.runs.filter import looks_like_filter, parse_filter
+from hybrid_tui.runs.local_files import describe, local_folder, remove_folder
 from hybrid_tui.tracking.records import short_id
+from hybrid_tui.tui.dialogs.delete_run import DeleteRunScreen
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
 from hybrid_tui.tui.runs.actions import RunActions
 from hybrid_tui.tui.runs.layout import count_line, cut, fit_widths, has_labels, seed_suffixes
@@ -77,8 +82,6 @@ def started_label(start_time: int | None) -> str:
 
 def _number(value: float | None, rank: bool = False) -> Text:
     """A headline figure in the unit every table uses (mAP × 100, ranks in positions)."""
-    from hybrid_tui.report.format import score_text
-
     return Text("" if value is None else score_text(value, False, rank=rank), justify="right")
 
 
@@ -188,9 +191,6 @@ class RunsScreen(RunActions, Screen):
         """The runs the filter keeps (a filter expression, or a word to look for in names,
         statuses, models and mixes), in the chosen order; `filter_error` says what is wrong
         with an expression that cannot be read (then every run is shown)."""
-        from hybrid_tui.errors import HybridTuiError
-        from hybrid_tui.runs.filter import looks_like_filter, parse_filter
-
         text = self.query_one("#runs-filter", Input).value.strip()
         runs, self.filter_error = list(self.runs), None
         if text and looks_like_filter(text):
@@ -413,10 +413,6 @@ class RunsScreen(RunActions, Screen):
         self.query_one(RunTable).focus()
 
     def action_delete(self) -> None:
-        from hybrid_tui.errors import HybridTuiError
-        from hybrid_tui.runs.local_files import describe, local_folder
-        from hybrid_tui.tui.dialogs.delete_run import DeleteRunScreen
-
         run_id = self.highlighted_run_id()
         run = self._run(run_id) if run_id else None
         if run is None:
@@ -447,8 +443,6 @@ class RunsScreen(RunActions, Screen):
 
     @work(thread=True, group="delete", exit_on_error=False)
     def _delete(self, run_id: str, with_files: bool = False) -> None:
-        from hybrid_tui.runs.local_files import local_folder, remove_folder
-
         try:
             folder = local_folder(run_id) if with_files else None
             self.app.tracker().delete_run(run_id)

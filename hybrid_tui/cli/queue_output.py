@@ -1,26 +1,33 @@
 """What the queue commands print: the ids of added jobs, the job table (or JSON), a job's log
-(followed like `tail -f` until the job ends)."""
+(followed like `tail -f` until the job ends). The words for a job the app shows too live in
+`queue.describe`."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain, visible
+from hybrid_tui.queue.deleted_runs import deleted_run_ids, run_label
+from hybrid_tui.queue.describe import (
+    STATE_STYLE,
+    current_log,
+    describe,
+    devices_label,
+    duration,
+    runs_on_cpu,
+    state_label,
+)
 from hybrid_tui.queue.scheduler import job_trainer_gone
 from hybrid_tui.queue.store import ENDED, QUEUED, JobStore, QueueJob
-from hybrid_tui.runs.files import RunFiles
-
-STATE_STYLE = {
-    "running": "bold green",
-    "failed": "bold red",
-    "killed": "yellow",
-    "removed": "dim",
-    "queued": "cyan",
-}
 
 
 def print_added(jobs: list[QueueJob]) -> None:
@@ -32,29 +39,8 @@ def print_added(jobs: list[QueueJob]) -> None:
     on_cpu = not gpu_readings()
     for job in jobs:
         print(f"queued job {job.id}: {visible(describe(job, on_cpu))}", file=sys.stderr)
-    from hybrid_tui.command_name import command
 
     print(f"start them with `{command('queue start')}` (if no scheduler runs)", file=sys.stderr)
-
-
-def describe(job: QueueJob, on_cpu: bool | None = None) -> str:
-    """`smoke train.seed=0 (1 GPU, priority 0)`, or `(1 CPU slot, ...)` where it runs on CPU."""
-    overrides = " ".join(job.overrides)
-    unit = "CPU slot" if (runs_on_cpu(job) if on_cpu is None else on_cpu) else "GPU"
-    slots = f"{job.gpus} {unit}{'s' if job.gpus > 1 else ''}"
-    return f"{job.name}{' ' + overrides if overrides else ''} ({slots}, priority {job.priority})"
-
-
-def runs_on_cpu(job: QueueJob, machine_has_gpu: bool | None = None) -> bool:
-    """Whether the job holds CPU slots rather than GPUs: it was given CPU slots, or, not started
-    yet, this machine has no GPU NVML can see (the scheduler then hands out CPU slots)."""
-    if job.devices:
-        return job.devices.startswith("cpu")
-    if machine_has_gpu is None:
-        from hybrid_tui.devices import gpu_readings
-
-        machine_has_gpu = bool(gpu_readings())
-    return not machine_has_gpu
 
 
 def job_json(job: QueueJob, machine_has_gpu: bool) -> dict:
@@ -65,32 +51,6 @@ def job_json(job: QueueJob, machine_has_gpu: bool) -> dict:
     if runs_on_cpu(job, machine_has_gpu):
         payload |= {"gpus": 0, "cpu_slots": job.gpus}
     return payload
-
-
-def duration(seconds: float | None) -> str:
-    """`45s`, `3m05s`, `2h07m`; '' for None."""
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
-def devices_label(job: QueueJob) -> str:
-    """What a job runs on: `0,1` (GPUs), `cpu` (a CPU slot), '' while queued."""
-    if not job.devices:
-        return ""
-    return "cpu" if job.devices.startswith("cpu") else job.devices
-
-
-def state_label(job: QueueJob, gone: bool) -> str:
-    """`running · trainer gone` for a job whose trainer died unseen, else the job's state."""
-    from hybrid_tui.jobs.reconcile import GONE
-
-    return f"{job.state} · {GONE}" if gone else job.state
 
 
 def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
@@ -106,13 +66,6 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
         }
         sys.stdout.write(json.dumps(payload, indent=1, sort_keys=True) + "\n")
         return
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from hybrid_tui.command_name import command
-    from hybrid_tui.queue.deleted_runs import deleted_run_ids, run_label
 
     console = Console()
     serving = (
@@ -151,15 +104,6 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
     failed = [job for job in jobs if job.state == "failed" and job.error]
     for job in failed[-3:]:
         console.print(f"job {job.id} failed: {visible(job.error)}", markup=False, highlight=False)
-
-
-def current_log(job: QueueJob) -> Path | None:
-    """The job's trainer log: the run's `trainer.log` once the run exists, else the launch log."""
-    if job.run_id and RunFiles.for_run(job.run_id).log.exists():
-        return RunFiles.for_run(job.run_id).log
-    if job.log_path and Path(job.log_path).exists():
-        return Path(job.log_path)
-    return None
 
 
 def print_log(
