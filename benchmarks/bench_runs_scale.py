@@ -263,7 +263,7 @@ def command_time(argv: list[str], env: dict, cwd: Path) -> tuple[float, float]:
 def queue_rm_time(folder: Path, env: dict, jobs: int = 100) -> tuple[float, float]:
     """`queue rm` of `jobs` queued jobs (the jobs go in through the store, one transaction)."""
     sys.path.insert(0, str(c.REPO))
-    from hybrid_tui.queue.store import JobStore, NewJob
+    from hybrid_tui.jobs.queue_store import JobStore, NewJob
 
     state = folder / f"state-rm-{time.monotonic_ns()}"
     store = JobStore(state / "queue.db")

@@ -106,7 +106,7 @@ async def test_app_delete_dialog_names_the_local_files_and_f_removes_them(workdi
 
 def _queued_jobs_with_runs(run_ids: list[str]) -> list:
     """Queue jobs (the smoke recipe, tracked in the work dir's store) that ran `run_ids`."""
-    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.jobs.queue_store import JobStore
     from hybrid_tui.queue.submit import queue_recipe_files
 
     smoke = str(Path(__file__).resolve().parent.parent / "recipes" / "smoke.toml")

@@ -18,7 +18,7 @@ PACKAGE = REPO / "hybrid_tui"
 
 
 def _queued():
-    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.jobs.queue_store import JobStore
 
     return JobStore().jobs()
 

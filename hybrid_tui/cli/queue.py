@@ -47,8 +47,8 @@ def queue_add(
 def queue_ls(json_output: JsonFlag = False) -> None:
     """Jobs with their state, GPUs, run id, wait and run time (and the scheduler's state)."""
     from hybrid_tui.cli.queue_output import print_jobs
+    from hybrid_tui.jobs.queue_store import JobStore
     from hybrid_tui.queue.daemon import running_scheduler
-    from hybrid_tui.queue.store import JobStore
 
     print_jobs(JobStore().jobs(), running_scheduler(), json_output)
 
@@ -58,7 +58,7 @@ def queue_rm(
     jobs: Annotated[list[str], typer.Argument(help="Job ids (or run ids).")],
 ) -> None:
     """Remove queued (or ended) jobs; a running one must be cancelled first."""
-    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.jobs.queue_store import JobStore
 
     for job in JobStore().remove(jobs):
         typer.echo(f"removed job {job.id} ({job.state} before)")
@@ -73,7 +73,7 @@ def queue_logs(
 ) -> None:
     """A job's trainer log (with -f: followed like tail -f until the job ends)."""
     from hybrid_tui.cli.queue_output import print_log
-    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.jobs.queue_store import JobStore
 
     print_log(JobStore(), job, follow)
 

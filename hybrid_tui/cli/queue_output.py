@@ -16,6 +16,7 @@ from rich.text import Text
 
 from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain, visible
+from hybrid_tui.jobs.queue_store import ENDED, QUEUED, JobStore, QueueJob
 from hybrid_tui.queue.deleted_runs import deleted_run_ids, run_label
 from hybrid_tui.queue.describe import (
     STATE_STYLE,
@@ -27,7 +28,6 @@ from hybrid_tui.queue.describe import (
     state_label,
 )
 from hybrid_tui.queue.scheduler import job_trainer_gone
-from hybrid_tui.queue.store import ENDED, QUEUED, JobStore, QueueJob
 
 
 def print_added(jobs: list[QueueJob]) -> None:

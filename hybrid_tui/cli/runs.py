@@ -76,10 +76,10 @@ def reconcile(uri: str, json_output: bool) -> None:
     whose trainer is gone (the scheduler's pass, run here when no scheduler serves the queue)."""
     import json
 
+    from hybrid_tui.jobs.queue_store import RUNNING, JobStore
     from hybrid_tui.jobs.reconcile import reconcile_runs
     from hybrid_tui.queue.daemon import running_scheduler, trackers
     from hybrid_tui.queue.scheduler import Scheduler
-    from hybrid_tui.queue.store import RUNNING, JobStore
 
     failed = reconcile_runs(_tracker(uri))
     ended = []

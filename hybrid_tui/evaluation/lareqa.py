@@ -28,16 +28,16 @@ from hybrid_tui.data.lareqa import load_retrieval_set
 from hybrid_tui.data.miracl import MiraclSet
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation import metrics
-from hybrid_tui.evaluation.per_query import MULTI_POOL, PerQueryResults
 from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
 from hybrid_tui.metric_keys import AVERAGE, eval_key
 from hybrid_tui.progress import ProgressFn
+from hybrid_tui.tracking.per_query import MULTI_POOL, PerQueryResults
 
 if TYPE_CHECKING:
     from hybrid_tui.data.lareqa import RetrievalSet
     from hybrid_tui.data.miracl import MiraclSet
-    from hybrid_tui.evaluation.per_query import PerQueryResults
     from hybrid_tui.recipe import EvalConfig
+    from hybrid_tui.tracking.per_query import PerQueryResults
 
 SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
 # Bytes for one chunk of the score matrix and its ordering keys (float32 + int64 per score).

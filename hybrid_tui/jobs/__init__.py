@@ -23,10 +23,10 @@ from hybrid_tui.jobs.launch import (
     start_detached,
     start_trainer,
 )
-from hybrid_tui.jobs.logs import error_line, tail
 from hybrid_tui.jobs.process import cancel, is_alive, trainer_of
 from hybrid_tui.jobs.reconcile import reconcile_runs, trainer_gone
 from hybrid_tui.jobs.record import Job, full_run_id, job_for
+from hybrid_tui.runs.logs import error_line, tail
 
 __all__ = [
     "LAUNCH_TIMEOUT_S",

@@ -33,7 +33,7 @@ class DeviceUse:
 
 def busy_devices() -> list[DeviceUse]:
     """Every live trainer of this state dir: the queue's running jobs, then direct launches."""
-    from hybrid_tui.queue.store import RUNNING, JobStore
+    from hybrid_tui.jobs.queue_store import RUNNING, JobStore
 
     uses, queued_runs = [], set()
     for job in JobStore().jobs([RUNNING]):

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.jobs.logs import error_line
 from hybrid_tui.jobs.record import Job, job_for
 from hybrid_tui.paths import HOME_ENV, LOG_FILE_ENV, state_dir
 from hybrid_tui.runs.files import RunFiles, process_start_ticks
+from hybrid_tui.runs.logs import error_line
 
 LAUNCH_TIMEOUT_S = 600.0
 

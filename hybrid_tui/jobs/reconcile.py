@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from hybrid_tui.jobs.logs import tail
 from hybrid_tui.jobs.process import another_users, trainer_of
 from hybrid_tui.jobs.record import Job, job_for
+from hybrid_tui.runs.logs import tail
 
 GONE = "trainer gone"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.queue.store import JobStore
+from hybrid_tui.jobs.queue_store import JobStore
 from hybrid_tui.runs.files import RunFiles, local_run_id
 
 

@@ -22,12 +22,12 @@ from hybrid_tui import command_name
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
 from hybrid_tui.jobs.launch import start_detached
-from hybrid_tui.jobs.logs import error_line
 from hybrid_tui.jobs.process import recorded_process, trainer_process
+from hybrid_tui.jobs.queue_store import KILLED, RUNNING, JobStore, QueueJob
 from hybrid_tui.paths import HOME_ENV, state_dir
 from hybrid_tui.queue.scheduler import Scheduler, Slots, is_trainer_of
-from hybrid_tui.queue.store import KILLED, RUNNING, JobStore, QueueJob
 from hybrid_tui.runs.files import process_start_ticks
+from hybrid_tui.runs.logs import error_line
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 60.0

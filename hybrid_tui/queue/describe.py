@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hybrid_tui.queue.store import QueueJob
+from hybrid_tui.jobs.queue_store import QueueJob
 from hybrid_tui.runs.files import RunFiles
 
 STATE_STYLE = {

@@ -27,18 +27,18 @@ from pathlib import Path
 
 from hybrid_tui.jobs import launch
 from hybrid_tui.jobs.launch import Spawned, TrainerStart, announced_run_id, launch_files
-from hybrid_tui.jobs.logs import error_line, tail
 from hybrid_tui.jobs.process import find_process_with_env, trainer_process
-from hybrid_tui.jobs.reconcile import mark_trainer_gone
-from hybrid_tui.paths import QUEUE_JOB_ENV
-from hybrid_tui.queue.store import (
+from hybrid_tui.jobs.queue_store import (
     FAILED,
     RUN_STATUS_STATE,
     RUNNING,
     JobStore,
     QueueJob,
 )
+from hybrid_tui.jobs.reconcile import mark_trainer_gone
+from hybrid_tui.paths import QUEUE_JOB_ENV
 from hybrid_tui.runs.files import RunFiles, process_start_ticks
+from hybrid_tui.runs.logs import error_line, tail
 
 POLL_S = 1.0
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.jobs.queue_store import JobStore, NewJob, QueueJob
 from hybrid_tui.paths import resolve_data_root, state_dir
 from hybrid_tui.queue.grid import expand_grid
-from hybrid_tui.queue.store import JobStore, NewJob, QueueJob
 from hybrid_tui.recipe import Recipe, apply_overrides, read_recipe_toml, save_recipe
 
 

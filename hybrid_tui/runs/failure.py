@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import tempfile
 
-from hybrid_tui.jobs import error_line
 from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.runs.logs import error_line
 from hybrid_tui.tracking.records import ERROR_ARTIFACT
 
 

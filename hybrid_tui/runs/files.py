@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.paths import runs_dir
+from hybrid_tui.tracking.records import MIN_RUN_ID_PREFIX, ambiguous_run_prefix, run_id_too_short
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,7 @@ def process_start_ticks(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-MIN_RUN_ID_PREFIX = 4
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")  # MLflow's run id shape
-_AMBIGUOUS_SHOWN = 5
 
 
 def local_run_id(text: str) -> str:
@@ -89,24 +87,3 @@ def local_run_id(text: str) -> str:
             "started from, or set HYBRID_TUI_HOME to that directory's .hybrid-tui folder"
         )
     raise ambiguous_run_prefix(text, matches)
-
-
-def run_id_too_short(text: str) -> HybridTuiError:
-    """The one line for a run id prefix under `MIN_RUN_ID_PREFIX` characters (local files and
-    the tracker say the same)."""
-    return HybridTuiError(
-        f"run id {text or repr(text)} is too short: give {MIN_RUN_ID_PREFIX} or more "
-        f"characters of an id from `{command('runs')}`"
-    )
-
-
-def ambiguous_run_prefix(text: str, matches: list[str]) -> HybridTuiError:
-    """The one line for a prefix that several runs start with: the first few, cut long enough
-    to tell apart."""
-    width = max(8, len(text) + 2)
-    shown = [f"{run_id[:width]}…" for run_id in matches[:_AMBIGUOUS_SHOWN]]
-    if len(matches) > _AMBIGUOUS_SHOWN:
-        shown.append(f"and {len(matches) - _AMBIGUOUS_SHOWN} more")
-    return HybridTuiError(
-        f"run id prefix {text} is ambiguous: {', '.join(shown)}; give more characters"
-    )

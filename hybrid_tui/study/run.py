@@ -71,7 +71,7 @@ def queue_study(
     so a box with several GPUs trains them in parallel; `--summary-only` summarises once they are
     done. Runs already FINISHED, or already queued or running, are not queued again. The untrained
     baseline is evaluated here when missing (an evaluation, not a training job)."""
-    from hybrid_tui.queue.store import QUEUED, RUNNING, JobStore
+    from hybrid_tui.jobs.queue_store import QUEUED, RUNNING, JobStore
     from hybrid_tui.queue.submit import queue_recipes
     from hybrid_tui.tracking import Tracker
 
@@ -117,9 +117,9 @@ def _evaluate_untrained(base: Recipe, study: str, tracker, data_root: str | None
     """The starting point every method is measured against, logged as a run of the study."""
     from hybrid_tui.devices import pick_device
     from hybrid_tui.evaluation.lareqa import evaluate_model, load_eval_sets
-    from hybrid_tui.evaluation.per_query import log_per_query_artifacts
     from hybrid_tui.models.encoder import BiEncoder
     from hybrid_tui.progress import rich_progress
+    from hybrid_tui.tracking.per_query import log_per_query_artifacts
 
     print(f"evaluating the untrained {base.model.spec}", flush=True)
     with rich_progress(transient=True) as progress:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.evaluation.per_query import PerQueryResults
 from hybrid_tui.metric_keys import AVERAGE
 from hybrid_tui.study.stats import ALPHA, PairedComparison, compare_questions, holm_adjust
+from hybrid_tui.tracking.per_query import PerQueryResults
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def per_query_of(tracker, run_id: str, dataset: str) -> PerQueryResults:
     dataset = next((name for name, (m, *_) in EVAL_DATASETS.items() if m == dataset), dataset)
     import tempfile
 
-    from hybrid_tui.evaluation.per_query import ARTIFACT_DIR, artifact_name, read_csv_gz
+    from hybrid_tui.tracking.per_query import ARTIFACT_DIR, artifact_name, read_csv_gz
 
     with tempfile.TemporaryDirectory() as tmp:
         path = tracker.local_artifact(run_id, f"{ARTIFACT_DIR}/{artifact_name(dataset)}", tmp)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hybrid_tui.atomic_files import atomic_write_bytes
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.evaluation.per_query import (
+from hybrid_tui.tracking.per_query import (
     ARTIFACT_DIR,
     PerQueryResults,
     artifact_name,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from hybrid_tui.command_name import command
+from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.metric_keys import headline
 
 SUMMARY_METRICS_SQL = "(key LIKE 'eval/%/avg/%' OR key NOT LIKE 'eval/%')"
@@ -135,3 +137,29 @@ def _int_or_none(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+# A run id prefix: at least this many characters (local files and the tracker say the same).
+MIN_RUN_ID_PREFIX = 4
+_AMBIGUOUS_SHOWN = 5
+
+
+def run_id_too_short(text: str) -> HybridTuiError:
+    """The one line for a run id prefix under `MIN_RUN_ID_PREFIX` characters (local files and
+    the tracker say the same)."""
+    return HybridTuiError(
+        f"run id {text or repr(text)} is too short: give {MIN_RUN_ID_PREFIX} or more "
+        f"characters of an id from `{command('runs')}`"
+    )
+
+
+def ambiguous_run_prefix(text: str, matches: list[str]) -> HybridTuiError:
+    """The one line for a prefix that several runs start with: the first few, cut long enough
+    to tell apart."""
+    width = max(8, len(text) + 2)
+    shown = [f"{run_id[:width]}…" for run_id in matches[:_AMBIGUOUS_SHOWN]]
+    if len(matches) > _AMBIGUOUS_SHOWN:
+        shown.append(f"and {len(matches) - _AMBIGUOUS_SHOWN} more")
+    return HybridTuiError(
+        f"run id prefix {text} is ambiguous: {', '.join(shown)}; give more characters"
+    )

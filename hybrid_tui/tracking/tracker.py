@@ -15,11 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hybrid_tui.runs.files import MIN_RUN_ID_PREFIX, ambiguous_run_prefix, run_id_too_short
 from hybrid_tui.tag_rule import TAG_VALUE_MAX
 from hybrid_tui.tracking import sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads
-from hybrid_tui.tracking.records import EVERYTHING, RunDetail, RunFields, RunSummary
+from hybrid_tui.tracking.records import (
+    EVERYTHING,
+    MIN_RUN_ID_PREFIX,
+    RunDetail,
+    RunFields,
+    RunSummary,
+    ambiguous_run_prefix,
+    run_id_too_short,
+)
 from hybrid_tui.tracking.sqlite_reads import SqliteReads, StoreChanges, Unreadable
 from hybrid_tui.tracking.store import RUN_ID, known_run, retrying, unknown_run
 from hybrid_tui.tracking.write_buffer import FLUSH_AT_POINTS, MetricBuffer, Point

@@ -10,9 +10,9 @@ from pathlib import Path
 from hybrid_tui import report
 from hybrid_tui.evaluation.lareqa import evaluate_model
 from hybrid_tui.evaluation.miracl import miracl_table
-from hybrid_tui.evaluation.per_query import log_per_query_artifacts
 from hybrid_tui.languages import MIRACL, unseen_languages
 from hybrid_tui.progress import ProgressFn
+from hybrid_tui.tracking.per_query import log_per_query_artifacts
 from hybrid_tui.training.setup import Setup
 
 

@@ -18,7 +18,7 @@ QUESTIONS = [f"q{i}" for i in range(150)]
 def _plant(tracker, name: str, mono: np.ndarray, multi: np.ndarray) -> str:
     """A FINISHED run with per-query results as evaluation logs them (`per_query/xquad-r.csv.gz`
     via `log_per_query_artifacts`) and the matching per-language metrics."""
-    from hybrid_tui.evaluation.per_query import PerQueryResults, log_per_query_artifacts
+    from hybrid_tui.tracking.per_query import PerQueryResults, log_per_query_artifacts
 
     run_id = tracker.start_run("significance", name, {})
     results = PerQueryResults("xquad-r")

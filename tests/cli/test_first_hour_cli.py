@@ -174,7 +174,7 @@ def test_queue_add_names_cpu_slots_on_a_machine_without_gpu(
 ) -> None:
     from hybrid_tui import devices
     from hybrid_tui.cli.queue_output import print_added, print_jobs
-    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.jobs.queue_store import JobStore
     from hybrid_tui.queue.submit import queue_recipe_files
 
     reading = devices.GpuReading(0, "NVIDIA H200", 0.0, 0.0, 143000.0, None, None)

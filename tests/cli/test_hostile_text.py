@@ -245,7 +245,7 @@ def test_queue_ls_and_add_show_a_hostile_job_name_as_text(workdir, capsys, monke
     """A recipe's name and the user's overrides reach `queue ls` cells and `queue add`'s echo."""
     monkeypatch.setenv("COLUMNS", "1000")  # no cell cut: the whole name can be read
     from hybrid_tui.cli.queue_output import print_added, print_jobs
-    from hybrid_tui.queue.store import JobStore, NewJob
+    from hybrid_tui.jobs.queue_store import JobStore, NewJob
 
     name, override = "[/]\x1b]0;pwned\x07", "name=[bold]\x1b[2J"
     new = NewJob(name, "smoke.toml", "smoke.toml", [override], 0, 0, str(workdir), "sqlite://")

@@ -42,7 +42,7 @@ def test_modules_the_cli_and_tui_import_at_start_stay_light() -> None:
     loaded = _modules_after(
         "import hybrid_tui.cli, hybrid_tui.jobs, hybrid_tui.recipe, hybrid_tui.runs.files, "
         "hybrid_tui.tracking, hybrid_tui.report, hybrid_tui.events, hybrid_tui.models, "
-        "hybrid_tui.tui.app, hybrid_tui.queue.store, hybrid_tui.queue.scheduler, "
+        "hybrid_tui.tui.app, hybrid_tui.jobs.queue_store, hybrid_tui.queue.scheduler, "
         "hybrid_tui.queue.daemon, hybrid_tui.cli.queue_output, hybrid_tui.queue.describe, "
         "hybrid_tui.queue.submit, hybrid_tui.jobs.busy, hybrid_tui.devices"
     )
@@ -74,7 +74,7 @@ def test_queue_ls_imports_nothing_heavy(tmp_path) -> None:
     code = (
         "import os, sys\n"
         f"os.environ['HYBRID_TUI_HOME'] = {str(tmp_path / 'state')!r}\n"
-        "from hybrid_tui.queue.store import JobStore, NewJob\n"
+        "from hybrid_tui.jobs.queue_store import JobStore, NewJob\n"
         "JobStore().add([NewJob('smoke', 'r.toml', 'r.toml', [], 1, 0, '.', 'sqlite:///x.db')])\n"
         "sys.argv = ['hybrid-tui', 'queue', 'ls']\n"
         "from hybrid_tui import cli\n"

@@ -162,7 +162,7 @@ def test_map_matches_trec_eval_on_real_embeddings(subset, relevant, embeddings) 
 def test_per_query_results_match_trec_eval_query_by_query(subset, relevant, embeddings, tmp_path):
     """What a paired test stands on: each question's AP in each pool, as trec_eval gives it, and
     the same rows back from the artifact file."""
-    from hybrid_tui.evaluation.per_query import PerQueryResults, read_csv_gz
+    from hybrid_tui.tracking.per_query import PerQueryResults, read_csv_gz
 
     q_emb, c_emb = embeddings
     collected = PerQueryResults("xquad-r")

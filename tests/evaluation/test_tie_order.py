@@ -70,7 +70,7 @@ def test_lareqa_ap_with_tied_scores_matches_pytrec_eval_on_the_sets_docnos() -> 
 
     from hybrid_tui.data.lareqa import Candidate, Question, RetrievalSet
     from hybrid_tui.evaluation.lareqa import docnos, evaluate_embeddings
-    from hybrid_tui.evaluation.per_query import PerQueryResults
+    from hybrid_tui.tracking.per_query import PerQueryResults
 
     rng = np.random.default_rng(4)
     langs, n_cands, n_questions = ["de", "en"], 30, 12

@@ -18,8 +18,8 @@ import pytest
 
 from hybrid_tui import jobs
 from hybrid_tui.command_name import command
+from hybrid_tui.jobs.queue_store import JobStore
 from hybrid_tui.paths import QUEUE_JOB_ENV
-from hybrid_tui.queue.store import JobStore
 from hybrid_tui.queue.submit import queue_recipe_files
 from hybrid_tui.runs.files import RunFiles, process_start_ticks
 from tests.cli.test_cli_reads import trainer_stand_in

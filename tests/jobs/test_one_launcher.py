@@ -18,8 +18,8 @@ import pytest
 
 from hybrid_tui import jobs
 from hybrid_tui.events import EventTail
+from hybrid_tui.jobs.queue_store import JobStore
 from hybrid_tui.paths import QUEUE_JOB_ENV, state_dir
-from hybrid_tui.queue.store import JobStore
 from hybrid_tui.runs.files import RunFiles
 from tests.conftest import REPO, cli_in_process, tracker_of
 

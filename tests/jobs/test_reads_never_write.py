@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from hybrid_tui.jobs import launch_files
+from hybrid_tui.jobs.queue_store import JobStore
 from hybrid_tui.paths import state_dir
-from hybrid_tui.queue.store import JobStore
 from hybrid_tui.queue.submit import queue_recipe_files
 from hybrid_tui.runs.files import RunFiles
 from tests.conftest import REPO, tracker_of

@@ -19,10 +19,10 @@ import pytest
 
 from hybrid_tui import jobs
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.jobs.queue_store import JobStore
 from hybrid_tui.paths import QUEUE_JOB_ENV
 from hybrid_tui.queue.grid import expand_grid, split_values
 from hybrid_tui.queue.scheduler import Scheduler, Slots
-from hybrid_tui.queue.store import JobStore
 from hybrid_tui.queue.submit import queue_recipe_files
 from hybrid_tui.runs.files import RunFiles
 from tests.conftest import REPO

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_tui.queue.store import REMOVED, RUNNING, JobStore, NewJob
+from hybrid_tui.jobs.queue_store import REMOVED, RUNNING, JobStore, NewJob
 
 
 def queue_of(count: int) -> JobStore:

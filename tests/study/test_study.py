@@ -126,9 +126,9 @@ def _planted_study(tracker, study: str = "p", methods=("mono", "cross", "hybrid"
     Welch; mono AP is drawn alike for every method."""
     import numpy as np
 
-    from hybrid_tui.evaluation.per_query import PerQueryResults, log_per_query_artifacts
     from hybrid_tui.recipe import load_recipe
     from hybrid_tui.study.plan import METHODS, PlannedRun, recipe_for
+    from hybrid_tui.tracking.per_query import PerQueryResults, log_per_query_artifacts
     from tests.conftest import REPO
 
     smoke = load_recipe(REPO / "recipes" / "smoke.toml")
@@ -201,8 +201,8 @@ def test_a_verdict_the_other_way_is_not_said_across_seeds_when_the_seeds_disagre
     says "does not hold", and the verdict must not claim the seeds agree."""
     import numpy as np
 
-    from hybrid_tui.evaluation.per_query import PerQueryResults
     from hybrid_tui.study.paired import paired_claims
+    from hybrid_tui.tracking.per_query import PerQueryResults
 
     rng = np.random.default_rng(0)
     ids = [f"q{i}" for i in range(200)]
@@ -223,9 +223,9 @@ def test_translations_of_one_question_count_once() -> None:
     on 150 questions, not on 1650 rows: the rows would make a +0.006 mean 'significant'."""
     import numpy as np
 
-    from hybrid_tui.evaluation.per_query import PerQueryResults
     from hybrid_tui.study.paired import paired_claims
     from hybrid_tui.study.stats import compare_paired
+    from hybrid_tui.tracking.per_query import PerQueryResults
 
     rng = np.random.default_rng(11)
     langs = [f"l{i}" for i in range(11)]
@@ -252,8 +252,8 @@ def test_translations_of_one_question_count_once() -> None:
 def test_a_gain_larger_than_the_seed_noise_holds_across_seeds() -> None:
     import numpy as np
 
-    from hybrid_tui.evaluation.per_query import PerQueryResults
     from hybrid_tui.study.paired import paired_claims
+    from hybrid_tui.tracking.per_query import PerQueryResults
 
     rng = np.random.default_rng(2)
     ids = [f"q{i}" for i in range(150)]

@@ -72,7 +72,7 @@ def test_smoke_recipe_finishes_with_the_key_scheme(run_cli, workdir: Path, data_
     listed = json.loads(run_cli("runs", "--json", check_code=0).stdout)
     assert [run["run_id"] for run in listed] == [run_id]
     # The per-query results a paired test needs are an artifact that agrees with the metrics.
-    from hybrid_tui.evaluation.per_query import read_csv_gz
+    from hybrid_tui.tracking.per_query import read_csv_gz
 
     (artifact,) = workdir.rglob(f"{run_id}/artifacts/per_query/xquad-r.csv.gz")
     per_query = read_csv_gz(artifact, "xquad-r")

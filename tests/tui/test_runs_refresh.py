@@ -65,7 +65,7 @@ async def test_a_run_written_elsewhere_shows_at_the_next_refresh(store: str) -> 
 @pytest.mark.anyio
 async def test_the_queue_screen_redraws_only_what_moves(store: str) -> None:
     """Ended jobs that nothing changes are not redrawn every 2 s; a job removed meanwhile is."""
-    from hybrid_tui.queue.store import JobStore, NewJob
+    from hybrid_tui.jobs.queue_store import JobStore, NewJob
 
     jobs = JobStore()
     job = NewJob("job", "r.toml", "/r.toml", [], 1, 0, ".", store)

@@ -552,7 +552,7 @@ def queue_rows(screen) -> list[int]:
 
 
 async def test_queue_screen_shows_reorders_and_removes_jobs(store) -> None:
-    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.jobs.queue_store import JobStore
 
     seeds = _queue_smoke_jobs("train.seed=0,1,2")
     (urgent,) = _queue_smoke_jobs("train.seed=9", priority=3)
@@ -592,7 +592,7 @@ async def test_queue_screen_shows_reorders_and_removes_jobs(store) -> None:
 
 
 async def test_compose_adds_the_recipe_to_the_queue(store, workdir: Path) -> None:
-    from hybrid_tui.queue.store import JobStore
+    from hybrid_tui.jobs.queue_store import JobStore
     from hybrid_tui.recipe import load_recipe
 
     (workdir / "recipes").mkdir()

@@ -21,10 +21,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from hybrid_tui.command_name import command
 from hybrid_tui.display_text import plain
+from hybrid_tui.jobs.queue_store import QUEUED, RUNNING, JobStore
 from hybrid_tui.queue.daemon import running_scheduler
 from hybrid_tui.queue.deleted_runs import run_label
 from hybrid_tui.queue.describe import STATE_STYLE, devices_label, duration
-from hybrid_tui.queue.store import QUEUED, RUNNING, JobStore
 from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
 from hybrid_tui.tui.messages import QueueLoaded
 
@@ -92,8 +92,8 @@ class QueueScreen(Screen):
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
     def _load(self) -> None:
+        from hybrid_tui.jobs.queue_store import JobStore
         from hybrid_tui.queue.scheduler import job_trainer_gone
-        from hybrid_tui.queue.store import JobStore
 
         try:  # reads only: a job whose trainer is gone is shown so, ended by the scheduler
             scheduler, jobs = running_scheduler(), JobStore().jobs()
@@ -104,7 +104,7 @@ class QueueScreen(Screen):
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading the queue")
             return
-        from hybrid_tui.queue.store import QUEUED, RUNNING
+        from hybrid_tui.jobs.queue_store import QUEUED, RUNNING
 
         shown = repr((jobs, scheduler, sorted(self.deleted_runs)))
         ticking = any(job.state in (QUEUED, RUNNING) for job in jobs)  # wait/ran times move
