@@ -1,7 +1,7 @@
 """Snapshots of the screens a user sees (pytest-textual-snapshot), at 80×24 and larger.
 
 Runs are seeded with fixed names and start times; the live view (timings, ETA) is not
-snapshotted. Update with `pytest tests/test_tui_snapshots.py --snapshot-update` and look at the
+snapshotted. Update with `pytest tests/tui/test_tui_snapshots.py --snapshot-update` and look at the
 SVGs under tests/__snapshots__/ before committing them.
 """
 
