@@ -8,7 +8,8 @@ sqlite store never import it (the CLI's `runs`, `show` and `compare` skip its ~2
 - `sqlite_reads`: runs, one run and metric histories read straight from a sqlite file;
 - `client_reads`: the same reads through MLflow's client, for other stores;
 - `records`: what reads return (`RunSummary`, `RunDetail`);
-- `null_tracker`: `NullTracker`, the write methods as no-ops, for non-main torchrun ranks.
+- `null_tracker`: `NullTracker`, the write methods as no-ops, for non-main torchrun ranks;
+- `run_tracker`: `RunTracker`, the protocol both satisfy (what run-recording code may call).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from hybrid_tui.metric_keys import headline
 from hybrid_tui.tracking.null_tracker import NullTracker
 from hybrid_tui.tracking.records import RunDetail, RunSummary
+from hybrid_tui.tracking.run_tracker import RunTracker
 from hybrid_tui.tracking.store import sqlite_path
 from hybrid_tui.tracking.tracker import (
     DEFAULT_EXPERIMENT,
@@ -33,6 +35,7 @@ __all__ = [
     "RUN_WRITES",
     "RunDetail",
     "RunSummary",
+    "RunTracker",
     "Tracker",
     "headline",
     "sqlite_path",

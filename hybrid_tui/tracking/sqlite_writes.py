@@ -19,7 +19,9 @@ import time
 import uuid
 from pathlib import Path
 
-SCHEMA_VERSION = "dc11669786a5"  # tests/tracking/test_tracking.py checks it is the installed MLflow's head
+SCHEMA_VERSION = (
+    "dc11669786a5"  # tests/tracking/test_tracking.py checks it is the installed MLflow's head
+)
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"

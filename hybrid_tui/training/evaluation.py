@@ -13,6 +13,7 @@ from hybrid_tui.evaluation.miracl import miracl_table
 from hybrid_tui.languages import MIRACL, unseen_languages
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.tracking.per_query import log_per_query_artifacts
+from hybrid_tui.tracking.run_tracker import RunTracker
 from hybrid_tui.training.setup import Setup
 
 
@@ -54,7 +55,9 @@ def _report(events, show: ProgressFn | None, description: str, done: int, total:
         show(description, done, total)
 
 
-def log_report_artifacts(setup: Setup, tracker, run_id: str, metrics: dict[str, float]) -> None:
+def log_report_artifacts(
+    setup: Setup, tracker: RunTracker, run_id: str, metrics: dict[str, float]
+) -> None:
     """Per-language tables (CSV, JSON) and the cross-lingual heatmap (PNG) of each eval set,
     languages never trained on marked."""
     with tempfile.TemporaryDirectory() as tmp:

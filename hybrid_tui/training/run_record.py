@@ -25,13 +25,14 @@ from hybrid_tui.paths import queue_job, take_launch_log
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.runs.files import RunFiles, process_start_ticks
 from hybrid_tui.tracking.records import ERROR_ARTIFACT
+from hybrid_tui.tracking.run_tracker import RunTracker
 
 CUDA_VISIBLE_TAG = "hybrid_tui.cuda_visible_devices"
 QUEUE_JOB_TAG = "hybrid_tui.queue_job"
 DEVICE_TAG = "hybrid_tui.device"
 
 
-def start_tracked_run(tracker, inputs) -> str:
+def start_tracked_run(tracker: RunTracker, inputs) -> str:
     """Create the MLflow run, tagged with the recipe name, code version, model source and mix."""
     recipe = inputs.recipe
     tags = {
@@ -49,7 +50,7 @@ def start_tracked_run(tracker, inputs) -> str:
     )
 
 
-def record_run_details(tracker, run_id: str, inputs) -> None:
+def record_run_details(tracker: RunTracker, run_id: str, inputs) -> None:
     """The new run's params, its recipe as an artifact and its device tag: written once its id
     is announced (they import mlflow and torch, ~3 s that `train --detach` need not wait for)."""
     recipe = inputs.recipe
@@ -138,7 +139,7 @@ def announce_run_id(path: Path, run_id: str) -> None:
     atomic_write_text(path, run_id)
 
 
-def fail_run(tracker, run_id: str, events, message: str, trace: str) -> bool:
+def fail_run(tracker: RunTracker, run_id: str, events, message: str, trace: str) -> bool:
     """Mark the run FAILED with the error as an artifact; never raise from here. False when the
     run could not be marked (its store cannot be written: a full disk under it too)."""
     with contextlib.suppress(Exception):

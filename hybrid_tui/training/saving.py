@@ -11,6 +11,7 @@ from pathlib import Path
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.report.model_card import model_card
 from hybrid_tui.runs.files import RunFiles
+from hybrid_tui.tracking.run_tracker import RunTracker
 from hybrid_tui.training.setup import Setup
 
 MODEL_ARTIFACT = "model"  # `runs:/<run id>/model`: the saved folder, as files
@@ -47,7 +48,7 @@ def write_errors_explained(folder: Path, hint: str) -> Iterator[None]:
 
 
 def save_final_model(
-    setup: Setup, files: RunFiles, tracker, run_id: str, metrics: dict[str, float]
+    setup: Setup, files: RunFiles, tracker: RunTracker, run_id: str, metrics: dict[str, float]
 ) -> None:
     """The trained encoder, loadable by transformers and sentence-transformers, with its card."""
     card = model_card(
@@ -65,7 +66,9 @@ def save_final_model(
     tracker.set_tags(run_id, {"hybrid_tui.model_dir": str(files.model)})
 
 
-def upload_final_model(setup: Setup, files: RunFiles, tracker, run_id: str, events) -> None:
+def upload_final_model(
+    setup: Setup, files: RunFiles, tracker: RunTracker, run_id: str, events
+) -> None:
     """Copy the saved model folder into the run's artifacts as `model/` (`tracking.log_model`).
 
     After the final save, so the local folder is whole whatever happens here; a failed upload
