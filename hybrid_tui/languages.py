@@ -41,6 +41,28 @@ MIRACL_LANGUAGES: tuple[str, ...] = (
     "zh",
 )
 
+# OpenAI's MMMLU (MMLU's test set translated; English from cais/mmlu): our code -> the hub's
+# file tag (`test/mmlu_DE_DE.csv`). English has no MMMLU file: its local copy uses `EN_US`.
+MMMLU = "mmmlu"
+MMMLU_FILE_TAGS: dict[str, str] = {
+    "en": "EN_US",
+    "ar": "AR_XY",
+    "bn": "BN_BD",
+    "de": "DE_DE",
+    "es": "ES_LA",
+    "fr": "FR_FR",
+    "hi": "HI_IN",
+    "id": "ID_ID",
+    "it": "IT_IT",
+    "ja": "JA_JP",
+    "ko": "KO_KR",
+    "pt": "PT_BR",
+    "sw": "SW_KE",
+    "yo": "YO_NG",
+    "zh": "ZH_CN",
+}
+MMMLU_LANGUAGES: tuple[str, ...] = tuple(MMMLU_FILE_TAGS)
+
 # Dataset name as users write it -> (metric-key name, folder name in the LAReQA release, languages).
 EVAL_DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "xquad-r": ("xquad_r", "xquad-r", XQUAD_R_LANGUAGES),
@@ -59,6 +81,15 @@ LANGUAGE_NAMES: dict[str, str] = {
     "tr": "Turkish",
     "vi": "Vietnamese",
     "zh": "Chinese",
+    "bn": "Bengali",
+    "fr": "French",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "pt": "Portuguese",
+    "sw": "Swahili",
+    "yo": "Yoruba",
 }
 
 
