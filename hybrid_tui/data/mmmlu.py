@@ -151,8 +151,9 @@ def load_mmmlu(
     question_seed: int = 0,
     progress: ProgressFn | None = None,
 ) -> MultipleChoiceSet:
-    """The parallel items in `languages` (all of MMMLU's by default), kept to `subjects`, and to
-    a seeded sample of `max_questions` rows (the same rows in every language)."""
+    """The parallel items in `languages`, kept to `subjects`, and to a seeded sample of
+    `max_questions` rows (the same rows in every language). Without `languages`: every language
+    a local copy holds, or all of MMMLU's from the hub."""
     chosen = list(dict.fromkeys(languages or MMMLU_LANGUAGES))
     unknown = [lang for lang in chosen if lang not in MMMLU_FILE_TAGS]
     if unknown:
@@ -162,6 +163,13 @@ def load_mmmlu(
     folder = mmmlu_folder(data_root)
     if folder is None:
         folder = fetch_from_hub(data_root, chosen, progress)
+    elif not languages:  # a local copy without a language list: the languages it holds
+        chosen = [lang for lang in chosen if (folder / file_name(lang)).is_file()]
+        if not chosen:
+            raise HybridTuiError(
+                f"{folder / 'test'} holds no MMMLU file (test/mmlu_<TAG>.csv, e.g. "
+                f"{file_name('de')}); put the hub's files there"
+            )
     files = {lang: folder / file_name(lang) for lang in chosen}
     for lang, path in files.items():
         if not path.is_file():
