@@ -190,3 +190,20 @@ def test_eval_command_table_and_bad_input(run_cli, tmp_path: Path) -> None:
         *("eval", "--dataset", "xquad-r", "--model", "tiny-random", "--subjects", "astronomy"),
     )
     assert "--subjects applies to --dataset mmmlu only" in one_error_line(subjects)
+
+
+def test_recipe_eval_dataset_scores_mmmlu_with_per_query_results(tmp_path: Path) -> None:
+    """`[eval] datasets = ["mmmlu"]`: what the trainer and the study call scores it too."""
+    from hybrid_tui.evaluation.lareqa import evaluate_model, load_eval_sets, question_counts
+    from hybrid_tui.models.encoder import BiEncoder
+    from hybrid_tui.recipe import EvalConfig, ModelConfig
+
+    config = EvalConfig(datasets=["mmmlu"], languages=["de", "sw"], max_questions=2)
+    sets = load_eval_sets(config, write_copy(tmp_path))
+    assert question_counts(sets) == {"mmmlu": {"de": 2, "sw": 2}}
+    per_query: dict = {}
+    metrics = evaluate_model(
+        BiEncoder.load(ModelConfig(spec="tiny-random")), sets, config, per_query=per_query
+    )
+    assert {"eval/mmmlu/cross/de-sw/acc", "eval/mmmlu/bias/avg/own_share"} <= set(metrics)
+    assert len(per_query["mmmlu"].values("cross")) == 2 * 2
