@@ -42,24 +42,24 @@ MIRACL_LANGUAGES: tuple[str, ...] = (
 )
 
 # OpenAI's MMMLU (MMLU's test set translated; English from cais/mmlu): our code -> the hub's
-# file tag (`test/mmlu_DE_DE.csv`). English has no MMMLU file: its local copy uses `EN_US`.
+# file tag (`test/mmlu_DE-DE.csv`). English has no MMMLU file: its local copy uses `EN-US`.
 MMMLU = "mmmlu"
 MMMLU_FILE_TAGS: dict[str, str] = {
-    "en": "EN_US",
-    "ar": "AR_XY",
-    "bn": "BN_BD",
-    "de": "DE_DE",
-    "es": "ES_LA",
-    "fr": "FR_FR",
-    "hi": "HI_IN",
-    "id": "ID_ID",
-    "it": "IT_IT",
-    "ja": "JA_JP",
-    "ko": "KO_KR",
-    "pt": "PT_BR",
-    "sw": "SW_KE",
-    "yo": "YO_NG",
-    "zh": "ZH_CN",
+    "en": "EN-US",
+    "ar": "AR-XY",
+    "bn": "BN-BD",
+    "de": "DE-DE",
+    "es": "ES-LA",
+    "fr": "FR-FR",
+    "hi": "HI-IN",
+    "id": "ID-ID",
+    "it": "IT-IT",
+    "ja": "JA-JP",
+    "ko": "KO-KR",
+    "pt": "PT-BR",
+    "sw": "SW-KE",
+    "yo": "YO-NG",
+    "zh": "ZH-CN",
 }
 MMMLU_LANGUAGES: tuple[str, ...] = tuple(MMMLU_FILE_TAGS)
 

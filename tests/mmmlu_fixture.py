@@ -35,7 +35,7 @@ QUESTIONS = [
         },
     ),
 ]
-TAGS = {"en": "EN_US", "de": "DE_DE", "sw": "SW_KE"}
+TAGS = {"en": "EN-US", "de": "DE-DE", "sw": "SW-KE"}
 
 
 def write_copy(root: Path, languages: tuple[str, ...] = ("en", "de", "sw")) -> Path:

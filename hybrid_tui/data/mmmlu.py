@@ -1,9 +1,9 @@
 """OpenAI's MMMLU as parallel multiple-choice items: MMLU's test set in several languages.
 
-The hub layout (`openai/MMMLU`) is one CSV per language, `test/mmlu_<TAG>.csv` (`mmlu_DE_DE.csv`),
+The hub layout (`openai/MMMLU`) is one CSV per language, `test/mmlu_<TAG>.csv` (`mmlu_DE-DE.csv`),
 with an unnamed row-number column, then Question, A, B, C, D, Answer (a letter), Subject. English
 is not in it: it comes from `cais/mmlu`'s test split ("all"), written in the same layout as
-`test/mmlu_EN_US.csv`. A local copy is a folder holding `test/` (given as `--data-dir`, or its
+`test/mmlu_EN-US.csv`. A local copy is a folder holding `test/` (given as `--data-dir`, or its
 `mmmlu/` subfolder); without one the files are fetched from the hub into `<data-dir>/mmmlu`.
 
 The translations carry no question id, so items are parallel by row: row i of every file is the
@@ -58,8 +58,14 @@ class MultipleChoiceSet:
 
 
 def file_name(lang: str) -> str:
-    """`test/mmlu_DE_DE.csv`: where a language's file sits in the hub layout."""
+    """`test/mmlu_DE-DE.csv`: where a language's file sits in the hub layout."""
     return f"test/mmlu_{MMMLU_FILE_TAGS[lang]}.csv"
+
+
+def subject_name(raw: str) -> str:
+    """MMLU's subject (`abstract_algebra`): some hub files carry the source file's name after it
+    (`abstract_algebra_test.csv_zh-CN.csv`), which would break alignment across languages."""
+    return raw.strip().split("_test.csv", 1)[0]
 
 
 def mmmlu_folder(data_root: str | Path | None) -> Path | None:
@@ -110,7 +116,7 @@ def read_language_file(path: Path) -> list[ChoiceItem]:
                         row["Question"],
                         options,  # type: ignore[arg-type]
                         OPTION_COLUMNS.index(answer),
-                        row["Subject"].strip(),
+                        subject_name(row["Subject"]),
                     )
                 )
         except UnicodeDecodeError:

@@ -50,12 +50,12 @@ def test_missing_language_file_is_one_line(tmp_path):
     copy = write_copy(tmp_path, ("en", "de"))
     with pytest.raises(HybridTuiError) as err:
         load_mmmlu(copy, ["en", "de", "sw"])
-    one_line(err, "mmlu_SW_KE.csv is missing", "sw")
+    one_line(err, "mmlu_SW-KE.csv is missing", "sw")
 
 
 def test_missing_column_is_one_line(tmp_path):
     copy = write_copy(tmp_path)
-    path = copy / "test" / "mmlu_DE_DE.csv"
+    path = copy / "test" / "mmlu_DE-DE.csv"
     _rewrite(path, lambda rows: rows[0].__setitem__(7, "Topic"))
     with pytest.raises(HybridTuiError) as err:
         load_mmmlu(copy, ["en", "de"])
@@ -64,7 +64,7 @@ def test_missing_column_is_one_line(tmp_path):
 
 def test_bad_answer_names_its_line(tmp_path):
     copy = write_copy(tmp_path)
-    path = copy / "test" / "mmlu_EN_US.csv"
+    path = copy / "test" / "mmlu_EN-US.csv"
     _rewrite(path, lambda rows: rows[3].__setitem__(6, "E"))  # the 3rd question
     with pytest.raises(HybridTuiError) as err:
         load_mmmlu(copy, ["en"])
@@ -74,7 +74,7 @@ def test_bad_answer_names_its_line(tmp_path):
 
 def test_rows_out_of_step_are_refused(tmp_path):
     copy = write_copy(tmp_path)
-    sw = copy / "test" / "mmlu_SW_KE.csv"
+    sw = copy / "test" / "mmlu_SW-KE.csv"
     _rewrite(sw, lambda rows: rows.insert(1, rows.pop(3)))  # same rows, shifted
     with pytest.raises(HybridTuiError) as err:
         load_mmmlu(copy, ["en", "sw"])
@@ -89,3 +89,11 @@ def test_unknown_language_is_one_line(tmp_path):
     with pytest.raises(HybridTuiError) as err:
         load_mmmlu(write_copy(tmp_path), ["en", "xx"])
     one_line(err, "'xx'", "not an MMMLU language")
+
+
+def test_subject_with_the_source_file_suffix_still_aligns(tmp_path):
+    copy = write_copy(tmp_path)
+    zh_style = copy / "test" / "mmlu_SW-KE.csv"
+    _rewrite(zh_style, lambda rows: rows[1].__setitem__(7, "astronomy_test.csv_sw-KE.csv"))
+    items = load_mmmlu(copy, ["en", "sw"])
+    assert items.items["sw"][0].subject == "astronomy"

@@ -180,7 +180,7 @@ def test_eval_command_table_and_bad_input(run_cli, tmp_path: Path) -> None:
         *("eval", "--dataset", "mmmlu", "--model", "tiny-random", "--data-dir", str(copy)),
         *("--langs", "en,sw", "--json"),
     )
-    assert "mmlu_SW_KE.csv is missing" in one_error_line(missing)
+    assert "mmlu_SW-KE.csv is missing" in one_error_line(missing)
     cutoff = run_cli(
         *("eval", "--dataset", "mmmlu", "--model", "tiny-random", "--data-dir", str(copy)),
         *("--map-cutoff", "10"),
