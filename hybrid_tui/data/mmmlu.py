@@ -222,7 +222,13 @@ def fetch_from_hub(
             "fetching MMMLU needs huggingface_hub (pip install huggingface_hub), or give "
             "--data-dir with a local copy"
         ) from None
-    (folder / "test").mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / "test").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HybridTuiError(
+            f"no MMMLU copy found and {folder} cannot be created to fetch one ({err.strerror}); "
+            "give --data-dir with a local copy (test/mmlu_<TAG>.csv files)"
+        ) from None
     for done, lang in enumerate(languages):
         if progress is not None:
             progress("Fetching MMMLU", done, len(languages))

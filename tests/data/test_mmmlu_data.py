@@ -97,3 +97,11 @@ def test_subject_with_the_source_file_suffix_still_aligns(tmp_path):
     _rewrite(zh_style, lambda rows: rows[1].__setitem__(7, "astronomy_test.csv_sw-KE.csv"))
     items = load_mmmlu(copy, ["en", "sw"])
     assert items.items["sw"][0].subject == "astronomy"
+
+
+def test_no_copy_and_no_room_to_fetch_one_is_one_line(tmp_path):
+    blocked = tmp_path / "data"
+    blocked.write_text("a file where the data folder should be")
+    with pytest.raises(HybridTuiError) as err:
+        load_mmmlu(blocked, ["de"])
+    one_line(err, "no MMMLU copy found", "--data-dir")
