@@ -41,6 +41,28 @@ MIRACL_LANGUAGES: tuple[str, ...] = (
     "zh",
 )
 
+# OpenAI's MMMLU (MMLU's test set translated; English from cais/mmlu): our code -> the hub's
+# file tag (`test/mmlu_DE-DE.csv`). English has no MMMLU file: its local copy uses `EN-US`.
+MMMLU = "mmmlu"
+MMMLU_FILE_TAGS: dict[str, str] = {
+    "en": "EN-US",
+    "ar": "AR-XY",
+    "bn": "BN-BD",
+    "de": "DE-DE",
+    "es": "ES-LA",
+    "fr": "FR-FR",
+    "hi": "HI-IN",
+    "id": "ID-ID",
+    "it": "IT-IT",
+    "ja": "JA-JP",
+    "ko": "KO-KR",
+    "pt": "PT-BR",
+    "sw": "SW-KE",
+    "yo": "YO-NG",
+    "zh": "ZH-CN",
+}
+MMMLU_LANGUAGES: tuple[str, ...] = tuple(MMMLU_FILE_TAGS)
+
 # Dataset name as users write it -> (metric-key name, folder name in the LAReQA release, languages).
 EVAL_DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "xquad-r": ("xquad_r", "xquad-r", XQUAD_R_LANGUAGES),
@@ -59,6 +81,15 @@ LANGUAGE_NAMES: dict[str, str] = {
     "tr": "Turkish",
     "vi": "Vietnamese",
     "zh": "Chinese",
+    "bn": "Bengali",
+    "fr": "French",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "pt": "Portuguese",
+    "sw": "Swahili",
+    "yo": "Yoruba",
 }
 
 

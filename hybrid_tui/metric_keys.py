@@ -3,7 +3,8 @@
 Evaluation keys are `eval/<dataset>/<setting>/<langs>/<metric>`: `<dataset>` is the metric-key
 name of an eval set (`xquad_r`), `<setting>` one of mono, cross, multi, bias, `<langs>` a query
 language (`de`), an ordered pair (`de-zh`: query de, pool zh) or `avg`, and `<metric>` map,
-recall_1, recall_10, rank_distance or mean_rank (MIRACL, mono only: ndcg_10, recall_100). Training keys are `train/loss`, `train/lr`,
+recall_1, recall_10, rank_distance or mean_rank (MIRACL, mono only: ndcg_10, recall_100; MMMLU:
+acc for mono, cross and multi, and own_share and rank_distance under bias). Training keys are `train/loss`, `train/lr`,
 `train/pairs_per_s` and `train/batch_kind/<kind>`. System keys, logged about every 10 s while a
 run trains on GPUs, are `system/gpu_<i>_util` (%) and `system/gpu_<i>_memory_mb` (MiB used), with
 `<i>` the GPU's NVML (nvidia-smi) index. Stdlib only: the CLI and the TUI parse keys.

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES, MMMLU, MMMLU_LANGUAGES
 from hybrid_tui.paths import resolve_tracking_uri
 from hybrid_tui.tag_rule import tag_problem
 
@@ -270,7 +270,7 @@ class EvalConfig(_Section):
     @field_validator("datasets")
     @classmethod
     def _datasets(cls, value: list[str]) -> list[str]:
-        names = [*EVAL_DATASETS, MIRACL]
+        names = [*EVAL_DATASETS, MIRACL, MMMLU]
         unknown = [name for name in value if name not in names]
         if unknown:
             raise ValueError(
@@ -282,7 +282,7 @@ class EvalConfig(_Section):
     @classmethod
     def _language_codes(cls, value: list[str]) -> list[str]:
         known = {lang for _, _, langs in EVAL_DATASETS.values() for lang in langs}
-        known |= set(MIRACL_LANGUAGES)
+        known |= set(MIRACL_LANGUAGES) | set(MMMLU_LANGUAGES)
         unknown = [lang for lang in value if lang not in known]
         if unknown:
             raise ValueError(

@@ -141,7 +141,10 @@ def _warn_if_device_busy(device: str) -> None:
 @app.command("eval")
 def eval_command(
     dataset: Annotated[
-        str, typer.Option(help="xquad-r, mlqa-r or miracl (nDCG@10, Recall@100).")
+        str,
+        typer.Option(
+            help="xquad-r, mlqa-r, miracl (nDCG@10, Recall@100) or mmmlu (option accuracy)."
+        ),
     ] = "xquad-r",
     model: Annotated[
         str | None, typer.Option(help="Model spec: offline name, hub id or folder.")
@@ -183,6 +186,10 @@ def eval_command(
         str | None, typer.Option(help="Override the model's passage prefix.")
     ] = None,
     pooling: Annotated[str | None, typer.Option(help="Override pooling: mean or cls.")] = None,
+    subjects: Annotated[
+        str | None,
+        typer.Option(help="mmmlu only: comma-separated MMLU subjects (default: all)."),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Zero-shot retrieval evaluation: mAP for every setting and the language-bias figures.
@@ -212,6 +219,7 @@ def eval_command(
             "passage_prefix": passage_prefix,
             "pooling": pooling,
         },
+        subjects=subjects,
     )
     if json_output:
         _print_json(result)

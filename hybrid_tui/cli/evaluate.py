@@ -13,7 +13,7 @@ from hybrid_tui.command_name import command
 from hybrid_tui.data.miracl import check_languages
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation.lareqa import evaluate_model, load_eval_sets, question_counts
-from hybrid_tui.languages import EVAL_DATASETS, MIRACL
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MMMLU, MMMLU_LANGUAGES
 from hybrid_tui.progress import rich_progress
 from hybrid_tui.recipe import BATCH_TYPES, EvalConfig, ModelConfig
 from hybrid_tui.runs.files import RunFiles, local_run_id
@@ -37,6 +37,7 @@ def run_eval(
     show_progress: bool,
     question_seed: int = 0,
     overrides: dict | None = None,
+    subjects: str | None = None,
 ) -> dict:
     """Check the arguments, load data and model, score every setting; return a JSON-able dict.
 
@@ -50,8 +51,14 @@ def run_eval(
             f"--langs {langs!r} names no language: give some (--langs en,de) or leave it out "
             "for all"
         )
+    if subjects is not None and dataset != MMMLU:
+        raise HybridTuiError(
+            f"--subjects applies to --dataset mmmlu only; leave it out for {dataset}"
+        )
     if dataset == MIRACL:
         chosen_settings, languages = _miracl_options(langs, max_questions, map_cutoff)
+    elif dataset == MMMLU:
+        chosen_settings, languages = _mmmlu_options(langs, settings, map_cutoff, subjects)
     else:
         chosen_settings, languages = _lareqa_options(dataset, langs, settings)
     for flag, value in (
@@ -73,6 +80,10 @@ def run_eval(
         batch_size=batch_size,
     )
     model_config, source = _model_for(model, run, overrides or {})
+    if dataset == MMMLU:
+        return _run_mmmlu(
+            config, _split(subjects), model_config, source, data_root, device, show_progress
+        )
 
     with rich_progress(transient=True) if show_progress else _silent() as progress:
         eval_sets = load_eval_sets(config, data_root, progress, languages_option="--langs")
@@ -101,7 +112,7 @@ def run_eval(
 def _lareqa_options(dataset: str, langs: str | None, settings: str) -> tuple[list[str], list[str]]:
     """The settings and languages asked of an XQuAD-R / MLQA-R evaluation, checked."""
     if dataset not in EVAL_DATASETS:
-        names = ", ".join([*EVAL_DATASETS, MIRACL])
+        names = ", ".join([*EVAL_DATASETS, MIRACL, MMMLU])
         raise HybridTuiError(f"unknown dataset {dataset!r}; choose from {names}")
     chosen_settings = _split(settings)
     bad = [name for name in chosen_settings if name not in BATCH_TYPES]
@@ -129,6 +140,83 @@ def _miracl_options(
                 "judged topic); leave it out"
             )
     return ["mono"], check_languages(_split(langs))
+
+
+def _mmmlu_options(
+    langs: str | None, settings: str, map_cutoff: int | None, subjects: str | None
+) -> tuple[list[str], list[str]]:
+    """MMMLU is scored by accuracy (no ranking cutoff); languages are its 15, subjects MMLU's."""
+    if map_cutoff is not None:
+        raise HybridTuiError(
+            "--map-cutoff does not apply to --dataset mmmlu (accuracy of the picked option); "
+            "leave it out"
+        )
+    if subjects is not None and not _split(subjects):
+        raise HybridTuiError(
+            f"--subjects {subjects!r} names no subject: give some (--subjects astronomy) or "
+            "leave it out for all"
+        )
+    chosen_settings = _split(settings)
+    if not chosen_settings or any(name not in BATCH_TYPES for name in chosen_settings):
+        raise HybridTuiError(f"--settings {settings!r}: use a comma list of mono, cross, multi")
+    languages = _split(langs)
+    unknown = [lang for lang in languages if lang not in MMMLU_LANGUAGES]
+    if unknown:
+        raise HybridTuiError(
+            f"--langs: {unknown[0]!r} is not in mmmlu; choose from {', '.join(MMMLU_LANGUAGES)}"
+        )
+    if languages and len(set(languages)) < 2 and {"cross", "multi"} & set(chosen_settings):
+        raise HybridTuiError(
+            "--langs keeps one language; cross and multi need at least two: list more, or "
+            "use --settings mono"
+        )
+    return chosen_settings, languages
+
+
+def _run_mmmlu(
+    config: EvalConfig,
+    subjects: list[str],
+    model_config: ModelConfig,
+    source: str,
+    data_root: str | None,
+    device: str,
+    show_progress: bool,
+) -> dict:
+    """Load MMMLU and the model, pick options in every setting: the eval command's result."""
+    from hybrid_tui.data.mmmlu import load_mmmlu
+    from hybrid_tui.evaluation.mmmlu import evaluate_mmmlu
+
+    with rich_progress(transient=True) if show_progress else _silent() as progress:
+        items = load_mmmlu(
+            data_root,
+            config.languages or None,
+            subjects=subjects or None,
+            max_questions=config.max_questions,
+            question_seed=config.question_seed,
+            progress=progress,
+        )
+        from hybrid_tui.devices import pick_device
+        from hybrid_tui.models.encoder import BiEncoder
+
+        encoder = BiEncoder.load(model_config, device=pick_device(device), progress=progress)
+        encoder.eval()
+        scored = evaluate_mmmlu(
+            encoder, items, config.settings, batch_size=config.batch_size, progress=progress
+        )
+    return {
+        "dataset": MMMLU,
+        "model": source,
+        "languages": items.languages,
+        "settings": config.settings,
+        "subjects": subjects or None,
+        "max_questions": config.max_questions,
+        "question_seed": config.question_seed if config.max_questions else None,
+        "questions": items.question_counts(),
+        "conventions": encoder.conventions.as_dict(),
+        "chance": scored.chance,
+        "metrics": scored.metrics,
+        "per_subject": scored.subjects,
+    }
 
 
 def _model_for(model: str | None, run: str | None, overrides: dict) -> tuple[ModelConfig, str]:

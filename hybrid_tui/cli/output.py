@@ -226,6 +226,9 @@ def print_eval_result(result: dict) -> None:
     if result["dataset"] == "miracl":
         print_miracl_result(result)
         return
+    if result["dataset"] == "mmmlu":
+        print_mmmlu_result(result)
+        return
     c = result["conventions"]
     questions = ", ".join(f"{lang} {n}" for lang, n in result["questions"].items())
     sample = (
@@ -269,6 +272,31 @@ def print_miracl_result(result: dict) -> None:
         )
         table.add_row(plain(lang), *counts, *(f"{value:.3f}" for value in figures))
     _console().print(table)
+
+
+def print_mmmlu_result(result: dict) -> None:
+    """`hybrid-tui eval --dataset mmmlu`: the setup line, then the accuracy table (per-subject
+    figures are in `--json`)."""
+    from hybrid_tui.report.choice_table import choice_table, summary
+
+    counts = result["questions"]
+    n = next(iter(counts.values()))
+    subjects = ", ".join(result["subjects"]) if result["subjects"] else "all subjects"
+    sample = (
+        f"a sample of {result['max_questions']} (seed {result['question_seed']})"
+        if result["max_questions"]
+        else "every question"
+    )
+    console = _console()
+    console.print(
+        plain(
+            f"{result['model']} on MMMLU by option retrieval: {n} questions per language "
+            f"({subjects}; {sample}); accuracy of the closest of four options"
+        )
+    )
+    title = f"{result['model']} on MMMLU: accuracy (question language x option language)"
+    console.print(choice_table(result["metrics"], result["languages"], title))
+    console.print(plain(summary(result["metrics"], result["chance"])))
 
 
 def show_run(uri: str, run_id: str, json_output: bool) -> None:

@@ -26,9 +26,10 @@ import numpy as np
 
 from hybrid_tui.data.lareqa import load_retrieval_set
 from hybrid_tui.data.miracl import MiraclSet
+from hybrid_tui.data.mmmlu import MultipleChoiceSet
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation import metrics
-from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES
+from hybrid_tui.languages import EVAL_DATASETS, MIRACL, MIRACL_LANGUAGES, MMMLU, MMMLU_LANGUAGES
 from hybrid_tui.metric_keys import AVERAGE, eval_key
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.tracking.per_query import MULTI_POOL, PerQueryResults
@@ -303,11 +304,11 @@ def load_eval_sets(
     data_root: str | Path | None,
     progress: ProgressFn | None = None,
     languages_option: str = "eval.languages",
-) -> list[RetrievalSet | MiraclSet]:
+) -> list[RetrievalSet | MiraclSet | MultipleChoiceSet]:
     """The evaluation sets `config` names (MIRACL through `data.miracl`), in its languages (all of a dataset's when none),
     with its question sample. `languages_option` names the setting in errors (`--langs` for the
     eval command)."""
-    sets: list[RetrievalSet | MiraclSet] = []
+    sets: list[RetrievalSet | MiraclSet | MultipleChoiceSet] = []
     for dataset in config.datasets:
         if dataset == MIRACL:  # monolingual only: the settings and the question sample do not apply
             from hybrid_tui.data.miracl import load_miracl
@@ -315,6 +316,20 @@ def load_eval_sets(
             chosen = [lang for lang in config.languages if lang in MIRACL_LANGUAGES]
             sets.append(
                 load_miracl(data_root, chosen, progress=progress, languages_option=languages_option)
+            )
+            continue
+        if dataset == MMMLU:  # multiple choice, parallel by row: its own loader and scoring
+            from hybrid_tui.data.mmmlu import load_mmmlu
+
+            chosen = [lang for lang in config.languages if lang in MMMLU_LANGUAGES]
+            sets.append(
+                load_mmmlu(
+                    data_root,
+                    chosen or None,
+                    max_questions=config.max_questions,
+                    question_seed=config.question_seed,
+                    progress=progress,
+                )
             )
             continue
         available = EVAL_DATASETS[dataset][2]
@@ -339,7 +354,7 @@ def load_eval_sets(
 
 def evaluate_model(
     encoder: Any,
-    eval_sets: Iterable[RetrievalSet | MiraclSet],
+    eval_sets: Iterable[RetrievalSet | MiraclSet | MultipleChoiceSet],
     config: EvalConfig,
     progress: ProgressFn | None = None,
     per_query: dict[str, PerQueryResults] | None = None,
@@ -356,6 +371,21 @@ def evaluate_model(
 
             metrics |= evaluate_miracl(encoder, rset, config.batch_size, progress=progress)
             continue
+        if isinstance(rset, MultipleChoiceSet):
+            from hybrid_tui.evaluation.mmmlu import evaluate_mmmlu
+
+            choices = None if per_query is None else PerQueryResults(rset.name)
+            if choices is not None:
+                per_query[rset.name] = choices
+            metrics |= evaluate_mmmlu(
+                encoder,
+                rset,
+                config.settings,
+                batch_size=config.batch_size,
+                progress=progress,
+                per_query=choices,
+            ).metrics
+            continue
         collector = None
         if per_query is not None:
             collector = per_query[rset.name] = PerQueryResults(rset.name)
@@ -371,7 +401,9 @@ def evaluate_model(
     return metrics
 
 
-def question_counts(eval_sets: Iterable[RetrievalSet | MiraclSet]) -> dict[str, dict[str, int]]:
+def question_counts(
+    eval_sets: Iterable[RetrievalSet | MiraclSet | MultipleChoiceSet],
+) -> dict[str, dict[str, int]]:
     """Questions per language of each set (`{"xquad-r": {"en": 150, ...}}`): what a run records
     and the eval command prints, since a sample gives languages different counts."""
     return {rset.name: rset.question_counts() for rset in eval_sets}

@@ -10,7 +10,7 @@ from pathlib import Path
 from hybrid_tui import report
 from hybrid_tui.evaluation.lareqa import evaluate_model
 from hybrid_tui.evaluation.miracl import miracl_table
-from hybrid_tui.languages import MIRACL, unseen_languages
+from hybrid_tui.languages import MIRACL, MMMLU, unseen_languages
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.tracking.per_query import log_per_query_artifacts
 from hybrid_tui.tracking.run_tracker import RunTracker
@@ -62,6 +62,8 @@ def log_report_artifacts(
     languages never trained on marked."""
     with tempfile.TemporaryDirectory() as tmp:
         for rset in setup.eval_sets:
+            if rset.name == MMMLU:  # accuracy keys, in the run's metrics: no mAP tables to draw
+                continue
             if rset.name == MIRACL:  # monolingual nDCG/recall: no pairs, no heatmap
                 stem = Path(tmp) / rset.name
                 table = miracl_table(metrics, rset.languages)
