@@ -12,6 +12,8 @@ import logging
 import re
 import sqlite3
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +23,7 @@ from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.tracking.sqlite_writes import EXPERIMENT_KIND_TAG, TRAINING_KIND
 
 LOCKED_RETRIES = 6
+SERVER_PROBE_TIMEOUT_S = 10.0
 RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
 _FIX = "point tracking.uri, --tracking-uri or MLFLOW_TRACKING_URI at a writable folder"
 
@@ -79,6 +82,7 @@ def open_client(uri: str, db: Path | None) -> Any:
 
     _drop_mlflows_database_error_tracebacks()
     if db is None:
+        check_server_answers(uri)
         with _quiet_store_setup():
             return MlflowClient(tracking_uri=uri)
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +97,25 @@ def open_client(uri: str, db: Path | None) -> Any:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return client
+
+
+def check_server_answers(uri: str, timeout_s: float = SERVER_PROBE_TIMEOUT_S) -> None:
+    """One quick request to a tracking server before MLflow's client: its client retries a
+    refused connection for minutes and then prints a traceback. Any HTTP answer (even 401 or
+    404) means the server is there; only no answer is the user's one-line error."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise HybridTuiError(
+            f"cannot reach the MLflow tracking server at {uri} ({reason}); start it, or point "
+            "--tracking-uri or MLFLOW_TRACKING_URI at a running server"
+        ) from None
 
 
 def is_locked(err: BaseException) -> bool:
