@@ -226,7 +226,7 @@ def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> lis
         query = f"SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN ({chosen}){only}"
         for run_id, key, value in rows_of(query, args + tuple(keys or ())):
             data[run_id][index][key] = value
-    if fields.figures_only and not fields.best:
+    if fields.metrics and fields.figures_only and not fields.best:
         for run_id, metrics in _headline_metrics(rows_of, chosen, args).items():
             data[run_id][2].update(metrics)
     elif fields.metrics or fields.best:

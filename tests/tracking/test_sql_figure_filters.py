@@ -123,3 +123,9 @@ def _same(ours: dict[str, float], theirs: dict[str, float]) -> bool:
         ours[key] == theirs[key] or (math.isnan(ours[key]) and math.isnan(theirs[key]))
         for key in ours
     )
+
+
+def test_a_filter_on_params_only_reads_no_figures(store: str) -> None:
+    light = Tracker(store).list_runs(fields=fields_for(parse_filter("seed=3"), None))
+    assert all(run.headline == {} and run.latest == {} for run in light)
+    assert {run.params["train.seed"] for run in light} == {str(seed) for seed in range(5)}
