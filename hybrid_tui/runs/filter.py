@@ -8,10 +8,10 @@ already return:
     metrics.`eval/xquad_r/multi/avg/map` > 0.5 and params.`sampler.mono` = '0.5'
     tags.team = 'ir' and attributes.status = 'FINISHED'
 
-Clauses are joined by `and`; metrics compare as numbers (>, >=, <, <=, =, !=); params, tags and
-attributes as text (=, !=, LIKE, ILIKE, IN ('a', 'b')), as MLflow does. A run without the
-metric, param or tag does not match. Metrics are those a run-list row carries: the eval sets'
-averages and every non-eval metric.
+Clauses are joined by `and`; metrics and `attributes.start_time` (ms since the epoch) compare as
+numbers (>, >=, <, <=, =, !=); params, tags and the other attributes as text (=, !=, LIKE,
+ILIKE, IN ('a', 'b')), as MLflow does. A run without the metric, param or tag does not match.
+Metrics are those a run-list row carries: the eval sets' averages and every non-eval metric.
 
 The short form is words `NAME OP VALUE` separated by spaces, all of which must hold:
 `multi>50 lr=1e-3 status=FINISHED`. Its numbers are read on the scale the tables show: mono,
@@ -59,6 +59,7 @@ ATTRIBUTES = {
     "run_id": "run_id",
     "start_time": "start_time",
 }
+NUMBER_ATTRIBUTES = ("start_time",)  # compared as numbers, unquoted, as MLflow does
 MAX_LENGTH = 1000  # far beyond any real filter; bounds the parse, the match and the echo
 SHORT_METRICS = ("mono", "cross", "multi", "bias", "best")
 PERCENT_METRICS = ("mono", "cross", "multi", "best")  # shown (and so typed) as mAP x 100
@@ -165,6 +166,13 @@ def _one_mlflow_clause(text: str, position: int) -> tuple[Clause, int]:
         raise HybridTuiError(
             f"filter: unknown attribute {key!r}; one of {', '.join(ATTRIBUTES)}; {EXAMPLE}"
         )
+    if kind == "attribute" and key.lower() in NUMBER_ATTRIBUTES:
+        if op not in NUMBER_OPS:
+            raise _bad(text, position, f"{key} compares with {', '.join(NUMBER_OPS)}, not {op}")
+        value = _VALUE.match(text, position)
+        if not value or value["num"] is None:
+            raise _bad(text, position, f"{key} is compared with a number (ms since the epoch)")
+        return Clause("number_attribute", key.lower(), op, float(value["num"])), value.end()
     if op == "IN":
         items = _LIST.match(text, position)
         if not items:
@@ -237,6 +245,9 @@ def _holds(clause: Clause, run: Any) -> bool:
         if kind == "short_metric" and key in PERCENT_METRICS and value is not None:
             value = round(value * 100, 1)  # the figure as the table shows it: 50.9, not 0.509
         return value is not None and not math.isnan(value) and _COMPARE[op](value, wanted)
+    if kind == "number_attribute":
+        number = getattr(run, ATTRIBUTES[key])
+        return number is not None and _COMPARE[op](number, wanted)
     if kind == "short_param" or kind == "short_text":
         value = run.params.get(key) if kind == "short_param" else str(getattr(run, key) or "")
         if value is None:

@@ -35,8 +35,11 @@ def fields_for(
     runs table for the default newest-first list)."""
     if run_filter is None and sort is None:
         return RunFields(frozenset(param_columns), frozenset(), metrics=False, best=False)
-    params, tags = set(ROW_PARAMS) | set(param_columns), set(ROW_TAGS)
+    params, tags = set(param_columns), set()
+    if _tests_row_fields(run_filter, sort):
+        params, tags = params | ROW_PARAMS, set(ROW_TAGS)
     metrics = best = False
+    figures_only = True  # every metric tested is a headline figure (mono, cross, multi, bias)
     if sort is not None:
         column = {label: key for key, label in LABELS.items()}.get(sort, sort)
         if column in FIGURES:
@@ -49,11 +52,25 @@ def fields_for(
         if clause.kind in ("metric", "short_metric"):
             best = best or clause.key == "best"
             metrics = True
+            figures_only = figures_only and clause.kind == "short_metric" and clause.key in FIGURES
         elif clause.kind in ("param", "short_param"):
             params.add(clause.key)
         elif clause.kind == "tag":
             tags.add(clause.key)
-    return RunFields(frozenset(params), frozenset(tags), metrics or best, best)
+    return RunFields(
+        frozenset(params), frozenset(tags), metrics or best, best, figures_only and not best
+    )
+
+
+def _tests_row_fields(run_filter: RunFilter | None, sort: str | None) -> bool:
+    """Whether the filter or the sort looks at a row's name, model, mix or steps (built from the
+    `ROW_PARAMS` and `ROW_TAGS`); a filter or sort on figures needs none of them."""
+    if sort is not None and sort in ("name", "model", "mix", "steps"):
+        return True
+    return any(
+        (clause.kind, clause.key) in (("short_text", "name"), ("attribute", "run_name"))
+        for clause in (run_filter.clauses if run_filter is not None else ())
+    )
 
 
 def choose_runs(

@@ -34,12 +34,15 @@ class RunFields:
     on what the filter and the sort test, and the rest is read only for the rows shown.
     `params`/`tags`: the keys to load (None: all of them); `metrics`: the latest value of each
     summary metric (the headline figures; `is_summary_metric`); `best`: the best multilingual mAP
-    over the run's history (implies `metrics`: its key depends on the eval sets present)."""
+    over the run's history (implies `metrics`: its key depends on the eval sets present);
+    `figures_only`: of the metrics, only the headline figures' keys (a filter or sort on mono,
+    cross, multi or bias reads a few values per run instead of every summary metric)."""
 
     params: frozenset[str] | None = None
     tags: frozenset[str] | None = None
     metrics: bool = True
     best: bool = True
+    figures_only: bool = False
 
 
 EVERYTHING = RunFields()

@@ -19,7 +19,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from hybrid_tui.metric_keys import best_multi_key
+from hybrid_tui.metric_keys import (
+    AVERAGE,
+    HEADLINE,
+    best_multi_key,
+    datasets_in,
+    eval_key,
+    headline_dataset,
+)
 from hybrid_tui.tracking.records import (
     EVERYTHING,
     SUMMARY_METRICS_SQL,
@@ -219,7 +226,10 @@ def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> lis
         query = f"SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN ({chosen}){only}"
         for run_id, key, value in rows_of(query, args + tuple(keys or ())):
             data[run_id][index][key] = value
-    if fields.metrics or fields.best:
+    if fields.metrics and fields.figures_only and not fields.best:
+        for run_id, metrics in _headline_metrics(rows_of, chosen, args).items():
+            data[run_id][2].update(metrics)
+    elif fields.metrics or fields.best:
         query = (
             f"SELECT run_uuid, key, {_VALUE} FROM latest_metrics "
             f"WHERE run_uuid IN ({chosen}) AND {SUMMARY_METRICS_SQL}"
@@ -247,3 +257,62 @@ def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> lis
             summary_of(run_id, name, run_status, start_time, params, tags, metrics, history)
         )
     return summaries
+
+
+# A summary key's eval-set part: the key without its last part (`rtrim` stops at the last '/'),
+# so that each run's eval sets come back as a few distinct rows, not one row per key.
+_KEY_PREFIX = "rtrim(key, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.')"
+
+
+def _headline_metrics(rows_of: Rows, chosen: str, args: tuple) -> dict[str, dict[str, float]]:
+    """Each run's latest values of its headline figures' keys (`metric_keys.headline`): its eval
+    sets from the distinct prefixes of its summary eval keys, then only the figures' keys of the
+    eval set the headline comes from. The same values `headline` picks from every summary key."""
+    keys = [key for (key,) in rows_of(_EVAL_KEYS, ()) if key is not None]
+    store_sets = datasets_in(key for key in keys if "/avg/" in key.lower()[4:])  # SQL's LIKE
+    if len(store_sets) == 1:  # one eval set in the whole store: each run's headline is from it
+        dataset_of = dict.fromkeys(_run_ids(rows_of, chosen, args), store_sets[0])
+    else:
+        dataset_of = _headline_sets(rows_of, chosen, args)
+    wanted = {
+        eval_key(dataset, setting, AVERAGE, metric): dataset
+        for dataset in set(dataset_of.values())
+        if dataset is not None
+        for setting, metric in HEADLINE.values()
+    }
+    found: dict[str, dict[str, float]] = {}
+    if not wanted:
+        return found
+    query = (
+        f"SELECT run_uuid, key, {_VALUE} FROM latest_metrics WHERE run_uuid IN ({chosen}) "
+        f"AND key IN ({', '.join('?' * len(wanted))})"
+    )
+    for run_id, key, value in rows_of(query, args + tuple(wanted)):
+        if dataset_of.get(run_id) == wanted[key]:
+            found.setdefault(run_id, {})[key] = math.nan if value is None else value
+    return found
+
+
+# The distinct eval keys of the store, by a loose index scan of MLflow's (key, run_uuid) primary
+# key: one index search per distinct key, not one row per run.
+_EVAL_KEYS = (
+    "WITH RECURSIVE k(key) AS (SELECT min(key) FROM latest_metrics WHERE key >= 'eval/' "
+    "UNION ALL SELECT (SELECT min(key) FROM latest_metrics WHERE key > k.key) FROM k "
+    "WHERE k.key < 'eval0') SELECT key FROM k WHERE key < 'eval0'"
+)  # 'eval/' <= key < 'eval0': the keys that start with 'eval/'
+
+
+def _run_ids(rows_of: Rows, chosen: str, args: tuple) -> list[str]:
+    return [run_id for (run_id,) in rows_of(chosen, args)]
+
+
+def _headline_sets(rows_of: Rows, chosen: str, args: tuple) -> dict[str, str | None]:
+    """Each run's headline eval set, from the distinct prefixes of its summary eval keys."""
+    prefixes: dict[str, list[str]] = {}
+    query = (
+        f"SELECT DISTINCT run_uuid, {_KEY_PREFIX} FROM latest_metrics "
+        f"WHERE run_uuid IN ({chosen}) AND key GLOB 'eval/*' AND {SUMMARY_METRICS_SQL}"
+    )
+    for run_id, prefix in rows_of(query, args):
+        prefixes.setdefault(run_id, []).append(prefix + "x" if prefix.endswith("/") else prefix)
+    return {run_id: headline_dataset(keys) for run_id, keys in prefixes.items()}

@@ -7,6 +7,7 @@ s picks the sort column (or click its header), S (or a second click) flips the o
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from rich.markup import escape
@@ -66,6 +67,8 @@ MUST_SHOW_UP_TO = "bias"  # the figures from steps to bias stay on screen at 80 
 SCROLLBAR = 2  # the table's vertical scrollbar, once the rows overflow
 GONE_LEGEND = "trainer gone: F marks FAILED"
 REFRESH_S = 3.0  # runs started elsewhere (the CLI, another app) appear within this
+FIRST_ROWS = 200  # rows the table gets at once: more than any terminal shows
+ROWS_PER_STEP = 500  # the rest, a step after each refresh: the screen answers keys meanwhile
 
 
 class RunTable(DataTable):
@@ -83,6 +86,19 @@ def started_label(start_time: int | None) -> str:
 def _number(value: float | None, rank: bool = False) -> Text:
     """A headline figure in the unit every table uses (mAP × 100, ranks in positions)."""
     return Text("" if value is None else score_text(value, False, rank=rank), justify="right")
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """One filling of the runs table: the rows in order, their cells and widths, and the run
+    the cursor was on (put back on it when its row is added)."""
+
+    number: int
+    runs: list[Any]
+    rows: dict[str, dict[str, Any]]
+    widths: dict[str, int]
+    suffixes: dict[str, str]
+    current: str | None
 
 
 class RunsScreen(RunActions, Screen):
@@ -117,6 +133,7 @@ class RunsScreen(RunActions, Screen):
         self._read_repr = ""
         self._read_runs: list[Any] | None = None  # the last read, kept while nothing commits
         self._read_gone: frozenset[str] = frozenset()
+        self._filling = 0  # which fill of the table is current; an older one's steps stop
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -225,15 +242,29 @@ class RunsScreen(RunActions, Screen):
         table.clear(columns=True)
         for key, _ in COLUMNS:
             table.add_column(labels[key], key=key, width=widths[key])
-        for run in runs:
-            cells = rows[run.run_id]
-            cells["name"] = cut(cells["name"], widths["name"], suffixes.get(run.run_id, ""))
+        self.compact = compact
+        self._filling += 1
+        fill = _Fill(self._filling, runs, rows, widths, suffixes, current)
+        self._add_rows(fill, 0, FIRST_ROWS)
+        self._show_count(len(runs))
+
+    def _add_rows(self, fill: _Fill, start: int, count: int) -> None:
+        """Add rows `start`..`start + count` of a fill, then the next step after a refresh: a
+        table of thousands of runs shows its first screen at once (adding a row measures each
+        of its cells). A newer fill (a refresh, a sort, a filter) stops an older one."""
+        if fill.number != self._filling:
+            return
+        table = self.query_one(RunTable)
+        for run in fill.runs[start : start + count]:
+            cells = fill.rows[run.run_id]
+            widths = fill.widths
+            cells["name"] = cut(cells["name"], widths["name"], fill.suffixes.get(run.run_id, ""))
             cells["mix"] = cut(cells["mix"], widths["mix"])
             table.add_row(*(cells[key] for key, _ in COLUMNS), key=run.run_id)
-        self.compact = compact
-        if current is not None and current in table.rows:
-            table.move_cursor(row=table.get_row_index(current))
-        self._show_count(table.row_count)
+            if run.run_id == fill.current:
+                table.move_cursor(row=table.get_row_index(run.run_id))
+        if start + count < len(fill.runs):
+            self.call_after_refresh(self._add_rows, fill, start + count, ROWS_PER_STEP)
 
     def _heading(self, key: str, label: str) -> Text:
         arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
