@@ -8,6 +8,7 @@ Real trainers, one per entry point: `train --detach`, `train --resume --detach`,
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -193,17 +194,19 @@ def test_the_scheduler_starts_through_start_trainer_and_its_row_is_the_one_recor
 def test_the_study_and_the_demo_start_through_start_trainer_with_one_record(
     workdir: Path, data_root: Path, quick: Path, starts: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hybrid_tui import models
-    from hybrid_tui.cli import demo
     from hybrid_tui.recipe import load_recipe
     from hybrid_tui.study import run as study
+    from hybrid_tui.study.plan import PlannedRun
+
+    # the module, not the `demo` command function cli/__init__ defines under the same name
+    demo = importlib.import_module("hybrid_tui.cli.demo")
 
     base = load_recipe(quick)
     base.train.steps = 2
-    monkeypatch.setattr(study, "plan", lambda *_: [study.PlannedRun("mono", 0, 1.0, 0.0)])
+    monkeypatch.setattr(study, "plan", lambda *_: [PlannedRun("mono", 0, 1.0, 0.0)])
     monkeypatch.setattr(study, "_evaluate_untrained", lambda *_: None)
     monkeypatch.setattr(study, "summarize_and_save", lambda *_: None)
-    monkeypatch.setattr("hybrid_tui.study.report.write_report", lambda *_: None)
+    monkeypatch.setattr(study, "write_report", lambda *_: None)
     study.run_study(base, "one", 1, [], str(data_root), workdir / "study")
     request, spawned = _started(starts, 1)
     assert request.attached
@@ -212,7 +215,7 @@ def test_the_study_and_the_demo_start_through_start_trainer_with_one_record(
     _one_direct_record(spawned, run.run_id)
 
     monkeypatch.setattr(demo, "demo_recipe", lambda: load_recipe(quick))
-    monkeypatch.setattr(models, "resolve_model", lambda *_, **__: None)
+    monkeypatch.setattr(demo, "resolve_model", lambda *_, **__: None)
     demo.run_demo(str(data_root), steps=2, max_questions=5)
     request, spawned = _started(starts, 2)
     assert request.attached
