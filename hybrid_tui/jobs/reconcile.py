@@ -1,5 +1,5 @@
 """The one reconciler: a run still RUNNING whose trainer is gone (kill -9, OOM, power loss) is
-marked FAILED, with the tail of its log as the `error.txt` artifact.
+marked FAILED, with the tail of its log as the `error.txt` artifact (`ERROR_ARTIFACT`).
 
 Who marks, and when: `reconcile_runs` for trainers started directly, and the queue's scheduler
 for the jobs it started (their rows end with their runs, through `mark_trainer_gone`), on each
@@ -16,6 +16,7 @@ from pathlib import Path
 from hybrid_tui.jobs.process import another_users, trainer_of
 from hybrid_tui.jobs.record import Job, job_for
 from hybrid_tui.runs.logs import tail
+from hybrid_tui.tracking.records import ERROR_ARTIFACT
 
 GONE = "trainer gone"
 
@@ -40,7 +41,7 @@ def mark_trainer_gone(tracker, run_id: str, reason: str, log_path: Path | None) 
     cannot be written (the next reconcile retries)."""
     log_tail = (tail(log_path, 60) if log_path else "") or "(no trainer log)"
     with contextlib.suppress(Exception):  # a full disk: the mark matters more than the tail
-        tracker.log_text(run_id, f"{reason}\n\n{log_tail}", "error.txt")
+        tracker.log_text(run_id, f"{reason}\n\n{log_tail}", ERROR_ARTIFACT)
     return bool(tracker.mark_failed(run_id))
 
 

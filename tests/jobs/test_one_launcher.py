@@ -22,9 +22,9 @@ from hybrid_tui.events import EventTail
 from hybrid_tui.jobs.queue_store import JobStore
 from hybrid_tui.paths import QUEUE_JOB_ENV, state_dir
 from hybrid_tui.runs.files import RunFiles
-from tests.conftest import REPO, cli_in_process, tracker_of
+from tests.conftest import cli_in_process, tracker_of
+from tests.jobs.test_hostile_processes import _quick_recipe
 
-SMOKE = REPO / "recipes" / "smoke.toml"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("trainer-processes")]
 
 
@@ -45,16 +45,7 @@ def starts(monkeypatch: pytest.MonkeyPatch) -> list:
 @pytest.fixture
 def quick(workdir: Path) -> Path:
     """recipes/smoke.toml with a tiny eval (20 steps: a cancel finds it training)."""
-    text = SMOKE.read_text(encoding="utf-8")
-    for old, new in (
-        ('languages = ["en", "de", "th"]', 'languages = ["en", "de"]'),
-        ("max_questions = 40", "max_questions = 5"),
-    ):
-        assert old in text
-        text = text.replace(old, new)
-    path = workdir / "quick.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return _quick_recipe(workdir)
 
 
 def _wait_for(predicate, what: str, timeout: float = 300.0):
