@@ -79,7 +79,7 @@ def list_runs(
     whole = list(whole_runs(tracker, shown))
     _print_runs_table(uri, whole, param_keys, chosen=columns is not None, gone=gone)
     if gone:
-        _console().print(plain(gone_hint(len(gone))))
+        _console().print(plain(gone_hint(len(gone))), soft_wrap=True)  # a command never folded
     if len(shown) < len(runs):
         _console().print(
             plain(f"{len(shown):,} of {len(runs):,} runs shown; --limit N or --all shows more")
