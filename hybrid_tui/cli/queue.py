@@ -57,10 +57,20 @@ def queue_ls(json_output: JsonFlag = False) -> None:
 def queue_rm(
     jobs: Annotated[list[str], typer.Argument(help="Job ids (or run ids).")],
 ) -> None:
-    """Remove queued (or ended) jobs; a running one must be cancelled first."""
-    from hybrid_tui.jobs.queue_store import JobStore
+    """Remove queued (or ended) jobs; a running one must be cancelled first (one in Slurm is
+    cancelled with scancel: its trainer checkpoints and ends KILLED)."""
+    from hybrid_tui.jobs.queue_store import RUNNING, SLURM, JobStore
+    from hybrid_tui.queue.scheduler import Scheduler
 
-    for job in JobStore().remove(jobs):
+    store = JobStore()
+    in_slurm = [store.get(ref) for ref in jobs]
+    in_slurm = [job for job in in_slurm if job.state == RUNNING and job.backend == SLURM]
+    for job in in_slurm:
+        Scheduler(store).slurm.cancel(job)
+        typer.echo(f"cancelling job {job.id} in Slurm (job {job.slurm_id}); it ends killed")
+    ids = {str(job.id) for job in in_slurm}
+    rest = [ref for ref in jobs if str(store.get(ref).id) not in ids]
+    for job in store.remove(rest) if rest else []:
         typer.echo(f"removed job {job.id} ({job.state} before)")
 
 
@@ -86,12 +96,115 @@ SlotCount = Annotated[
 ]
 
 
+Backend = Annotated[
+    str,
+    typer.Option(help="local: this machine's GPUs or CPU slots; slurm: hand each job to sbatch."),
+]
+Partition = Annotated[str | None, typer.Option(help="Slurm: the partition (sbatch -p).")]
+Account = Annotated[str | None, typer.Option(help="Slurm: the account to charge (sbatch -A).")]
+TimeLimit = Annotated[
+    str | None,
+    typer.Option("--time", help="Slurm: each job's time limit, e.g. 4:00:00 (sbatch -t)."),
+]
+GpusPerJob = Annotated[
+    int | None,
+    typer.Option(help="Slurm: GPUs per node of each job (default: the job's --gpus; 0: CPU)."),
+]
+Nodes = Annotated[int, typer.Option(help="Slurm: nodes per job (> 1: torchrun across them).")]
+SbatchArgs = Annotated[
+    list[str] | None,
+    typer.Option("--sbatch-arg", help="Slurm: another sbatch option, KEY=VALUE (mem=16G)."),
+]
+SignalGrace = Annotated[
+    int,
+    typer.Option(
+        help="Slurm: seconds before the time limit the trainer is told to checkpoint and stop "
+        "(it is then resubmitted from its checkpoint)."
+    ),
+]
+SharedDir = Annotated[
+    bool,
+    typer.Option(
+        help="Slurm: the state dir and a local tracking store (sqlite) are on a filesystem "
+        "every node mounts."
+    ),
+]
+
+
+def _slurm_options(
+    backend: str,
+    gpus: str | None,
+    slots: int | None,
+    partition: str | None,
+    account: str | None,
+    time: str | None,
+    gpus_per_job: int | None,
+    nodes: int,
+    sbatch_arg: list[str] | None,
+    signal_grace: int,
+    shared_dir: bool,
+):
+    """The Slurm options of `queue start`/`serve`, or None for the local backend."""
+    from hybrid_tui.errors import HybridTuiError
+    from hybrid_tui.queue.slurm import SlurmOptions, parse_sbatch_args
+
+    slurm_only = {
+        "--partition": partition,
+        "--account": account,
+        "--time": time,
+        "--gpus-per-job": gpus_per_job,
+        "--sbatch-arg": sbatch_arg or None,
+        "--nodes": nodes if nodes != 1 else None,
+        "--shared-dir": shared_dir or None,
+    }
+    if backend == "local":
+        given = [flag for flag, value in slurm_only.items() if value is not None]
+        if given:
+            raise HybridTuiError(f"{given[0]} is for --backend slurm; add it, or drop {given[0]}")
+        return None
+    if backend != "slurm":
+        raise HybridTuiError(f"--backend {backend!r}: give local or slurm")
+    if gpus is not None or slots is not None:
+        raise HybridTuiError(
+            "--gpus and --slots are the local backend's; on Slurm use --gpus-per-job"
+        )
+    if nodes < 1 or (gpus_per_job is not None and gpus_per_job < 0) or signal_grace < 0:
+        raise HybridTuiError("--nodes takes 1 or more; --gpus-per-job and --signal-grace 0 or more")
+    return SlurmOptions(
+        partition=partition,
+        account=account,
+        time=time,
+        gpus_per_job=gpus_per_job,
+        nodes=nodes,
+        sbatch_args=parse_sbatch_args(sbatch_arg or []),
+        signal_grace_s=signal_grace,
+        shared_dir=shared_dir,
+    )
+
+
 @queue_app.command("start")
-def queue_start(gpus: GpuList = None, slots: SlotCount = None) -> None:
+def queue_start(
+    gpus: GpuList = None,
+    slots: SlotCount = None,
+    backend: Backend = "local",
+    partition: Partition = None,
+    account: Account = None,
+    time: TimeLimit = None,
+    gpus_per_job: GpusPerJob = None,
+    nodes: Nodes = 1,
+    sbatch_arg: SbatchArgs = None,
+    signal_grace: SignalGrace = 120,
+    shared_dir: SharedDir = False,
+) -> None:
     """Start the scheduler, detached (it outlives the terminal); one per state dir."""
     from hybrid_tui.queue.daemon import parse_slots, start_scheduler
 
-    info = start_scheduler(parse_slots(gpus, slots))
+    slurm = _slurm_options(
+        backend, gpus, slots, partition, account, time, gpus_per_job, nodes, sbatch_arg,
+        signal_grace, shared_dir,
+    )  # fmt: skip
+    slot_choice = None if slurm is not None else parse_slots(gpus, slots)
+    info = start_scheduler(slot_choice, slurm=slurm)
     typer.echo(f"scheduler started ({info.describe()}); log {info.log}")
 
 
@@ -110,10 +223,26 @@ def queue_stop(
 
 
 @queue_app.command("serve", hidden=True)
-def queue_serve(gpus: GpuList = None, slots: SlotCount = None) -> None:
+def queue_serve(
+    gpus: GpuList = None,
+    slots: SlotCount = None,
+    backend: Backend = "local",
+    partition: Partition = None,
+    account: Account = None,
+    time: TimeLimit = None,
+    gpus_per_job: GpusPerJob = None,
+    nodes: Nodes = 1,
+    sbatch_arg: SbatchArgs = None,
+    signal_grace: SignalGrace = 120,
+    shared_dir: SharedDir = False,
+) -> None:
     """The scheduler process itself (what `queue start` runs detached)."""
     from hybrid_tui.queue.daemon import parse_slots, serve
 
-    code = serve(parse_slots(gpus, slots))
+    slurm = _slurm_options(
+        backend, gpus, slots, partition, account, time, gpus_per_job, nodes, sbatch_arg,
+        signal_grace, shared_dir,
+    )  # fmt: skip
+    code = serve(None if slurm is not None else parse_slots(gpus, slots), slurm)
     if code:
         raise typer.Exit(code)

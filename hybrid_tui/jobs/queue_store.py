@@ -66,6 +66,35 @@ create table if not exists jobs (
 create index if not exists jobs_state on jobs (state, priority, position);
 """
 
+LOCAL, SLURM = "local", "slurm"
+# Columns added after the first release: a queue.db made before them gains them when opened.
+_ADDED_COLUMNS = {
+    "backend": "text not null default 'local'",
+    "slurm_id": "text",
+    "slurm_state": "text",
+    "slurm_steps": "integer not null default 0",
+    "resubmits": "integer not null default 0",
+    "cancel_asked": "integer not null default 0",
+}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """The migration of an older queue.db: one transaction, so two processes opening it at once
+    add each column once."""
+    have = {row[1] for row in conn.execute("pragma table_info(jobs)")}
+    if have >= _ADDED_COLUMNS.keys():
+        return
+    conn.execute("begin immediate")
+    try:
+        have = {row[1] for row in conn.execute("pragma table_info(jobs)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in have:
+                conn.execute(f"alter table jobs add column {name} {kind}")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
+
 
 def queue_db_path() -> Path:
     return queue_db()
@@ -116,6 +145,15 @@ class QueueJob:
     workdir: str
     tracking_uri: str
     tags: dict[str, str]
+    # The Slurm backend's: `slurm_state` is the last state the scheduler saw; `slurm_steps`: the
+    # trainer runs under srun (cancel signals the steps, not the batch shell); `resubmits`:
+    # times it was submitted again from its checkpoint after a time limit or preemption.
+    backend: str = LOCAL
+    slurm_id: str | None = None
+    slurm_state: str | None = None
+    slurm_steps: int = 0
+    resubmits: int = 0
+    cancel_asked: int = 0
 
     def wait_s(self, now: float | None = None) -> float:
         """Seconds between queueing and starting (so far, while queued)."""
@@ -151,6 +189,10 @@ class QueueJob:
             "error": self.error,
             "tracking_uri": self.tracking_uri,
             "tags": self.tags,
+            "backend": self.backend,
+            "slurm_id": self.slurm_id,
+            "slurm_state": self.slurm_state,
+            "resubmits": self.resubmits,
         }
 
 
@@ -191,6 +233,7 @@ class JobStore:
             conn.execute("pragma journal_mode=wal")
             conn.execute("pragma synchronous=full")
             conn.executescript(_SCHEMA)
+            _add_missing_columns(conn)
             yield conn
         finally:
             conn.close()
@@ -306,18 +349,63 @@ class JobStore:
         return True
 
     def claim(
-        self, job_id: int, devices: str, cuda_visible: str, token: str, log_path: str
+        self,
+        job_id: int,
+        devices: str,
+        cuda_visible: str | None,
+        token: str,
+        log_path: str,
+        backend: str = LOCAL,
     ) -> bool:
-        """queued -> running with its devices, before the trainer is spawned: a scheduler killed
-        right after this finds the job running without a pid and looks for its process (by
-        `token`) instead of starting it again. False if the job is no longer queued."""
+        """queued -> running with its devices, before the trainer is spawned (or submitted to
+        Slurm): a scheduler killed right after this finds the job running without a pid (or
+        Slurm id) and looks for its process (by `token`) instead of starting it again. False if
+        the job is no longer queued."""
         with self._transaction() as conn:
             cursor = conn.execute(
                 "update jobs set state = ?, started = ?, devices = ?, cuda_visible_devices = ?, "
-                "token = ?, log_path = ?, error = null where id = ? and state = ?",
-                (RUNNING, time.time(), devices, cuda_visible, token, log_path, job_id, QUEUED),
+                "token = ?, log_path = ?, error = null, backend = ? where id = ? and state = ?",
+                (
+                    RUNNING,
+                    time.time(),
+                    devices,
+                    cuda_visible,
+                    token,
+                    log_path,
+                    backend,
+                    job_id,
+                    QUEUED,
+                ),
             )
             return cursor.rowcount == 1
+
+    def set_slurm(
+        self, job_id: int, slurm_id: str | None, state: str | None, steps: bool | None = None
+    ) -> None:
+        """The job's Slurm id and the last state seen (the scheduler's, each pass)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "update jobs set slurm_id = ?, slurm_state = ?, "
+                "slurm_steps = coalesce(?, slurm_steps) where id = ?",
+                (slurm_id, state, None if steps is None else int(steps), job_id),
+            )
+
+    def resubmitting(self, job_id: int, token: str, log_path: str) -> bool:
+        """A running Slurm job stopped by Slurm (time limit, preemption) is submitted again: a
+        new launch token and log, no Slurm id until sbatch answers, one more resubmit."""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "update jobs set token = ?, log_path = ?, slurm_id = null, slurm_state = null, "
+                "resubmits = resubmits + 1 where id = ? and state = ?",
+                (token, log_path, job_id, RUNNING),
+            )
+            return cursor.rowcount == 1
+
+    def ask_cancel(self, job_id: int) -> None:
+        """Record that the user cancelled the job (so its KILLED run is not taken for Slurm's
+        time-limit warning and resubmitted)."""
+        with self._transaction() as conn:
+            conn.execute("update jobs set cancel_asked = 1 where id = ?", (job_id,))
 
     def refuse(self, job_id: int, error: str) -> bool:
         """queued -> failed without starting (it can never run on this scheduler)."""
@@ -357,7 +445,8 @@ class JobStore:
             cursor = conn.execute(
                 "update jobs set state = ?, started = null, devices = '', "
                 "cuda_visible_devices = null, pid = null, start_ticks = null, token = null, "
-                "log_path = null where id = ? and state = ? and run_id is null",
+                "log_path = null, slurm_id = null, slurm_state = null "
+                "where id = ? and state = ? and run_id is null",
                 (QUEUED, job_id, RUNNING),
             )
             return cursor.rowcount == 1

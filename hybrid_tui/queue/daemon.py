@@ -23,9 +23,11 @@ from hybrid_tui.atomic_files import atomic_write_text
 from hybrid_tui.errors import USAGE_EXIT_CODE, HybridTuiError
 from hybrid_tui.jobs.launch import start_detached
 from hybrid_tui.jobs.process import recorded_process, trainer_process
-from hybrid_tui.jobs.queue_store import KILLED, RUNNING, JobStore, QueueJob
+from hybrid_tui.jobs.queue_store import KILLED, LOCAL, QUEUED, RUNNING, SLURM, JobStore, QueueJob
 from hybrid_tui.paths import HOME_ENV, state_dir
+from hybrid_tui.queue import slurm
 from hybrid_tui.queue.scheduler import Scheduler, Slots, is_trainer_of
+from hybrid_tui.queue.slurm import SlurmOptions
 from hybrid_tui.runs.files import process_start_ticks
 from hybrid_tui.runs.logs import error_line
 
@@ -54,6 +56,7 @@ class SchedulerInfo:
     slots: str
     started: float | None
     log: str
+    backend: str = LOCAL
 
     def describe(self) -> str:
         return f"pid {self.pid}, {self.slots}" if self.pid else self.slots
@@ -77,7 +80,7 @@ def running_scheduler() -> SchedulerInfo | None:
         return SchedulerInfo(None, None, "starting", None, str(scheduler_log_path()))
     return SchedulerInfo(
         info.get("pid"), info.get("start_ticks"), info.get("slots", ""), info.get("started"),
-        info.get("log", str(scheduler_log_path())),
+        info.get("log", str(scheduler_log_path())), info.get("backend", LOCAL),
     )  # fmt: skip
 
 
@@ -109,17 +112,28 @@ def _slot_args(slots: Slots) -> list[str]:
     return ["--slots", str(len(slots.names))]
 
 
-def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> SchedulerInfo:
-    """Start the scheduler detached and wait until it holds the lock."""
+def start_scheduler(
+    slots: Slots | None, timeout_s: float = START_TIMEOUT_S, slurm: SlurmOptions | None = None
+) -> SchedulerInfo:
+    """Start the scheduler detached and wait until it holds the lock (with `slurm`: one that
+    hands jobs to Slurm; refused at once when a job's store is a local file, see
+    `slurm_jobs.check_stores`)."""
     running = running_scheduler()
     if running is not None:
         raise HybridTuiError(
             f"a queue scheduler already runs for {state_dir()} ({running.describe()}); "
             f"stop it with `{command_name.command('queue stop')}` first"
         )
+    if slurm is not None:
+        from hybrid_tui.paths import resolve_tracking_uri
+        from hybrid_tui.queue.slurm_jobs import check_stores
+
+        waiting = JobStore().jobs([RUNNING, QUEUED])
+        check_stores([resolve_tracking_uri(), *(job.tracking_uri for job in waiting)], slurm)
     log_path = scheduler_log_path()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "hybrid_tui", "queue", "serve", *_slot_args(slots)]
+    how = slurm.to_args() if slurm is not None else _slot_args(slots)
+    command = [sys.executable, "-m", "hybrid_tui", "queue", "serve", *how]
     env = {**os.environ, HOME_ENV: str(state_dir()), "PYTHONUNBUFFERED": "1"}
     process = start_detached(command, env, log_path)
     deadline = time.monotonic() + timeout_s
@@ -134,7 +148,7 @@ def start_scheduler(slots: Slots, timeout_s: float = START_TIMEOUT_S) -> Schedul
     raise HybridTuiError(f"the scheduler did not start within {timeout_s:.0f}s; see {log_path}")
 
 
-def serve(slots: Slots) -> int:
+def serve(slots: Slots | None, slurm: SlurmOptions | None = None) -> int:
     """The scheduler process (`hybrid-tui queue serve`, started by `start_scheduler`)."""
     handle = open(lock_path(), "a")  # held (locked) until this process ends
     if not _lock(handle):
@@ -143,12 +157,14 @@ def serve(slots: Slots) -> int:
     info = {
         "pid": os.getpid(),
         "start_ticks": process_start_ticks(os.getpid()),
-        "slots": slots.describe(),
+        "slots": slurm.describe() if slurm is not None else slots.describe(),
         "started": time.time(),
         "log": str(scheduler_log_path()),
+        "backend": SLURM if slurm is not None else LOCAL,
     }
     atomic_write_text(info_path(), json.dumps(info))
-    Scheduler(JobStore(), slots, tracker_for=trackers(), log=_log).run_forever()
+    scheduler = Scheduler(JobStore(), slots, tracker_for=trackers(), log=_log, slurm=slurm)
+    scheduler.run_forever()
     return 0
 
 
@@ -242,8 +258,13 @@ def cancel_running_jobs(
     process lives but is not their trainer (not signalled; ended by their run, as a dead one)."""
     import psutil
 
-    live, strangers = [], []
+    live, strangers, in_slurm = [], [], []
+    scheduler = Scheduler(store, tracker_for=trackers())
     for job in store.jobs([RUNNING]):
+        if job.backend == SLURM:
+            scheduler.slurm.cancel(job)
+            in_slurm.append(job)
+            continue
         process = trainer_process(job.pid, job.start_ticks, queue_job=f"{job.id}:{job.token}")
         if process is not None:
             live.append(job)
@@ -254,9 +275,19 @@ def cancel_running_jobs(
     deadline = time.monotonic() + timeout_s
     while any(is_trainer_of(job) for job in live) and time.monotonic() < deadline:
         time.sleep(0.1)
-    scheduler = Scheduler(store, tracker_for=trackers())
+    while in_slurm and _in_slurm(in_slurm) and time.monotonic() < deadline:
+        time.sleep(0.5)
     for job in live:
         if scheduler.learn_run_id(store.get(str(job.id))).run_id is None and not is_trainer_of(job):
             store.finish(job.id, KILLED, "cancelled before its run started")
     scheduler.reconcile()
-    return live, [store.get(str(job.id)) for job in strangers]
+    return live + in_slurm, [store.get(str(job.id)) for job in strangers]
+
+
+def _in_slurm(jobs: list[QueueJob]) -> bool:
+    """Whether Slurm still holds any of `jobs` (pending, running or completing)."""
+    ids = [job.slurm_id for job in jobs if job.slurm_id]
+    states = slurm.job_states(ids)
+    return any(
+        slurm.action(states[i].state) in (slurm.WAITING, slurm.TRAINING) for i in ids if i in states
+    )

@@ -32,11 +32,13 @@ from hybrid_tui.jobs.queue_store import (
     FAILED,
     RUN_STATUS_STATE,
     RUNNING,
+    SLURM,
     JobStore,
     QueueJob,
 )
 from hybrid_tui.jobs.reconcile import mark_trainer_gone
 from hybrid_tui.paths import QUEUE_JOB_ENV
+from hybrid_tui.queue.slurm import SlurmOptions
 from hybrid_tui.runs.files import RunFiles, process_start_ticks
 from hybrid_tui.runs.logs import error_line, tail
 
@@ -77,7 +79,9 @@ def free_slots(slots: Slots, running: list[QueueJob]) -> list[str]:
 class Scheduler:
     """One pass is `step()`: reconcile, then start what fits. `tracker_for(uri)` (the MLflow
     tracker of a job's store) lets it read a run's status and mark a dead trainer's run FAILED;
-    without it (`queue ls` with no scheduler running) the run's event file alone decides."""
+    without it (`queue ls` with no scheduler running) the run's event file alone decides.
+    With `slurm` options it hands queued jobs to Slurm instead (`queue.slurm_jobs`); jobs
+    already in Slurm are followed by every scheduler."""
 
     def __init__(
         self,
@@ -86,11 +90,19 @@ class Scheduler:
         tracker_for: Callable[[str], object] | None = None,
         spawn: Callable[[TrainerStart], Spawned] | None = None,
         log: Callable[[str], None] = lambda line: None,
+        slurm: SlurmOptions | None = None,
     ) -> None:
+        from hybrid_tui.queue.slurm_jobs import SlurmJobs
+
         self.store, self.slots, self.tracker_for = store, slots, tracker_for
         self.spawn, self.log = spawn, log  # `spawn`: tests' stand-ins for `start_trainer`
         self.children: dict[int, object] = {}  # job id -> Popen of trainers started here
         self.stopping = False
+        self.slurm_options = slurm
+        self.slurm = SlurmJobs(store, slurm, self.judge, log)
+
+    def describe(self) -> str:
+        return self.slurm_options.describe() if self.slurm_options else self.slots.describe()
 
     # ------------------------------------------------------------------ the loop
 
@@ -103,7 +115,7 @@ class Scheduler:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        self.log(f"scheduler {os.getpid()} serving {self.store.path} on {self.slots.describe()}")
+        self.log(f"scheduler {os.getpid()} serving {self.store.path} on {self.describe()}")
         while not self.stopping:
             try:
                 self.step()
@@ -116,15 +128,25 @@ class Scheduler:
 
     def step(self) -> None:
         self.reconcile()
-        if not self.stopping and self.slots is not None:
+        if self.stopping:
+            return
+        if self.slurm_options is not None:
+            for job in self.store.queued():  # Slurm schedules; each waits there, in this order
+                self.slurm.submit_queued(job)
+        elif self.slots is not None:
             self.start_next()
 
     # ------------------------------------------------------------------ reconciling
 
     def reconcile(self) -> None:
-        """Learn run ids, adopt live trainers, end the jobs whose trainer is gone."""
+        """Learn run ids, adopt live trainers, end the jobs whose trainer is gone (Slurm's jobs:
+        by their Slurm state)."""
+        in_slurm = []
         for job in self.store.jobs([RUNNING]):
             job = self.learn_run_id(job)
+            if job.backend == SLURM:
+                in_slurm.append(job)
+                continue
             if job.pid is None:
                 job = self._find_spawned(job)
                 if job is None:
@@ -135,6 +157,8 @@ class Scheduler:
             if self.store.finish(job.id, state, error):
                 self.log(f"job {job.id} {state}" + (f": {error}" if error else ""))
             self.children.pop(job.id, None)
+        if in_slurm:
+            self.slurm.follow(in_slurm)
 
     def learn_run_id(self, job: QueueJob) -> QueueJob:
         """Record the run id the job's trainer announced (once its run exists)."""
