@@ -1,0 +1,157 @@
+"""The queue's Slurm backend against a real slurmctld/slurmd on this host (no mock of sbatch):
+a 3-seed grid finishes through Slurm, a cancelled job checkpoints and ends KILLED, a job that
+reaches its time limit is resubmitted and finishes from its checkpoint, and Slurm's states show
+in the queue. One xdist group: the cluster has this machine's cores, one per job."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hybrid_tui.jobs.process import find_process_with_env
+from hybrid_tui.jobs.queue_store import ENDED, JobStore
+from hybrid_tui.paths import QUEUE_JOB_ENV
+from hybrid_tui.runs.files import RunFiles
+from tests.conftest import tracker_of
+from tests.queue.slurm_cluster import slurm_cluster, squeue_ids, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+__all__ = ["slurm_cluster"]  # the fixture, imported for the tests below
+
+SMOKE = Path(__file__).resolve().parents[2] / "recipes" / "smoke.toml"
+# One node, no GPU, one CPU a job; the sqlite store and state dir are this host's (shared).
+SLURM = ("queue", "start", "--backend", "slurm", "--gpus-per-job", "0", "--shared-dir")
+
+
+def _recipe(workdir: Path, steps: int, checkpoint_every: int) -> Path:
+    """recipes/smoke.toml, short: `steps`, eval on two languages of 5 questions."""
+    text = SMOKE.read_text(encoding="utf-8")
+    for old, new in (
+        ("steps = 20", f"steps = {steps}"),
+        ("checkpoint_every = 5", f"checkpoint_every = {checkpoint_every}"),
+        ('languages = ["en", "de", "th"]', 'languages = ["en", "de"]'),
+        ("max_questions = 40", "max_questions = 5"),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    path = workdir / f"slurm-{steps}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _ended(count: int):
+    jobs = JobStore().jobs()
+    return jobs if len(jobs) == count and all(job.state in ENDED for job in jobs) else None
+
+
+def _training(job_id: int):
+    """The job once its run has taken a training step."""
+    job = JobStore().get(str(job_id))
+    if job.run_id and '"type": "step"' in _text(RunFiles.for_run(job.run_id).events):
+        return job
+    return None
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def _stop(run_cli) -> None:
+    run_cli("queue", "stop", "--cancel-running")
+    assert squeue_ids() == [], "a test job was left in Slurm"
+
+
+def test_a_three_seed_grid_finishes_through_slurm(
+    slurm_cluster, run_cli, workdir: Path, data_root: Path
+) -> None:
+    recipe = _recipe(workdir, steps=3, checkpoint_every=0)
+    run_cli("queue", "add", str(recipe), "--set", "train.seed=0,1,2", "--data-dir", str(data_root))
+    try:
+        run_cli(*SLURM, check_code=0)
+        jobs = wait_for(lambda: _ended(3), "the grid to end in Slurm", timeout=400)
+    finally:
+        _stop(run_cli)
+    assert [(job.state, job.backend, job.slurm_state) for job in jobs] == [
+        ("finished", "slurm", "COMPLETED")
+    ] * 3, [job.error for job in jobs]
+    assert len({job.slurm_id for job in jobs}) == 3
+    runs = {run.run_id: run for run in tracker_of(workdir).list_runs()}
+    assert sorted(runs[job.run_id].params["train.seed"] for job in jobs) == ["0", "1", "2"]
+    assert {runs[job.run_id].status for job in jobs} == {"FINISHED"}
+    listed = json.loads(run_cli("queue", "ls", "--json", check_code=0).stdout)
+    assert [job["slurm_id"] for job in listed["jobs"]] == [job.slurm_id for job in jobs]
+    assert listed["scheduler"] is None  # stopped
+    log = run_cli("queue", "logs", str(jobs[0].id), check_code=0).stdout
+    assert f"run {jobs[0].run_id} finished" in log  # Slurm's output file is the job's log
+
+
+def test_a_cancelled_slurm_job_checkpoints_and_ends_killed(
+    slurm_cluster, run_cli, workdir: Path, data_root: Path
+) -> None:
+    recipe = _recipe(workdir, steps=5000, checkpoint_every=0)
+    run_cli("queue", "add", str(recipe), "--data-dir", str(data_root), check_code=0)
+    try:
+        run_cli(*SLURM, check_code=0)
+        job = wait_for(lambda: _training(1), "the job to train in Slurm", timeout=300)
+        assert JobStore().get("1").slurm_state == "RUNNING"
+        stopped = run_cli("queue", "stop", "--cancel-running", check_code=0).stdout
+        assert "cancelled job 1" in stopped
+    finally:
+        _stop(run_cli)
+    job = JobStore().get("1")
+    assert (job.state, job.resubmits) == ("killed", 0), job.error
+    assert tracker_of(workdir).get_run(job.run_id).status == "KILLED"
+    assert (RunFiles.for_run(job.run_id).checkpoint / "state.json").is_file()
+
+
+def _sigterm_pending(pid: int) -> bool:
+    """Whether SIGTERM waits for the (stopped) process, or it runs again (Slurm's time-limit
+    kill sends SIGCONT first) or is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return True
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    pending = int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+    return bool(pending & (1 << (signal.SIGTERM - 1))) or not fields["State"].startswith("T")
+
+
+def test_a_job_at_its_time_limit_is_resubmitted_and_finishes_from_its_checkpoint(
+    slurm_cluster, run_cli, workdir: Path, data_root: Path
+) -> None:
+    """The trainer is paused (SIGSTOP) once it trains, so it cannot finish before Slurm acts;
+    its time limit is then cut to what it has run and 20 s or more (whole minutes): Slurm's warning (`--signal`, 50 s before the
+    limit) or its time-limit kill reaches it, it checkpoints and ends KILLED, and the queue
+    submits it again with --resume."""
+    recipe = _recipe(workdir, steps=12, checkpoint_every=0)
+    run_cli("queue", "add", str(recipe), "--data-dir", str(data_root), check_code=0)
+    try:
+        run_cli(*SLURM, "--time", "10", "--signal-grace", "50", check_code=0)
+        job = wait_for(lambda: _training(1), "the job to train in Slurm", timeout=300)
+        pid = find_process_with_env(QUEUE_JOB_ENV, f"{job.id}:{job.token}")
+        os.kill(pid, signal.SIGSTOP)
+        # at least 20 s left, so the warning (due with 50 s left) comes before the kill
+        minutes = math.ceil((time.time() - job.started + 20) / 60)
+        limit = f"TimeLimit={minutes}"
+        subprocess.run(["scontrol", "update", f"JobId={job.slurm_id}", limit], check=True)
+        wait_for(lambda: _sigterm_pending(pid), "Slurm's SIGTERM", timeout=120)
+        os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: JobStore().get("1").resubmits == 1, "the resubmission", timeout=120)
+        job = wait_for(lambda: _ended(1), "the resubmitted job to end", timeout=300)[0]
+    finally:
+        _stop(run_cli)
+    assert (job.state, job.resubmits) == ("finished", 1), job.error
+    files = RunFiles.for_run(job.run_id)
+    starts = [json.loads(line) for line in _text(files.events).splitlines() if '"start"' in line]
+    assert [event["start_step"] > 0 for event in starts] == [False, True]  # from its checkpoint
+    assert tracker_of(workdir).get_run(job.run_id).status == "FINISHED"
+    assert files.log.with_name("trainer.log.1").exists()  # the first attempt's Slurm output
+    scheduler_log = _text(workdir / ".hybrid-tui" / "queue" / "scheduler.log")
+    assert f"resubmitting run {job.run_id} from its checkpoint" in scheduler_log
