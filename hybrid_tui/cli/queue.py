@@ -60,14 +60,14 @@ def queue_rm(
     """Remove queued (or ended) jobs; a running one must be cancelled first (one in Slurm is
     cancelled with scancel: its trainer checkpoints and ends KILLED)."""
     from hybrid_tui.jobs.queue_store import RUNNING, SLURM, JobStore
-    from hybrid_tui.queue.scheduler import Scheduler
+    from hybrid_tui.queue.daemon import cancel_in_slurm
 
     store = JobStore()
     in_slurm = [store.get(ref) for ref in jobs]
     in_slurm = [job for job in in_slurm if job.state == RUNNING and job.backend == SLURM]
     for job in in_slurm:
-        Scheduler(store).slurm.cancel(job)
-        typer.echo(f"cancelling job {job.id} in Slurm (job {job.slurm_id}); it ends killed")
+        ended = cancel_in_slurm(job)
+        typer.echo(f"cancelled job {job.id} in Slurm (job {job.slurm_id}); it is {ended.state}")
     ids = {str(job.id) for job in in_slurm}
     rest = [ref for ref in jobs if str(store.get(ref).id) not in ids]
     for job in store.remove(rest) if rest else []:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import TextIO
@@ -25,6 +26,7 @@ from hybrid_tui.queue.describe import (
     devices_label,
     duration,
     runs_on_cpu,
+    slurm_label,
     state_label,
 )
 from hybrid_tui.queue.scheduler import job_trainer_gone
@@ -77,7 +79,9 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
         console.print(f"no jobs queued; add some with `{command('queue add RECIPE')}`\n{serving}")
         return
     table = Table(title=serving, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for column in ("job", "name", "overrides", "state", "gpu", "prio", "wait", "ran", "run"):
+    in_slurm = any(job.backend == "slurm" for job in jobs)
+    columns = ("job", "name", "overrides", "state", "gpu", "prio", "wait", "ran", "run")
+    for column in columns + (("slurm",) if in_slurm else ()):
         table.add_column(column, justify="right" if column in ("job", "prio") else "left")
     now = time.time()
     deleted = deleted_run_ids(jobs)
@@ -93,6 +97,7 @@ def print_jobs(jobs: list[QueueJob], scheduler, json_output: bool) -> None:
             duration(job.wait_s(now)),
             duration(job.run_s(now)),
             run_label(job, deleted),
+            *((slurm_label(job),) if in_slurm else ()),
         )
     console.print(table)
     if gone:
@@ -138,6 +143,10 @@ def print_log(
                 out.write(chunk)
                 out.flush()
                 continue
+            if handle is not None and _replaced(handle, current_log(job)):
+                handle.close()  # a resubmitted Slurm job's new attempt: its log took the name
+                handle = None
+                continue
             if job.state in ENDED or job.state == "removed":
                 return
             if job_trainer_gone(job):  # its last lines were written before it ended
@@ -149,3 +158,11 @@ def print_log(
     finally:
         if handle is not None:
             handle.close()
+
+
+def _replaced(handle: TextIO, path) -> bool:
+    """Whether `path` now names another file than the open `handle` (a new attempt's log)."""
+    try:
+        return path is not None and os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino
+    except OSError:
+        return False

@@ -111,6 +111,12 @@ def cancel(
     from hybrid_tui.tracking import Tracker
 
     run_id = full_run_id(run_id, Tracker(resolve_tracking_uri(tracking_uri)))
+    from hybrid_tui.queue.daemon import cancel_in_slurm, slurm_job_of_run
+
+    if (in_slurm := slurm_job_of_run(run_id)) is not None:  # scancel: one SIGTERM, as here
+        ended = cancel_in_slurm(in_slurm)
+        typer.echo(f"cancelled {run_id} (Slurm job {in_slurm.slurm_id}; queue job {ended.state})")
+        return
     if not cancel_job(run_id):
         raise HybridTuiError(f"run {run_id} has no live trainer on this machine")
     typer.echo(f"cancelled {run_id}")

@@ -284,6 +284,27 @@ def cancel_running_jobs(
     return live + in_slurm, [store.get(str(job.id)) for job in strangers]
 
 
+def cancel_in_slurm(job: QueueJob, timeout_s: float = STOP_TIMEOUT_S) -> QueueJob:
+    """Cancel one running Slurm job (`queue rm`, `hybrid-tui cancel`): one SIGTERM through
+    scancel, wait until Slurm lets it go, then record its end (killed). Returns its row."""
+    store = JobStore()
+    scheduler = Scheduler(store, tracker_for=trackers())
+    scheduler.slurm.cancel(job)
+    deadline = time.monotonic() + timeout_s
+    while _in_slurm([job]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    scheduler.reconcile()
+    return store.get(str(job.id))
+
+
+def slurm_job_of_run(run_id: str) -> QueueJob | None:
+    """The running Slurm queue job that trains `run_id`, if any."""
+    for job in JobStore().jobs([RUNNING]):
+        if job.backend == SLURM and job.run_id == run_id:
+            return job
+    return None
+
+
 def _in_slurm(jobs: list[QueueJob]) -> bool:
     """Whether Slurm still holds any of `jobs` (pending, running or completing)."""
     ids = [job.slurm_id for job in jobs if job.slurm_id]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hybrid_tui.jobs.queue_store import QueueJob
+from hybrid_tui.jobs.queue_store import SLURM, QueueJob
 from hybrid_tui.runs.files import RunFiles
 
 STATE_STYLE = {
@@ -50,10 +50,22 @@ def duration(seconds: float | None) -> str:
 
 
 def devices_label(job: QueueJob) -> str:
-    """What a job runs on: `0,1` (GPUs), `cpu` (a CPU slot), '' while queued."""
+    """What a job runs on: `0,1` (GPUs), `cpu` (a CPU slot), `slurm` (handed to Slurm), ''
+    while queued."""
+    if job.backend == SLURM:
+        return "slurm"
     if not job.devices:
         return ""
     return "cpu" if job.devices.startswith("cpu") else job.devices
+
+
+def slurm_label(job: QueueJob) -> str:
+    """A Slurm job's id and the state the scheduler last saw (`812 PENDING`, `813 RUNNING ·
+    resubmitted 1`); '' for a local job."""
+    if job.backend != SLURM:
+        return ""
+    label = f"{job.slurm_id} {job.slurm_state or ''}".strip() if job.slurm_id else "submitting"
+    return label + (f" · resubmitted {job.resubmits}" if job.resubmits else "")
 
 
 def state_label(job: QueueJob, gone: bool) -> str:

@@ -31,13 +31,12 @@ SLURM = ("queue", "start", "--backend", "slurm", "--gpus-per-job", "0", "--share
 
 
 def _recipe(workdir: Path, steps: int, checkpoint_every: int) -> Path:
-    """recipes/smoke.toml, short: `steps`, eval on two languages of 5 questions."""
+    """recipes/smoke.toml, short: `steps`, no evaluation (the queue is under test here)."""
     text = SMOKE.read_text(encoding="utf-8")
     for old, new in (
         ("steps = 20", f"steps = {steps}"),
         ("checkpoint_every = 5", f"checkpoint_every = {checkpoint_every}"),
-        ('languages = ["en", "de", "th"]', 'languages = ["en", "de"]'),
-        ("max_questions = 40", "max_questions = 5"),
+        ('datasets = ["xquad-r"]', "datasets = []"),
     ):
         assert old in text
         text = text.replace(old, new)

@@ -1,5 +1,5 @@
-"""Queue: the job queue of this state dir. Jobs with their state, GPUs, priority, wait and run
-time, refreshed every two seconds; d removes a job (after asking), shift+up / shift+down move a
+"""Queue: the job queue of this state dir. Jobs with their state, GPUs (or `slurm`), priority,
+wait and run time, and a Slurm job's id and state, refreshed every two seconds; d removes a job (after asking), shift+up / shift+down move a
 queued job in the start order, l (or enter) follows a job's run in Live.
 
 The store is read in a thread worker; the scheduler itself runs detached (`hybrid-tui queue
@@ -24,7 +24,7 @@ from hybrid_tui.display_text import plain
 from hybrid_tui.jobs.queue_store import QUEUED, RUNNING, JobStore
 from hybrid_tui.queue.daemon import running_scheduler
 from hybrid_tui.queue.deleted_runs import run_label
-from hybrid_tui.queue.describe import STATE_STYLE, devices_label, duration
+from hybrid_tui.queue.describe import STATE_STYLE, devices_label, duration, slurm_label
 from hybrid_tui.tui.dialogs.confirm import ConfirmScreen
 from hybrid_tui.tui.messages import QueueLoaded
 
@@ -39,6 +39,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("wait", "wait"),
     ("ran", "ran"),
     ("run", "run"),
+    ("slurm", "slurm"),
 )
 
 
@@ -146,6 +147,7 @@ class QueueScreen(Screen):
                 Text(duration(job.wait_s(now))),
                 Text(duration(job.run_s(now))),
                 plain(run_label(job, self.deleted_runs)),
+                plain(slurm_label(job)),
                 key=str(job.id),
             )
         if current is not None and str(current) in table.rows:
