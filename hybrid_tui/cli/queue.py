@@ -59,18 +59,24 @@ def queue_rm(
 ) -> None:
     """Remove queued (or ended) jobs; a running one must be cancelled first (one in Slurm is
     cancelled with scancel: its trainer checkpoints and ends KILLED)."""
+    from hybrid_tui.errors import HybridTuiError
     from hybrid_tui.jobs.queue_store import RUNNING, SLURM, JobStore
     from hybrid_tui.queue.daemon import cancel_in_slurm
 
     store = JobStore()
-    in_slurm = [store.get(ref) for ref in jobs]
-    in_slurm = [job for job in in_slurm if job.state == RUNNING and job.backend == SLURM]
-    for job in in_slurm:
-        ended = cancel_in_slurm(job)
-        typer.echo(f"cancelled job {job.id} in Slurm (job {job.slurm_id}); it is {ended.state}")
-    ids = {str(job.id) for job in in_slurm}
-    rest = [ref for ref in jobs if str(store.get(ref).id) not in ids]
-    for job in store.remove(rest) if rest else []:
+    try:
+        removed = store.remove(jobs)  # all or none: a running job refuses them all
+    except HybridTuiError:
+        named = [store.get(ref) for ref in jobs]
+        in_slurm = [job for job in named if job.state == RUNNING and job.backend == SLURM]
+        if not in_slurm:
+            raise
+        rest = [ref for ref, job in zip(jobs, named, strict=True) if job not in in_slurm]
+        removed = store.remove(rest) if rest else []  # a running local job still refuses all
+        for job in in_slurm:
+            ended = cancel_in_slurm(job)
+            typer.echo(f"cancelled job {job.id} in Slurm ({job.slurm_id}); it is {ended.state}")
+    for job in removed:
         typer.echo(f"removed job {job.id} ({job.state} before)")
 
 

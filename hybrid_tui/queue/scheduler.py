@@ -99,7 +99,7 @@ class Scheduler:
         self.children: dict[int, object] = {}  # job id -> Popen of trainers started here
         self.stopping = False
         self.slurm_options = slurm
-        self.slurm = SlurmJobs(store, slurm, self.judge, log)
+        self.slurm = SlurmJobs(store, slurm, self.judge, lambda run: end_event(run)[0], log)
 
     def describe(self) -> str:
         return self.slurm_options.describe() if self.slurm_options else self.slots.describe()

@@ -72,16 +72,19 @@ def script_path(job: QueueJob) -> Path:
 class SlurmJobs:
     """The scheduler's Slurm half. `options` is None where no scheduler runs (`queue stop`,
     `hybrid-tui reconcile`): jobs are followed and ended, but a resubmission waits for the
-    scheduler. `judge(job)` is the scheduler's: the end state of a job by its run."""
+    scheduler. `judge(job)` is the scheduler's: the end state of a job by its run;
+    `end_status(run_id)` is the status of the run's `end` event (None without one)."""
 
     def __init__(
         self,
         store: JobStore,
         options: SlurmOptions | None,
         judge: Callable[[QueueJob], tuple[str, str | None]],
+        end_status: Callable[[str], str | None],
         log: Callable[[str], None],
     ) -> None:
         self.store, self.options, self.judge, self.log = store, options, judge, log
+        self.end_status = end_status
 
     # ------------------------------------------------------------------ submitting
 
@@ -199,9 +202,7 @@ class SlurmJobs:
             self.log(f"job {job.id} {state}" + (f": {error}" if error else ""))
 
     def _run_killed(self, job: QueueJob) -> bool:
-        from hybrid_tui.queue.scheduler import end_event
-
-        return job.run_id is not None and end_event(job.run_id)[0] == "KILLED"
+        return job.run_id is not None and self.end_status(job.run_id) == "KILLED"
 
     def _resubmit(self, job: QueueJob, why: str) -> bool:
         """Submit the job again with `--resume` (it keeps its run); False when it cannot."""

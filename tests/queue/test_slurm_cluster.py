@@ -1,7 +1,8 @@
 """The queue's Slurm backend against a real slurmctld/slurmd on this host (no mock of sbatch):
 a 3-seed grid finishes through Slurm, a cancelled job checkpoints and ends KILLED, a job that
 reaches its time limit is resubmitted and finishes from its checkpoint, and Slurm's states show
-in the queue. One xdist group: the cluster has this machine's cores, one per job."""
+in the queue. One xdist group: the cluster has this machine's cores, one per job; the jobs
+train a few steps and skip evaluation (the queue is under test, not the trainer)."""
 
 from __future__ import annotations
 
@@ -91,25 +92,6 @@ def test_a_three_seed_grid_finishes_through_slurm(
     assert f"run {jobs[0].run_id} finished" in log  # Slurm's output file is the job's log
 
 
-def test_a_cancelled_slurm_job_checkpoints_and_ends_killed(
-    slurm_cluster, run_cli, workdir: Path, data_root: Path
-) -> None:
-    recipe = _recipe(workdir, steps=5000, checkpoint_every=0)
-    run_cli("queue", "add", str(recipe), "--data-dir", str(data_root), check_code=0)
-    try:
-        run_cli(*SLURM, check_code=0)
-        job = wait_for(lambda: _training(1), "the job to train in Slurm", timeout=300)
-        assert JobStore().get("1").slurm_state == "RUNNING"
-        stopped = run_cli("queue", "stop", "--cancel-running", check_code=0).stdout
-        assert "cancelled job 1" in stopped
-    finally:
-        _stop(run_cli)
-    job = JobStore().get("1")
-    assert (job.state, job.resubmits) == ("killed", 0), job.error
-    assert tracker_of(workdir).get_run(job.run_id).status == "KILLED"
-    assert (RunFiles.for_run(job.run_id).checkpoint / "state.json").is_file()
-
-
 def _sigterm_pending(pid: int) -> bool:
     """Whether SIGTERM waits for the (stopped) process, or it runs again (Slurm's time-limit
     kill sends SIGCONT first) or is gone."""
@@ -122,35 +104,48 @@ def _sigterm_pending(pid: int) -> bool:
     return bool(pending & (1 << (signal.SIGTERM - 1))) or not fields["State"].startswith("T")
 
 
-def test_a_job_at_its_time_limit_is_resubmitted_and_finishes_from_its_checkpoint(
+def test_a_cancelled_job_ends_killed_and_one_at_its_time_limit_is_resubmitted(
     slurm_cluster, run_cli, workdir: Path, data_root: Path
 ) -> None:
-    """The trainer is paused (SIGSTOP) once it trains, so it cannot finish before Slurm acts;
-    its time limit is then cut to what it has run and 20 s or more (whole minutes): Slurm's warning (`--signal`, 50 s before the
-    limit) or its time-limit kill reaches it, it checkpoints and ends KILLED, and the queue
-    submits it again with --resume."""
-    recipe = _recipe(workdir, steps=12, checkpoint_every=0)
-    run_cli("queue", "add", str(recipe), "--data-dir", str(data_root), check_code=0)
+    """Two jobs at once (the cluster's two CPUs). Job 1 is cancelled with `queue rm`: scancel's
+    SIGTERM, a checkpoint, its run KILLED, never resubmitted. Job 2's trainer is paused
+    (SIGSTOP) once it trains, so it cannot finish before Slurm acts; its time limit is then cut
+    to what it has run and 20 s or more (whole minutes): Slurm's warning (`--signal`, 50 s
+    before the limit) or its time-limit kill reaches it, it checkpoints and ends KILLED, and the
+    queue submits it again with --resume; it finishes from its checkpoint."""
+    long, short = _recipe(workdir, steps=5000, checkpoint_every=0), _recipe(workdir, 8, 0)
+    for recipe in (long, short):
+        run_cli("queue", "add", str(recipe), "--data-dir", str(data_root), check_code=0)
     try:
         run_cli(*SLURM, "--time", "10", "--signal-grace", "50", check_code=0)
-        job = wait_for(lambda: _training(1), "the job to train in Slurm", timeout=300)
+        job = wait_for(lambda: _training(2), "job 2 to train in Slurm", timeout=300)
         pid = find_process_with_env(QUEUE_JOB_ENV, f"{job.id}:{job.token}")
         os.kill(pid, signal.SIGSTOP)
-        # at least 20 s left, so the warning (due with 50 s left) comes before the kill
         minutes = math.ceil((time.time() - job.started + 20) / 60)
         limit = f"TimeLimit={minutes}"
         subprocess.run(["scontrol", "update", f"JobId={job.slurm_id}", limit], check=True)
-        wait_for(lambda: _sigterm_pending(pid), "Slurm's SIGTERM", timeout=120)
+
+        wait_for(lambda: _sigterm_pending(pid), "Slurm's SIGTERM to job 2", timeout=120)
         os.kill(pid, signal.SIGCONT)
-        wait_for(lambda: JobStore().get("1").resubmits == 1, "the resubmission", timeout=120)
-        job = wait_for(lambda: _ended(1), "the resubmitted job to end", timeout=300)[0]
+
+        wait_for(lambda: _training(1), "job 1 to train in Slurm", timeout=300)
+        assert JobStore().get("1").slurm_state == "RUNNING"
+        removed = run_cli("queue", "rm", "1", check_code=0).stdout
+        assert "cancelled job 1 in Slurm" in removed and "it is killed" in removed
+        wait_for(lambda: JobStore().get("2").resubmits == 1, "the resubmission", timeout=120)
+        cancelled, resubmitted = wait_for(lambda: _ended(2), "both jobs to end", timeout=300)
     finally:
         _stop(run_cli)
-    assert (job.state, job.resubmits) == ("finished", 1), job.error
-    files = RunFiles.for_run(job.run_id)
+    assert (cancelled.state, cancelled.resubmits) == ("killed", 0), cancelled.error
+    assert tracker_of(workdir).get_run(cancelled.run_id).status == "KILLED"
+    assert (RunFiles.for_run(cancelled.run_id).checkpoint / "state.json").is_file()
+
+    assert (resubmitted.state, resubmitted.resubmits) == ("finished", 1), resubmitted.error
+    assert resubmitted.slurm_id != job.slurm_id  # a new Slurm job, the same run
+    files = RunFiles.for_run(resubmitted.run_id)
     starts = [json.loads(line) for line in _text(files.events).splitlines() if '"start"' in line]
     assert [event["start_step"] > 0 for event in starts] == [False, True]  # from its checkpoint
-    assert tracker_of(workdir).get_run(job.run_id).status == "FINISHED"
+    assert tracker_of(workdir).get_run(resubmitted.run_id).status == "FINISHED"
     assert files.log.with_name("trainer.log.1").exists()  # the first attempt's Slurm output
     scheduler_log = _text(workdir / ".hybrid-tui" / "queue" / "scheduler.log")
-    assert f"resubmitting run {job.run_id} from its checkpoint" in scheduler_log
+    assert f"resubmitting run {resubmitted.run_id} from its checkpoint" in scheduler_log
