@@ -121,19 +121,31 @@ def job_states(slurm_ids: list[str]) -> dict[str, SlurmJob]:
     if not slurm_ids:
         return {}
     result = _run(["squeue", "-h", "-t", "all", "-j", ",".join(slurm_ids), "-o", "%i|%T|%r"])
+    if result.returncode != 0 and not _unknown_id(result.stderr):
+        raise HybridTuiError(f"squeue failed: {' '.join(result.stderr.split())}")
     jobs = parse_squeue(result.stdout) if result.returncode == 0 else {}
     for slurm_id in slurm_ids:
         if slurm_id not in jobs:
             shown = _run(["scontrol", "show", "job", slurm_id])
+            if shown.returncode != 0 and not _unknown_id(shown.stderr):
+                # never judged on a silent Slurm (slurmctld restarting): the next pass asks again
+                raise HybridTuiError(f"scontrol failed: {' '.join(shown.stderr.split())}")
             job = parse_scontrol(shown.stdout) if shown.returncode == 0 else None
             if job is not None:
                 jobs[slurm_id] = job
     return jobs
 
 
+def _unknown_id(stderr: str) -> bool:
+    """Slurm's answer for a job it no longer holds (ended longer than MinJobAge ago)."""
+    return "Invalid job id" in stderr
+
+
 def find_by_name(name: str) -> str | None:
     """The id of the newest job Slurm knows by `name` (a submission whose id was not recorded)."""
     result = _run(["squeue", "-h", "-t", "all", "-n", name, "-o", "%i"])
+    if result.returncode != 0:  # not "none": the job would be submitted twice
+        raise HybridTuiError(f"squeue failed: {' '.join(result.stderr.split())}")
     ids = [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
     return max(ids, key=int) if ids else None
 

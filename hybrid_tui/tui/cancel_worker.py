@@ -9,12 +9,15 @@ from hybrid_tui.jobs import cancel
 
 
 def cancel_in_background(screen, run_id: str, then: Callable[[], None] | None = None) -> None:
-    """Ask `run_id`'s trainer to stop (it checkpoints first, as `hybrid-tui cancel` does) without
-    blocking the screen; the outcome is a notification, then `then()` on the UI thread."""
+    """Ask `run_id`'s trainer to stop (it checkpoints first, as `hybrid-tui cancel` does; through
+    scancel for a queue job in Slurm) without blocking the screen; the outcome is a notification, then `then()` on the UI thread."""
 
     def cancel_now() -> None:
+        from hybrid_tui.queue.daemon import cancel_in_slurm, slurm_job_of_run
+
         try:
-            stopped = cancel(run_id)
+            in_slurm = slurm_job_of_run(run_id)  # a queue job in Slurm: scancel, one SIGTERM
+            stopped = cancel_in_slurm(in_slurm) is not None if in_slurm else cancel(run_id)
         except Exception as err:
             screen.app.show_error(err, "cancelling")
             return

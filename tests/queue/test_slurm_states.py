@@ -5,11 +5,13 @@ local tracking store in one line."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.jobs.queue_store import JobStore
 from hybrid_tui.queue import slurm
 from hybrid_tui.queue.slurm import SlurmOptions
@@ -143,3 +145,24 @@ def test_slurm_backend_refuses_a_local_sqlite_store_in_one_line(run_cli, workdir
 def test_slurm_options_are_refused_on_the_local_backend(run_cli, workdir: Path) -> None:
     done = run_cli("queue", "start", "--partition", "gpu")
     assert "--partition is for --backend slurm" in one_error_line(done)
+
+
+def test_a_silent_slurm_is_an_error_never_an_ended_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """slurmctld restarting: squeue fails. The pass fails (the scheduler logs it and asks again)
+    instead of taking the jobs for forgotten and judging their runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("squeue", "scontrol"):
+        tool = bin_dir / name
+        tool.write_text(
+            "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\n"
+            "exit 1\n"
+        )
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with pytest.raises(HybridTuiError, match="squeue failed: .*Unable to contact"):
+        slurm.job_states(["5"])
+    with pytest.raises(HybridTuiError, match="squeue failed"):
+        slurm.find_by_name("hybrid-tui-1-abc")
