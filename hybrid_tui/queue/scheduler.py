@@ -132,7 +132,7 @@ class Scheduler:
             return
         if self.slurm_options is not None:
             for job in self.store.queued():  # Slurm schedules; each waits there, in this order
-                self.slurm.submit_queued(job)
+                self.slurm.submit_queued(job, self._store_ready)
         elif self.slots is not None:
             self.start_next()
 
@@ -238,13 +238,20 @@ class Scheduler:
         if self.store.refuse(job.id, error):
             self.log(f"job {job.id} failed: {error}")
 
-    def _start(self, job: QueueJob, given: list[str]) -> None:
+    def _store_ready(self, job: QueueJob) -> bool:
+        """Create the job's tracking store here first: two trainers creating one new sqlite
+        store at once break MLflow's migration. False (the job refused) when it cannot be."""
         if self.tracker_for is not None:
-            try:  # two trainers creating one new sqlite store at once break MLflow's migration
+            try:
                 self.tracker_for(job.tracking_uri)
             except Exception as err:
                 self.store.refuse(job.id, f"tracking store {job.tracking_uri}: {err}")
-                return
+                return False
+        return True
+
+    def _start(self, job: QueueJob, given: list[str]) -> None:
+        if not self._store_ready(job):
+            return
         token = uuid.uuid4().hex[:12]
         _, log_path = launch_files(token)
         cuda_visible = self.slots.cuda_visible(given)

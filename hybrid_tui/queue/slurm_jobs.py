@@ -88,13 +88,16 @@ class SlurmJobs:
 
     # ------------------------------------------------------------------ submitting
 
-    def submit_queued(self, job: QueueJob) -> None:
-        """queued -> running (pending in Slurm): claimed first, then submitted."""
+    def submit_queued(self, job: QueueJob, store_ready: Callable[[QueueJob], bool]) -> None:
+        """queued -> running (pending in Slurm): claimed first, then submitted. `store_ready`
+        creates the job's tracking store first (the scheduler's, as for a local start)."""
         assert self.options is not None
         problem = None if self.options.shared_dir else local_store_problem(job.tracking_uri)
         if problem:
             if self.store.refuse(job.id, f"not sent to Slurm: {problem}"):
                 self.log(f"job {job.id} failed: {problem}")
+            return
+        if not store_ready(job):
             return
         token = uuid.uuid4().hex[:12]
         _, log_path = launch_files(token)
