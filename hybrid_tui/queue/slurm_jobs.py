@@ -179,8 +179,10 @@ class SlurmJobs:
             self._sbatch(job)
 
     def _end(self, job: QueueJob, known: SlurmJob | None, act: str) -> None:
+        # a run that ended KILLED with no cancel asked was stopped by Slurm's warning; under
+        # torchrun the agent then exits non-zero, so Slurm says FAILED rather than COMPLETED
         by_time_limit = act == slurm.RESUBMIT or (
-            act == slurm.BY_RUN and not job.cancel_asked and self._run_killed(job)
+            act in (slurm.BY_RUN, slurm.FAILED) and not job.cancel_asked and self._run_killed(job)
         )
         if by_time_limit and job.state == RUNNING:
             why = known.state if known and act == slurm.RESUBMIT else "the time-limit warning"
@@ -193,7 +195,7 @@ class SlurmJobs:
             if job.run_id is None:
                 error = f"cancelled in Slurm (job {job.slurm_id}) before its run started"
             state, error = KILLED, error
-        elif act == slurm.FAILED and state != FINISHED:
+        elif act == slurm.FAILED and state not in (FINISHED, KILLED):
             reason = f"Slurm job {job.slurm_id} {known.state if known else 'ended'}"
             if known and known.reason not in ("", "None"):
                 reason += f" ({known.reason})"

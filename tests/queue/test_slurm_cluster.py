@@ -68,16 +68,43 @@ def _stop(run_cli) -> None:
     assert squeue_ids() == [], "a test job was left in Slurm"
 
 
+def _one_pending_two_running():
+    jobs = JobStore().jobs()
+    seen = sorted(str(job.slurm_state) for job in jobs if job.slurm_id)
+    return jobs if seen == ["PENDING", "RUNNING", "RUNNING"] else None
+
+
+def _torchrun_job(workdir: Path, data_root: Path) -> str:
+    """The script of a multi-node job (srun, one torchrun per node, c10d rendezvous on the first
+    node) on this one node and CPU, submitted as the backend does: its Slurm id."""
+    from hybrid_tui.jobs.launch import TrainerStart
+    from hybrid_tui.queue import slurm
+
+    recipe = _recipe(workdir, steps=2, checkpoint_every=0)
+    trainer = TrainerStart(recipe, data_dir=str(data_root)).command(workdir / "torchrun.run_id")
+    script = workdir / "torchrun.sh"
+    script.write_text(slurm.batch_script(trainer, "torchrun", 1, steps=True), encoding="utf-8")
+    args = slurm.sbatch_args(slurm.SlurmOptions(), "hybrid-tui-torchrun", "torchrun.log", 0, True)
+    return slurm.submit(str(script), [*args, f"--chdir={workdir}"], dict(os.environ))
+
+
 def test_a_three_seed_grid_finishes_through_slurm(
     slurm_cluster, run_cli, workdir: Path, data_root: Path
 ) -> None:
+    """Three jobs on two CPUs: the third waits PENDING in Slurm (running in the queue) while
+    two run. Meanwhile (in the third's round, no extra time) the script a multi-node job gets
+    runs torchrun under srun on this one node."""
     recipe = _recipe(workdir, steps=3, checkpoint_every=0)
     run_cli("queue", "add", str(recipe), "--set", "train.seed=0,1,2", "--data-dir", str(data_root))
     try:
         run_cli(*SLURM, check_code=0)
+        during = wait_for(_one_pending_two_running, "one job pending, two running", timeout=120)
+        torchrun_id = _torchrun_job(workdir, data_root)
         jobs = wait_for(lambda: _ended(3), "the grid to end in Slurm", timeout=400)
+        wait_for(lambda: torchrun_id not in squeue_ids(), "the torchrun job", timeout=300)
     finally:
         _stop(run_cli)
+    assert {job.state for job in during} == {"running"}  # PENDING in Slurm: running here
     assert [(job.state, job.backend, job.slurm_state) for job in jobs] == [
         ("finished", "slurm", "COMPLETED")
     ] * 3, [job.error for job in jobs]
@@ -90,6 +117,9 @@ def test_a_three_seed_grid_finishes_through_slurm(
     assert listed["scheduler"] is None  # stopped
     log = run_cli("queue", "logs", str(jobs[0].id), check_code=0).stdout
     assert f"run {jobs[0].run_id} finished" in log  # Slurm's output file is the job's log
+
+    torchrun_run = (workdir / "torchrun.run_id").read_text(encoding="utf-8").strip()
+    assert runs[torchrun_run].status == "FINISHED", _text(workdir / "torchrun.log")
 
 
 def _sigterm_pending(pid: int) -> bool:
