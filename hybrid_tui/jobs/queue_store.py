@@ -380,14 +380,27 @@ class JobStore:
             return cursor.rowcount == 1
 
     def set_slurm(
-        self, job_id: int, slurm_id: str | None, state: str | None, steps: bool | None = None
+        self,
+        job_id: int,
+        slurm_id: str | None,
+        state: str | None,
+        steps: bool | None = None,
+        started: bool = False,
     ) -> None:
-        """The job's Slurm id and the last state seen (the scheduler's, each pass)."""
+        """The job's Slurm id and the last state seen (the scheduler's, each pass); `started`:
+        Slurm started it now, so its wait ends here (it was pending in Slurm until now)."""
         with self._transaction() as conn:
             conn.execute(
                 "update jobs set slurm_id = ?, slurm_state = ?, "
-                "slurm_steps = coalesce(?, slurm_steps) where id = ?",
-                (slurm_id, state, None if steps is None else int(steps), job_id),
+                "slurm_steps = coalesce(?, slurm_steps), started = coalesce(?, started) "
+                "where id = ?",
+                (
+                    slurm_id,
+                    state,
+                    None if steps is None else int(steps),
+                    time.time() if started else None,
+                    job_id,
+                ),
             )
 
     def resubmitting(self, job_id: int, token: str, log_path: str) -> bool:

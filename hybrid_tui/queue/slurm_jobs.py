@@ -156,10 +156,16 @@ class SlurmJobs:
                 continue
             known = seen.get(job.slurm_id)
             state = known.state.split(" ")[0] if known else None
-            if known is not None and state != job.slurm_state:
-                self.store.set_slurm(job.id, job.slurm_id, state)
-                self.log(f"job {job.id}: Slurm job {job.slurm_id} {state}")
             act = slurm.action(state) if state else slurm.BY_RUN  # forgotten: its run decides
+            if known is not None and state != job.slurm_state:
+                # its wait ends when Slurm first starts it (not at a resubmission)
+                first_start = (
+                    act == slurm.TRAINING
+                    and not job.resubmits
+                    and (slurm.action(job.slurm_state or "PENDING") == slurm.WAITING)
+                )
+                self.store.set_slurm(job.id, job.slurm_id, state, started=first_start)
+                self.log(f"job {job.id}: Slurm job {job.slurm_id} {state}")
             if act in (slurm.WAITING, slurm.TRAINING):
                 continue
             self._end(self.store.get(str(job.id)), known, act)

@@ -105,6 +105,8 @@ def test_a_three_seed_grid_finishes_through_slurm(
     finally:
         _stop(run_cli)
     assert {job.state for job in during} == {"running"}  # PENDING in Slurm: running here
+    pending = next(job.id for job in during if job.slurm_state == "PENDING")
+    assert max(jobs, key=lambda job: job.wait_s()).id == pending  # its wait: until Slurm ran it
     assert [(job.state, job.backend, job.slurm_state) for job in jobs] == [
         ("finished", "slurm", "COMPLETED")
     ] * 3, [job.error for job in jobs]
