@@ -197,7 +197,8 @@ class QueueJob:
 
 
 def _job(row: sqlite3.Row) -> QueueJob:
-    values = dict(row)
+    # columns a newer version added are left out: an older scheduler still reads the table
+    values = {key: row[key] for key in row.keys() if key in QueueJob.__dataclass_fields__}
     values["overrides"] = json.loads(values["overrides"])
     values["tags"] = json.loads(values["tags"])
     return QueueJob(**values)

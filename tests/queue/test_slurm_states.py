@@ -166,3 +166,18 @@ def test_a_silent_slurm_is_an_error_never_an_ended_job(
         slurm.job_states(["5"])
     with pytest.raises(HybridTuiError, match="squeue failed"):
         slurm.find_by_name("hybrid-tui-1-abc")
+
+
+def test_a_column_a_newer_version_added_does_not_stop_this_one_reading(tmp_path: Path) -> None:
+    """A newer hybrid-tui opened the queue.db and added a column: this version (a scheduler
+    still running from before the upgrade) reads its jobs all the same."""
+    store = JobStore(tmp_path / "queue.db")
+    assert store.add([]) == []  # the table, as this version makes it
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("alter table jobs add column from_the_future text")
+        conn.execute(
+            "insert into jobs (name, source, recipe_path, position, state, created, workdir, "
+            "tracking_uri, from_the_future) values ('smoke', 'r', 'r.toml', 1, 'queued', 0, "
+            "'/w', 'x', 'later')"
+        )
+    assert [job.name for job in store.jobs()] == ["smoke"]
