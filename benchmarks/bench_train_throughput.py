@@ -13,6 +13,9 @@ per column ("query: " / 64 tokens, "passage: " / 128 tokens), `MultipleNegatives
 (scale 20 = temperature 0.05), backward, grad-norm clip 1.0, and the optimiser the Trainer picks by
 default with torch >= 2.8 (`adamw_torch_fused`), lr 3e-5, weight decay 0.01. The Trainer's own
 bookkeeping (dataloader, callbacks, logging) is left out, which can only make the baseline faster.
+It runs its best attention for the device (`st_attention`: flash_attention_2, which
+sentence-transformers 5+ runs unpadded, with flash-attn on CUDA in bf16; SDPA otherwise), and the
+header and JSON say which ran.
 
 All sides train on the same batches (MLQA-R pairs drawn by hybrid-tui's sampler, α = 0.5),
 alternating rounds of K steps (one step per side per round by default: on a shared machine the

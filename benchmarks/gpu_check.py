@@ -24,7 +24,9 @@ fp32 and bf16 (autocast; the project's own where its path offers it on this devi
 script's `torch.autocast` around `train_step`: `bf16_autocast` says which), batch 32 and 128,
 and the project's gradient caching at batch 1024 in chunks of 128 (`train.grad_accum_steps`).
 Each row: pairs/s, tokens/s (real tokens, padding not counted), ms/step, peak memory, MFU.
-Also the eval encode rate: `BiEncoder.encode` over MLQA-R-length candidate sentences.
+Also the eval encode rate: `BiEncoder.encode` over MLQA-R-length candidate sentences, and
+`padding_free_vs_padded_max_abs_diff`: both project sides' fp32 embeddings of one batch before
+training (same weights), so this device's packed attention kernel is checked, not only timed.
 
 MFU = useful training FLOP/s / the device's peak for the precision. Useful FLOPs of a step,
 summed over its query and passage texts with n real tokens each (after truncation), for an
@@ -173,6 +175,8 @@ class Check:
         self.rows: list[dict] = []
         self.eval_rows: list[dict] = []
         self.st_attention: dict[str, str] = {}
+        self.reference: dict[str, object] = {}
+        self.padding_free_diff: dict[str, float] = {}
         self.texts = syn.TextBatches(seed=0)
         self.on_gpu = plan.device == "cuda"
         self.bf16_by_project = self._project_autocasts()
@@ -325,6 +329,7 @@ class Check:
         encoder = BiEncoder(model, tokenizer, syn.conventions(arch), padding_free=padding_free).to(
             self.plan.device
         )
+        self.same_embeddings(arch.name, encoder, padding_free)
         encoder.train()
         optimizer = adamw(encoder.parameters())
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -386,6 +391,18 @@ class Check:
             )
         if padding_free:
             self.eval_encode(arch, encoder)
+
+    def same_embeddings(self, model: str, encoder, padding_free: bool) -> None:
+        """Before training: both project sides start from the same weights, so their fp32
+        embeddings of one MLQA-length batch (dropout off) must agree; records the largest
+        difference (this device's packed attention kernel against the padded forward)."""
+        encoder.eval()
+        texts = syn.TextBatches(seed=1).texts("passage", self.plan.batches[-1])
+        with self.torch.no_grad():
+            embeddings = encoder(encoder.tokenize(texts, "passage")).float().cpu()
+        first = self.reference.setdefault(model, embeddings)
+        if not padding_free:
+            self.padding_free_diff[model] = float(f"{(first - embeddings).abs().max():.3g}")
 
     def st_side(self, arch, folder: Path, precision: str) -> None:
         """sentence-transformers' MNRL step at its best attention for this precision."""
@@ -555,6 +572,7 @@ def main() -> int:
         **environment(plan.device),
         "project_attention": check.project_attention,
         "sentence_transformers_attention": check.st_attention,
+        "padding_free_vs_padded_max_abs_diff": check.padding_free_diff,
         "bf16_autocast": (
             "project (train_step's own autocast)"
             if check.bf16_by_project

@@ -140,6 +140,9 @@ def test_the_dry_run_prints_a_rate_for_every_side_model_precision_and_batch(dry_
         "bf16": "sdpa, padded",
     }  # no flash-attn, no CUDA: sentence-transformers' best is SDPA, and the JSON says so
     assert result["project_attention"].startswith("repad")
+    diffs = result["padding_free_vs_padded_max_abs_diff"]
+    assert diffs.keys() == {"e5-small", "xlm-r-base", "labse"}
+    assert all(diff < 1e-4 for diff in diffs.values()), diffs  # the same embeddings
     assert [r["model"] for r in result["eval_encode"]] == ["e5-small", "xlm-r-base", "labse"]
     assert all(r["texts_per_s"] > 0 for r in result["eval_encode"])
 
