@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -66,9 +66,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the project, not installed
 import _common as c  # noqa: E402
 import _synthetic as syn  # noqa: E402
+from _project_step import LR, WEIGHT_DECAY, StepSetup, adamw, sampler_batches, step_flops  # noqa: E402
 
 SIDES = ("project_padding_free", "padded_hf", "sentence_transformers")
-LR, WEIGHT_DECAY, TEMPERATURE, MAX_GRAD_NORM = 3e-5, 0.01, 0.05, 1.0
 EVAL_BATCH = 64  # the recipe's eval.batch_size default
 # dense TFLOP/s from NVIDIA's data sheets (SXM): bf16 tensor cores, fp32 without TF32 (torch's
 # default matmul precision, "highest", keeps fp32 matmuls off TF32)
@@ -97,70 +97,6 @@ class Plan:
         if dry_run:
             return cls("cpu", (4, 8), 16, 8, 1, 1, 1, 48, 256)
         return cls("cuda", (32, 128), 1024, 128, 3, 10, 3, 8192, 8192)
-
-
-@dataclass
-class StepSetup:
-    """The fields of `training.setup.Setup` that `train_step` reads (the real one needs a
-    recipe, hence pydantic, and a data set: neither is on the GPU machine)."""
-
-    encoder: object
-    optimizer: object
-    scheduler: object
-    pairs: SimpleNamespace
-    device: str
-    autocast_dtype: object
-    grad_accum_steps: int = 1
-    precision: str = "fp32"
-    scaler: object = None
-    rank: int = 0
-    world: int = 1
-    recipe: SimpleNamespace = field(init=False)
-
-    def __post_init__(self) -> None:
-        train = SimpleNamespace(
-            temperature=TEMPERATURE,
-            grad_accum_steps=self.grad_accum_steps,
-            max_grad_norm=MAX_GRAD_NORM,
-            precision=self.precision,
-        )
-        self.recipe = SimpleNamespace(train=train, data=SimpleNamespace(hard_negatives=0))
-
-
-def sampler_batches(text_batches: list[tuple[list[str], list[str]]]):
-    """The texts as `train_step` takes them: pairs (one language, "xx") and batches of ids."""
-    items, batches = [], []
-    for queries, passages in text_batches:
-        first = len(items)
-        items += [
-            SimpleNamespace(texts={"xx": pair}) for pair in zip(queries, passages, strict=True)
-        ]
-        ids = range(first, len(items))
-        batches.append(
-            SimpleNamespace(
-                items=[SimpleNamespace(item=i, query_lang="xx", passage_lang="xx") for i in ids]
-            )
-        )
-    return SimpleNamespace(items=items), batches
-
-
-def step_flops(config: dict, lengths: list[int]) -> float:
-    """Useful FLOPs of one training step over texts of these real lengths (module docstring)."""
-    h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    forward = sum(layers * (2 * n * (4 * h * h + 2 * h * f) + 4 * n * n * h) for n in lengths)
-    return 3.0 * forward
-
-
-def adamw(parameters):
-    """AdamW as `training.setup` builds it: decay on matrices only, fused kernels."""
-    import torch
-
-    trainable = [p for p in parameters if p.requires_grad]
-    groups = [
-        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": WEIGHT_DECAY},
-        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=LR, fused=True)
 
 
 class Check:

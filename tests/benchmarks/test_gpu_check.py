@@ -38,7 +38,14 @@ NOT_THERE = {"pydantic", "platformdirs", "tomli_w", "mlflow", "faiss", "textual"
 # their distribution names (the machine lacks them even where a package here requires one:
 # typer here requires pydantic, the machine's older typer does not)
 NOT_THERE_DISTRIBUTIONS = NOT_THERE - {"tomli_w", "faiss"} | {"tomli-w", "faiss-cpu", "flash-attn"}
-PROJECT = {"hybrid_tui", "_common", "_synthetic", "gpu_check", "bench_train_throughput"}
+PROJECT = {
+    "hybrid_tui",
+    "_common",
+    "_synthetic",
+    "_project_step",
+    "gpu_check",
+    "bench_train_throughput",
+}
 KEYS = {"pairs_per_s", "tokens_per_s", "step_ms", "peak_mem_mib", "mfu"}
 # The child: no site-packages (-S), the network cut, the modules it imported written at exit.
 RUNNER = """
