@@ -113,6 +113,10 @@ class Check:
         self.st_attention: dict[str, str] = {}
         self.reference: dict[str, object] = {}
         self.padding_free_diff: dict[str, float] = {}
+        self.peak_tflops: dict[str, float] = {}
+        self.matmul: dict[str, float] = {}
+        self.peak_source: str | None = None
+        self.project_attention: str | None = None
         self.texts = syn.TextBatches(seed=0)
         self.on_gpu = plan.device == "cuda"
         self.bf16_by_project = self._project_autocasts()
@@ -234,9 +238,7 @@ class Check:
             try:
                 run(row)
             except Exception as err:  # noqa: BLE001 - one failed row must not stop the check
-                row["error"] = (
-                    f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
-                )
+                row["error"] = first_line(err)
                 self.free_memory()
         self.rows.append(row)
         shown = {
@@ -395,14 +397,25 @@ class Check:
                 tokens_per_s=round(tokens / seconds, 1),
             )
         except Exception as err:  # noqa: BLE001
-            row["error"] = (
-                f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
-            )
+            row["error"] = first_line(err)
         encoder.train()
         self.eval_rows.append(row)
         self.log(f"{arch.name} eval encode: {row}")
 
     # ------------------------------------------------------------ the whole check
+
+    def build(self, arch, folder: Path) -> Path:
+        """The random-weight folder, initialised on the device (fast for LaBSE's 501k-row
+        table), or on the CPU where that fails."""
+        try:
+            return syn.build_encoder_folder(arch, folder, self.plan.device)
+        except Exception as err:  # noqa: BLE001
+            if not self.on_gpu:
+                raise
+            self.log(f"building {arch.name} on the GPU failed ({first_line(err)}); on the CPU")
+            return syn.build_encoder_folder(arch, folder, "cpu")
+        finally:
+            self.free_memory()
 
     def run(self, archs, workdir: Path) -> None:
         measured = {p: float(f"{self.matmul_tflops(p):.4g}") for p in ("fp32", "bf16")}
@@ -411,7 +424,6 @@ class Check:
         spec = next((v for k, v in SPEC_TFLOPS.items() if k in name), None)
         self.peak_tflops = dict(spec) if spec else dict(measured)
         self.peak_source = f"data sheet ({name})" if spec else "measured matmul (matmul_tflops)"
-        self.project_attention = None
         for arch in archs:
             if self.over_budget():
                 self.rows.append(
@@ -419,8 +431,11 @@ class Check:
                 )
                 continue
             self.log(f"building {arch.name} ({arch.hub_id} architecture, random weights)")
-            folder = syn.build_encoder_folder(arch, workdir / arch.name, self.plan.device)
-            self.free_memory()
+            try:
+                folder = self.build(arch, workdir / arch.name)
+            except Exception as err:  # noqa: BLE001 - the other models still run
+                self.rows.append({"model": arch.name, "error": f"building it: {first_line(err)}"})
+                continue
             for padding_free in (True, False):
                 self.project_side(arch, folder, padding_free)
                 self.free_memory()
@@ -429,7 +444,7 @@ class Check:
                     self.st_side(arch, folder, precision)
                     self.free_memory()
                 except Exception as err:  # noqa: BLE001 - loading failed: the rows say why
-                    message = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+                    message = first_line(err)
                     self.rows.append(
                         {
                             "model": arch.name,
@@ -438,6 +453,12 @@ class Check:
                             "error": message,
                         }
                     )
+
+
+def first_line(err: BaseException) -> str:
+    """`Type: the message's first line` (at most 300 characters) for the JSON."""
+    text = str(err).splitlines()[0][:300] if str(err) else ""
+    return f"{type(err).__name__}: {text}"
 
 
 def environment(device: str) -> dict:
@@ -499,8 +520,13 @@ def main() -> int:
         archs = [a for a in archs if a.name in wanted]
     precisions = ["bf16", "fp32"] if args.precision == "both" else [args.precision]
     check = Check(plan, args.budget_s, precisions)
+    fatal = None
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as workdir:
-        check.run(archs, Path(workdir))
+        try:
+            check.run(archs, Path(workdir))
+        except Exception as err:  # noqa: BLE001 - the JSON line is printed whatever happens
+            fatal = first_line(err)
+            check.log(f"stopped: {fatal}")
     lengths = syn.length_histograms()
     result = {
         "check": "gpu_check",
@@ -524,7 +550,8 @@ def main() -> int:
         else "process max RSS so far (cpu)",
         "rows": check.rows,
         "eval_encode": check.eval_rows,
-        "errors": sum("error" in r for r in check.rows + check.eval_rows),
+        "errors": sum("error" in r for r in check.rows + check.eval_rows) + (fatal is not None),
+        "fatal": fatal,
         "seconds": round(time.perf_counter() - check.start, 1),
         "budget_s": args.budget_s,
     }
