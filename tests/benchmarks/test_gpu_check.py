@@ -34,10 +34,23 @@ ON_THE_GPU_MACHINE = (
     "matplotlib",
     "filelock",
 )
-NOT_THERE = {"pydantic", "platformdirs", "tomli_w", "mlflow", "faiss", "textual", "datasets"}
-# their distribution names (the machine lacks them even where a package here requires one:
-# typer here requires pydantic, the machine's older typer does not)
-NOT_THERE_DISTRIBUTIONS = NOT_THERE - {"tomli_w", "faiss"} | {"tomli-w", "faiss-cpu", "flash-attn"}
+# what it lacks, as modules and as distributions (left out of the simulated machine even where
+# a package here requires one: typer here requires pydantic, the machine's typer goes without)
+NOT_THERE = {
+    "pydantic",
+    "platformdirs",
+    "tomli_w",
+    "mlflow",
+    "faiss",
+    "textual",
+    "datasets",
+    "flash_attn",
+}
+NOT_THERE_DISTRIBUTIONS = NOT_THERE - {"tomli_w", "faiss", "flash_attn"} | {
+    "tomli-w",
+    "faiss-cpu",
+    "flash-attn",
+}
 PROJECT = {
     "hybrid_tui",
     "_common",
