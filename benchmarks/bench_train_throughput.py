@@ -13,6 +13,9 @@ per column ("query: " / 64 tokens, "passage: " / 128 tokens), `MultipleNegatives
 (scale 20 = temperature 0.05), backward, grad-norm clip 1.0, and the optimiser the Trainer picks by
 default with torch >= 2.8 (`adamw_torch_fused`), lr 3e-5, weight decay 0.01. The Trainer's own
 bookkeeping (dataloader, callbacks, logging) is left out, which can only make the baseline faster.
+It runs its best attention for the device (`st_attention`: flash_attention_2, which
+sentence-transformers 5+ runs unpadded, with flash-attn on CUDA in bf16; SDPA otherwise), and the
+header and JSON say which ran.
 
 All sides train on the same batches (MLQA-R pairs drawn by hybrid-tui's sampler, α = 0.5),
 alternating rounds of K steps (one step per side per round by default: on a shared machine the
@@ -95,14 +98,47 @@ def build_hybrid(
     return setup
 
 
+def st_attention(device: str, precision: str) -> str:
+    """sentence-transformers at its best here: `flash_attention_2` where flash-attn is importable,
+    CUDA is present and the step runs in bf16 (sentence-transformers 5+ then unpads the batch
+    itself: transformers' flattening collator, XLM-R's position offsets included); SDPA
+    otherwise (flash attention has no fp32 kernel)."""
+    if not device.startswith("cuda") or precision == "fp32":
+        return "sdpa"
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return "sdpa"
+    return "flash_attention_2"
+
+
+def st_attention_status(model) -> str:
+    """Which attention the loaded sentence-transformers model runs, and whether it unpads."""
+    first = model[0]
+    config = getattr(first, "auto_model", getattr(first, "model", None)).config
+    unpadded = bool(getattr(first, "can_flatten_inputs", False))
+    return f"{config._attn_implementation}, {'unpadded' if unpadded else 'padded'}"
+
+
 def build_st(
-    model_path: Path, lr: float, weight_decay: float, fused: bool = True, device: str = "cpu"
+    model_path: Path,
+    lr: float,
+    weight_decay: float,
+    fused: bool = True,
+    device: str = "cpu",
+    precision: str = "fp32",
 ):
+    """sentence-transformers' MNRL training pieces on `model_path`, with `st_attention`'s
+    attention (`st_attention_status(model)` says which ran)."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    model = SentenceTransformer(str(model_path), device=device)
+    model = SentenceTransformer(
+        str(model_path),
+        device=device,
+        model_kwargs={"attn_implementation": st_attention(device, precision)},
+    )
     model.train()
     loss = MultipleNegativesRankingLoss(model, scale=20.0)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
@@ -119,14 +155,21 @@ def build_st(
 
 
 def st_step(
-    model, loss_fn, optimizer, queries, passages, phases=None, autocast=contextlib.nullcontext
+    model,
+    loss_fn,
+    optimizer,
+    queries,
+    passages,
+    phases=None,
+    autocast=contextlib.nullcontext,
+    prompts: tuple[str | None, str | None] = ("query: ", "passage: "),
 ) -> float:
     import torch
 
     t0 = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
-    q = model.preprocess(queries, prompt="query: ", max_length=64)
-    p = model.preprocess(passages, prompt="passage: ", max_length=128)
+    q = model.preprocess(queries, prompt=prompts[0], max_length=64)
+    p = model.preprocess(passages, prompt=prompts[1], max_length=128)
     q, p = _to_device(q, model.device), _to_device(p, model.device)
     t1 = time.perf_counter()
     with autocast():
@@ -250,8 +293,13 @@ def main() -> None:
     texts = [batch_texts(setup, b) for b in batches]
     fraction = real_token_fraction(setup.encoder, texts)
     st_model, st_loss, st_opt = build_st(
-        model_path, setup.recipe.train.lr, setup.recipe.train.weight_decay, device=args.device
+        model_path,
+        setup.recipe.train.lr,
+        setup.recipe.train.weight_decay,
+        device=args.device,
+        precision=args.precision,
     )
+    st_attention_ran = st_attention_status(st_model)
     on_gpu = args.device == "cuda"
 
     def st_autocast():
@@ -268,7 +316,8 @@ def main() -> None:
         f"{args.device} | {len(setup.pairs.items)} MLQA-R items | {rounds} rounds x {k} steps "
         f"(+{warmup} warm-up) per side, same batches every side | real tokens "
         f"{100 * fraction:.1f}% of padded tokens\n   {PF}: {setup.encoder.padding_free_status}"
-        f"\n   {PADDED}: {padded_setup.encoder.padding_free_status}",
+        f"\n   {PADDED}: {padded_setup.encoder.padding_free_status}"
+        f"\n   {ST}: attention {st_attention_ran}",
         flush=True,
     )
     setups = {PF: setup, PADDED: padded_setup}
@@ -358,6 +407,7 @@ def main() -> None:
             "device": args.device,
             "precision": args.precision,
             "padding_free": setup.encoder.padding_free_status,
+            "sentence_transformers_attention": st_attention_ran,
             "goal": GOAL,
             "machine": c.machine(),
         }

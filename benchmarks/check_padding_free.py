@@ -3,7 +3,7 @@ kernel the device has (`repad` everywhere; `jagged` and, with flash-attn install
 CUDA), in fp32 and (CUDA) under bf16 autocast as the trainer runs it.
 
 The unit tests check the CPU path; this is the check for the CUDA kernels, which CI cannot run
-(`benchmarks/gpu_check.sh` calls it). One real MLQA-R hybrid batch, dropout off. Ends with one
+(on a GPU machine with the project's extras). One real MLQA-R hybrid batch, dropout off. Ends with one
 JSON line; exits 1 when an fp32 comparison is outside 1e-4 (embeddings, max abs) / 1e-3
 (gradients, worst parameter relative in norm), or a bf16 one outside 5e-2 / 1e-1.
 """

@@ -12,6 +12,7 @@ import contextlib
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,7 +23,9 @@ from hybrid_tui.models import resolve_conventions, resolve_model
 from hybrid_tui.models.conventions import Conventions
 from hybrid_tui.models.folder import write_sentence_transformers_files, write_tokenizer
 from hybrid_tui.progress import ProgressFn
-from hybrid_tui.recipe import ModelConfig
+
+if TYPE_CHECKING:  # the recipe imports pydantic: the GPU check builds encoders without it
+    from hybrid_tui.recipe import ModelConfig
 
 KINDS = ("query", "passage")
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -105,6 +108,8 @@ class BiEncoder(torch.nn.Module):
     @classmethod
     def from_path(cls, path: str | Path, device: str = "cpu") -> BiEncoder:
         """A saved folder (ours, or any HF/sentence-transformers folder) with its own conventions."""
+        from hybrid_tui.recipe import ModelConfig
+
         return cls.load(ModelConfig(spec=str(Path(path).expanduser().resolve())), device=device)
 
     @classmethod

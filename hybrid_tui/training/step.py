@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from hybrid_tui.training.distributed import all_reduce_gradients
 from hybrid_tui.training.loss import gather_varying_with_grad, gather_with_grad, info_nce
-from hybrid_tui.training.setup import Setup
+
+if TYPE_CHECKING:  # setup imports the recipe (pydantic): the GPU check steps without it
+    from hybrid_tui.training.setup import Setup
 
 
 def batch_texts(setup: Setup, batch) -> tuple[list[str], list[str]]:
