@@ -11,10 +11,12 @@ from textual.message import Message
 @dataclass
 class RunsLoaded(Message):
     """The runs of the tracking store, and the ids of the RUNNING ones whose trainer is gone
-    (shown so; `F` on Runs, or `hybrid-tui reconcile`, marks them FAILED)."""
+    (shown so; `F` on Runs, or `hybrid-tui reconcile`, marks them FAILED). `total` is set while
+    the first read is in steps: the runs so far are the newest, and more follow."""
 
     runs: list[Any]
     gone: frozenset[str] = frozenset()
+    total: int | None = None  # runs in the store, while the first read is still going on
 
 
 @dataclass
