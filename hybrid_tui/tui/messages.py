@@ -11,12 +11,13 @@ from textual.message import Message
 @dataclass
 class RunsLoaded(Message):
     """The runs of the tracking store, and the ids of the RUNNING ones whose trainer is gone
-    (shown so; `F` on Runs, or `hybrid-tui reconcile`, marks them FAILED). `total` is set while
-    the first read is in steps: the runs so far are the newest, and more follow."""
+    (shown so; `F` on Runs, or `hybrid-tui reconcile`, marks them FAILED). Unless `complete`,
+    the runs are the newest of `total` (None: not known yet), the older ones not read yet."""
 
     runs: list[Any]
     gone: frozenset[str] = frozenset()
-    total: int | None = None  # runs in the store, while the first read is still going on
+    total: int | None = None
+    complete: bool = True
 
 
 @dataclass

@@ -7,6 +7,7 @@ s picks the sort column (or click its header), S (or a second click) flips the o
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from hybrid_tui.runs.columns import (
 )
 from hybrid_tui.runs.filter import looks_like_filter, parse_filter
 from hybrid_tui.runs.local_files import describe, local_folder, remove_folder
+from hybrid_tui.runs.run_feed import STEP, TABLE_FIELDS
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.dialogs.delete_run import DeleteRunScreen
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
@@ -133,16 +135,18 @@ class RunsScreen(RunActions, Screen):
         self.loaded = False
         self.filter_error: str | None = None
         self.compact = False
-        self.total: int | None = None  # runs in the store while the first read goes on
+        self.total: int | None = None  # runs in the store (None: not known yet)
         self._changes: Any = None  # the tracker's `StoreChanges`, made in the first worker
         self._feed: Any = None  # the `RunFeed`, made in the first worker
         self._read_version: int | None = None
         self._read_gone: frozenset[str] = frozenset()
-        self._loading = False  # a read is going on: a refresh waits for the next tick
-        self._full = True  # the next read reads every run (the first one does)
+        self._feed_lock = threading.Lock()  # one read of the feed at a time
         self._also: set[str] = set()  # runs the next read reads again whatever the store says
+        self._asked_more = False  # older runs were asked for and have not come yet
+        self.complete = False  # every run of the store is read (else the newest ones are)
         self._fill: _Fill | None = None
         self._shown = FIRST_ROWS  # rows the table holds (of the fill's runs), at least
+        self._params_read: frozenset[str] = TABLE_FIELDS.params or frozenset()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -178,56 +182,85 @@ class RunsScreen(RunActions, Screen):
     def reload(self, *run_ids: str) -> None:
         """Read the store again in a worker: only the runs that changed since the last read
         (`RunFeed`), and `run_ids` whatever the store says (a run just tagged: tags carry no
-        time). While a read goes on, what is asked waits for the next one."""
+        time). While another read goes on, this one waits for the next tick."""
         self._also.update(run_ids)
-        if self._loading:
-            return
-        self._loading = True
-        full, self._full = self._full, False
-        also, self._also = self._also, set()
-        self._load_runs(full, also)
+        self._load_runs()
 
     @work(thread=True, group="runs", exit_on_error=False)
-    def _load_runs(self, full: bool, also: set[str]) -> None:
-        """Read in this worker: the first time every run, in steps, the newest page posted
-        first; then only when the store changed since the last read (an O(1) look,
-        `StoreChanges`), and then only the runs that changed. The UI thread gets a message only
-        when the runs differ. Reads only: a run whose trainer is gone is shown so (looked at
-        every time: a dying trainer commits nothing), never marked here (`F` does)."""
-        from hybrid_tui.jobs.reconcile import gone_run_ids
+    def _load_runs(self) -> None:
+        """Read in this worker: the first time every run's state and the newest page; then
+        only when the store changed since the last read (an O(1) look, `StoreChanges`), and
+        then only the runs that changed. The UI thread gets a message only when the runs
+        differ. Reads only: a run whose trainer is gone is shown so (looked at every time: a
+        dying trainer commits nothing), never marked here (`F` does)."""
         from hybrid_tui.runs.run_feed import RunFeed
 
+        if not self._feed_lock.acquire(blocking=False):
+            return  # a read is going on: the next tick looks again
         try:
+            also = set(self._also)
+            self._also -= also
+            runs = None
             if self._feed is None:
                 tracker = self.app.tracker()
                 self._changes = tracker.store_changes()
                 self._feed = RunFeed(tracker)
-            version = self._changes.version() if self._changes is not None else None
-            if full:
-                for runs in self._feed.read_all():
-                    self._read_gone = frozenset(gone_run_ids(runs))
-                    self.post_message(RunsLoaded(runs, self._read_gone, self._feed.total))
+                self._read_version = self._version()
+                runs = self._feed.read_first()
+            else:
+                version = self._version()
+                if version is None or version != self._read_version or also:
+                    runs = self._feed.refresh(also)
                 self._read_version = version
-                self.post_message(RunsLoaded(self._feed.runs(), self._read_gone))
-                return
-            runs = None
-            if version is None or version != self._read_version or also:
-                runs = self._feed.refresh(also)
-            self._read_version = version
-            gone = frozenset(gone_run_ids(self._feed.runs()))
-            if runs is None and gone == self._read_gone:
-                return  # nothing changed: the table, its cursor and scroll stay as they are
-            self._read_gone = gone
-            self.post_message(RunsLoaded(self._feed.runs(), gone))
+            self._post(runs)
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading runs")
         finally:
-            self._loading = False
+            self._feed_lock.release()
+
+    @work(thread=True, group="runs-more", exit_on_error=False)
+    def _read_more(self, count: int | None) -> None:
+        """Read older runs: `count` more (the user scrolled to them), or every one left (a
+        sort or a filter looks at every run)."""
+        with self._feed_lock:
+            try:
+                if self._feed is not None and not self._feed.complete:
+                    self._post(self._feed.read_more(count))
+            except Exception as err:  # shown, never raised: the app stays up
+                self.app.show_error(err, "reading runs")
+            finally:
+                self._asked_more = False
+
+    def _ask_more(self, count: int | None) -> None:
+        if not self._asked_more and not self.complete:
+            self._asked_more = True
+            self._read_more(count)
+
+    def _newest_first(self) -> bool:
+        """Whether the table shows the runs as read: newest first, unfiltered."""
+        text = self.query_one("#runs-filter", Input).value.strip()
+        return self.sort_column == "started" and self.sort_reverse and not text
+
+    def _version(self) -> int | None:
+        return self._changes.version() if self._changes is not None else None
+
+    def _post(self, runs: list[Any] | None) -> None:
+        """Tell the UI thread the runs, when they or the runs whose trainer is gone changed."""
+        from hybrid_tui.jobs.reconcile import gone_run_ids
+
+        gone = frozenset(gone_run_ids(self._feed.runs()))
+        if runs is None and gone == self._read_gone:
+            return  # nothing changed: the table, its cursor and scroll stay as they are
+        self._read_gone = gone
+        feed = self._feed
+        self.post_message(RunsLoaded(feed.runs(), gone, feed.total, feed.complete))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         self.runs, self.gone, self.total = list(message.runs), message.gone, message.total
-        self.loaded = True
-        if message.total is None:  # every run is read: a marked run that is gone is unmarked
+        self.loaded, self._asked_more = True, False
+        self.complete = message.complete
+        self._params_read = TABLE_FIELDS.params or frozenset()  # runs read since may lack them
+        if self.complete:  # every run is read: a marked run that is gone is unmarked
             known = {run.run_id for run in self.runs}
             self.marked = [run_id for run_id in self.marked if run_id in known]
         self.populate()
@@ -242,7 +275,9 @@ class RunsScreen(RunActions, Screen):
         runs, self.filter_error = list(self.runs), None
         if text and looks_like_filter(text):
             try:
-                runs = parse_filter(text)(runs)
+                run_filter = parse_filter(text)
+                self._read_params_for(run_filter)
+                runs = run_filter(runs)
             except HybridTuiError as err:
                 self.filter_error = str(err)
         elif text:
@@ -258,6 +293,32 @@ class RunsScreen(RunActions, Screen):
             ]
         return sorted_runs(runs, self.sort_column, self.sort_reverse)
 
+    def _read_params_for(self, run_filter: Any) -> None:
+        """Runs carry the params of the table's columns (`TABLE_FIELDS`); a filter on another
+        param has it read for every run, in a worker, and the table filled again."""
+        from hybrid_tui.runs.listing import fields_for
+
+        wanted = (fields_for(run_filter, None).params or frozenset()) - self._params_read
+        if wanted:
+            self._params_read |= wanted
+            self._read_params(wanted)
+
+    @work(thread=True, group="filter-params", exit_on_error=False)
+    def _read_params(self, keys: frozenset[str]) -> None:
+        from hybrid_tui.runs.run_feed import params_of
+
+        try:
+            params = params_of(self.app.tracker(), keys)
+        except Exception as err:  # shown, never raised: the app stays up
+            self.app.show_error(err, "reading params for the filter")
+            return
+        self.app.call_from_thread(self._params_read_in, params)
+
+    def _params_read_in(self, params: dict[str, dict[str, str]]) -> None:
+        for run in self.runs:
+            run.params.update(params.get(run.run_id, {}))
+        self.populate()
+
     def populate(self) -> None:
         """Fill the table for the terminal's current width: the columns are rebuilt every time,
         so their widths (and the sort arrow in a heading) follow resizes both ways. The table
@@ -268,6 +329,8 @@ class RunsScreen(RunActions, Screen):
         table = self.query_one(RunTable)
         current = self.highlighted_run_id()
         compact = self.size.width < COMPACT_BELOW
+        if not self.complete and not self._newest_first():
+            self._ask_more(None)  # a sort or a filter looks at every run
         runs = self.visible_runs()
         ids = [run.run_id for run in runs]
         shown = max(self._shown, ids.index(current) + 1 if current in ids else 0)
@@ -313,11 +376,13 @@ class RunsScreen(RunActions, Screen):
         """Add the next rows while the cursor or the scroll is within a screen of the end of
         the rows the table holds: a step now, the next after a refresh."""
         fill, table = self._fill, self.query_one(RunTable)
-        if fill is None or table.row_count >= len(fill.runs):
-            return
         screen = max(table.size.height, 1)
         near = max(table.cursor_row, int(table.scroll_y) + screen) >= table.row_count - screen
-        if not near:
+        if fill is None or not near:
+            return
+        if table.row_count >= len(fill.runs):
+            if self._newest_first():
+                self._ask_more(STEP)  # older runs, read as the user reaches them
             return
         start = table.row_count
         for run in fill.runs[start : start + ROWS_PER_STEP]:
@@ -367,8 +432,9 @@ class RunsScreen(RunActions, Screen):
             line = count_line(len(self.runs), shown, len(self.marked), labelled)
             if self.gone:
                 line += f" · {len(self.gone)} {GONE_LEGEND}"
-            if self.total is not None and self.total > len(self.runs):
-                line += f" · reading {self.total - len(self.runs):,} older runs…"
+            if not self.complete:
+                of = f" of {self.total:,}" if self.total is not None else ""
+                line += f" · the newest {len(self.runs):,}{of} read, more as you scroll"
             empty.update(line)
 
     def _status_cell(self, run: Any) -> Text:
