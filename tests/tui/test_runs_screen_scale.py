@@ -148,3 +148,16 @@ def _count_reads(tracker: Tracker) -> list[str]:
 
     tracker.list_runs = counted
     return read
+
+
+@pytest.mark.anyio
+async def test_a_filter_on_a_param_the_table_does_not_show_reads_it(store) -> None:
+    """Rows carry the params of the table's columns; a filter on another one has it read."""
+    tracker, ids = store
+    tracker.log_params(ids[3], {"data.lang": "de"})
+    app = HybridTuiApp()
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = await runs_loaded(pilot)
+        table = screen.query_one("#runs-table")
+        screen.query_one("#runs-filter").value = "params.`data.lang` = 'de'"
+        await wait_for(pilot, lambda: _keys(table) == [ids[3]], what="the one run with the param")
