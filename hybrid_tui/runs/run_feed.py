@@ -90,12 +90,15 @@ class RunFeed:
         self._read(unread if count is None else unread[:count], self.fields)
         return self.runs()
 
-    def refresh(self, also: Iterable[str] = ()) -> list[RunSummary] | None:
+    def refresh(
+        self, also: Iterable[str] = (), shown: Sequence[str] = ()
+    ) -> list[RunSummary] | None:
         """The runs again after the store changed, having read whole only the runs that are
         new, whose status, times or name changed, that logged metric points since the last
-        read, or that are in `also` (e.g. a run just tagged: tags carry no time); older runs
-        not read yet are left for later. None when nothing changed. A store that cannot be
-        watched is read again, as far as it was read."""
+        read, that are in `also`, or that are `shown` and whose tags changed (tags carry no
+        time: only the runs on screen are compared); older runs not read yet are left for
+        later. None when nothing changed. A store that cannot be watched is read again, as far
+        as it was read."""
         self.read_ids = []
         started_ms = _now_ms()
         states = self.tracker.run_states()
@@ -106,6 +109,7 @@ class RunFeed:
         order = [state[0] for state in states]
         changed = {run_id for run_id, state in now.items() if self._states.get(run_id) != state}
         changed |= (points | set(also)) & now.keys()
+        changed |= self._tags_changed([run_id for run_id in shown if run_id in self._runs])
         gone = self._states.keys() - now.keys()
         self._since_ms = started_ms - LATE_POINTS_MS
         if not changed and not gone:
@@ -125,6 +129,12 @@ class RunFeed:
         self._states, self._order = now, order
         self._read([run_id for run_id in order[:reach] if run_id in changed], EVERYTHING)
         return self.runs()
+
+    def _tags_changed(self, run_ids: Sequence[str]) -> set[str]:
+        tags = self.tracker.tags_of(run_ids) if run_ids else None
+        if tags is None:
+            return set()
+        return {run_id for run_id in run_ids if tags.get(run_id, {}) != self._runs[run_id].tags}
 
     def runs(self) -> list[RunSummary]:
         """The newest runs read so far, newest first, up to the first one not read."""

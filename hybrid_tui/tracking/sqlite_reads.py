@@ -363,3 +363,20 @@ def runs_with_points_since(reads: SqliteReads, since_ms: int) -> set[str]:
             )
             found.update(run_id for (run_id,) in rows)
     return found
+
+
+def tags_of(reads: SqliteReads, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Every tag of the runs `run_ids` (by MLflow's `run_uuid` index): tags carry no time, so a
+    screen compares those of the runs it shows to see a tag written elsewhere."""
+    found: dict[str, dict[str, str]] = {}
+    with reads._reading() as rows_of:
+        for start in range(0, len(run_ids), 500):  # sqlite's limit on bound values
+            chunk = tuple(run_ids[start : start + 500])
+            rows = rows_of(
+                "SELECT run_uuid, key, value FROM tags "
+                f"WHERE run_uuid IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for run_id, key, value in rows:
+                found.setdefault(run_id, {})[key] = value
+    return found

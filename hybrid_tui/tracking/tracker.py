@@ -265,6 +265,16 @@ class Tracker:
         except Unreadable:
             return None
 
+    def tags_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]] | None:
+        """Every tag of the runs `run_ids`, by run id (tags carry no time: a screen compares
+        those it shows); None where `run_states` is None."""
+        if self._reads is None:
+            return None
+        try:
+            return sqlite_reads.tags_of(self._reads, run_ids)
+        except Unreadable:
+            return None
+
     def run_pages(self, first: int, size: int) -> Iterator[list[RunSummary]]:
         """Every run, newest first, a page at a time from MLflow's client (`search_runs` with
         `max_results` and page tokens): `first` runs, then `size` at a time. For tracking

@@ -147,3 +147,14 @@ def test_a_tracking_server_is_read_a_page_at_a_time_newest_first(store) -> None:
     assert feed.total == len(ids)
     direct = [run.run_id for run in tracker.list_runs()]
     assert steps[-1] == direct
+
+
+def test_a_tag_written_elsewhere_on_a_shown_run_is_the_only_run_read(store) -> None:
+    """Tags carry no time: the runs on screen have theirs compared."""
+    tracker, ids = store
+    feed = RunFeed(tracker)
+    _read(feed)
+    Tracker(tracker.uri).set_tags(ids[2], {"note": "best so far"})  # another process
+    runs = feed.refresh(shown=ids[::-1][:4])
+    assert feed.read_ids == [ids[2]]
+    assert next(run for run in runs if run.run_id == ids[2]).tags["note"] == "best so far"

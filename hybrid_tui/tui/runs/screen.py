@@ -146,6 +146,7 @@ class RunsScreen(RunActions, Screen):
         self.complete = False  # every run of the store is read (else the newest ones are)
         self._fill: _Fill | None = None
         self._shown = FIRST_ROWS  # rows the table holds (of the fill's runs), at least
+        self._in_table: list[str] = []  # their ids: a refresh compares their tags
         self._params_read: frozenset[str] = TABLE_FIELDS.params or frozenset()
 
     def compose(self) -> ComposeResult:
@@ -210,7 +211,7 @@ class RunsScreen(RunActions, Screen):
             else:
                 version = self._version()
                 if version is None or version != self._read_version or also:
-                    runs = self._feed.refresh(also)
+                    runs = self._feed.refresh(also, self._in_table)
                 self._read_version = version
             self._post(runs)
         except Exception as err:  # shown, never raised: the app stays up
@@ -361,6 +362,7 @@ class RunsScreen(RunActions, Screen):
                 table.add_row(*(cells[key] for key, _ in COLUMNS), key=run_id)
                 if run_id == current:
                     table.move_cursor(row=table.get_row_index(run_id), animate=False)
+        self._in_table = ids[:shown]
         self._show_count(len(runs))
         self.call_after_refresh(self._more_rows)
 
@@ -389,6 +391,7 @@ class RunsScreen(RunActions, Screen):
             cells = self._row(self._cells(run, fill.compact), run.run_id, fill)
             table.add_row(*(cells[key] for key, _ in COLUMNS), key=run.run_id)
         self._shown = table.row_count
+        self._in_table = [run.run_id for run in fill.runs[: table.row_count]]
         self.call_after_refresh(self._more_rows)
 
     def _heading(self, key: str, label: str) -> Text:
