@@ -6,7 +6,7 @@ Every call imports mlflow (through the client); answers are the same records, fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hybrid_tui.errors import HybridTuiError
@@ -41,6 +41,32 @@ class ClientReads:
             _summary(run, self._best_multi_history(run))
             for run in self._search(experiment_ids, filter_string, ViewType.ACTIVE_ONLY)
         ]
+
+    def pages(self, first: int, size: int) -> Iterator[list[RunSummary]]:
+        """Undeleted runs of undeleted experiments, newest first, a page at a time: `first`
+        runs, then `size` at a time (MLflow's page tokens), so a screen shows the newest before
+        the rest has crossed the network."""
+        from mlflow.entities import ViewType
+
+        experiment_ids = self._experiment_ids(ViewType.ACTIVE_ONLY)
+        if not experiment_ids:
+            return
+        client = self._client()
+        token, max_results = None, first
+        while True:
+            page = retrying(
+                lambda token=token, max_results=max_results: client.search_runs(
+                    experiment_ids,
+                    run_view_type=ViewType.ACTIVE_ONLY,
+                    max_results=max_results,
+                    order_by=["attributes.start_time DESC"],
+                    page_token=token,
+                )
+            )
+            yield [_summary(run, self._best_multi_history(run)) for run in page]
+            token, max_results = page.token, size
+            if not token:
+                return
 
     def mlflow_run(self, run_id: str) -> Any:
         """MLflow's run, or the one-line `HybridTuiError` when there is no undeleted run `run_id`."""

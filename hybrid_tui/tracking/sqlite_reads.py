@@ -316,3 +316,67 @@ def _headline_sets(rows_of: Rows, chosen: str, args: tuple) -> dict[str, str | N
     for run_id, prefix in rows_of(query, args):
         prefixes.setdefault(run_id, []).append(prefix + "x" if prefix.endswith("/") else prefix)
     return {run_id: headline_dataset(keys) for run_id, keys in prefixes.items()}
+
+
+# ---------------------------------------------------------------------------- what changed
+
+RunState = tuple[str, str, int | None, int | None, str | None]
+"""`(run id, status, start_time, end_time, name)`: what tells a run list that a run changed."""
+
+# Each distinct metric key of the store, by a loose index scan of MLflow's (key, run_uuid)
+# primary key of `latest_metrics`: one index search per key, not one row per run.
+_METRIC_KEYS = (
+    "WITH RECURSIVE k(key) AS (SELECT min(key) FROM latest_metrics "
+    "UNION ALL SELECT (SELECT min(key) FROM latest_metrics WHERE key > k.key) FROM k "
+    "WHERE k.key IS NOT NULL) SELECT key FROM k WHERE key IS NOT NULL"
+)
+
+
+def run_states(reads: SqliteReads) -> list[RunState]:
+    """The shown runs' states (undeleted runs of undeleted experiments), newest first, in the
+    run list's order: one read of the `runs` table, none of params, tags or metrics. A run list
+    compares them with the last read's to find new, ended, renamed and deleted runs."""
+    with reads._reading() as rows_of:
+        rows = rows_of(
+            "SELECT r.run_uuid, r.status, r.start_time, r.end_time, r.name FROM runs r "
+            "JOIN experiments e USING (experiment_id) "
+            "WHERE r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active' "
+            "ORDER BY r.start_time DESC, r.run_uuid",
+            (),
+        )
+    return [tuple(row) for row in rows]
+
+
+def runs_with_points_since(reads: SqliteReads, since_ms: int) -> set[str]:
+    """Ids of the runs (deleted ones too) that logged a metric point stamped after `since_ms`:
+    per metric key, a range on MLflow's `(key, timestamp, ...)` primary key of `metrics`, so
+    the cost is the new points, not the history."""
+    with reads._reading() as rows_of:
+        keys = [key for (key,) in rows_of(_METRIC_KEYS, ())]
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):  # sqlite's limit on bound values
+            chunk = keys[start : start + 500]
+            rows = rows_of(
+                "SELECT DISTINCT run_uuid FROM metrics "
+                f"WHERE key IN ({', '.join('?' * len(chunk))}) AND timestamp > ?",
+                (*chunk, int(since_ms)),
+            )
+            found.update(run_id for (run_id,) in rows)
+    return found
+
+
+def tags_of(reads: SqliteReads, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Every tag of the runs `run_ids` (by MLflow's `run_uuid` index): tags carry no time, so a
+    screen compares those of the runs it shows to see a tag written elsewhere."""
+    found: dict[str, dict[str, str]] = {}
+    with reads._reading() as rows_of:
+        for start in range(0, len(run_ids), 500):  # sqlite's limit on bound values
+            chunk = tuple(run_ids[start : start + 500])
+            rows = rows_of(
+                "SELECT run_uuid, key, value FROM tags "
+                f"WHERE run_uuid IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for run_id, key, value in rows:
+                found.setdefault(run_id, {})[key] = value
+    return found

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from hybrid_tui.tag_rule import TAG_VALUE_MAX
-from hybrid_tui.tracking import sqlite_writes, store
+from hybrid_tui.tracking import sqlite_reads, sqlite_writes, store
 from hybrid_tui.tracking.client_reads import ClientReads
 from hybrid_tui.tracking.records import (
     EVERYTHING,
@@ -27,7 +27,7 @@ from hybrid_tui.tracking.records import (
     ambiguous_run_prefix,
     run_id_too_short,
 )
-from hybrid_tui.tracking.sqlite_reads import SqliteReads, StoreChanges, Unreadable
+from hybrid_tui.tracking.sqlite_reads import RunState, SqliteReads, StoreChanges, Unreadable
 from hybrid_tui.tracking.store import RUN_ID, known_run, retrying, unknown_run
 from hybrid_tui.tracking.write_buffer import FLUSH_AT_POINTS, MetricBuffer, Point
 
@@ -242,6 +242,45 @@ class Tracker:
     def store_changes(self) -> StoreChanges | None:
         """A watch that tells whether the store changed (a sqlite store; None for others)."""
         return StoreChanges(self._db) if self._reads is not None else None
+
+    def run_states(self) -> list[RunState] | None:
+        """Each shown run's `(id, status, start_time, end_time, name)`, newest first, from the
+        `runs` table alone: what a run list compares to find the runs that changed (a sqlite
+        store; None for others, or a file these reads cannot read)."""
+        if self._reads is None:
+            return None
+        self._metrics.flush_if_pending()
+        try:
+            return sqlite_reads.run_states(self._reads)
+        except Unreadable:
+            return None
+
+    def runs_with_points_since(self, since_ms: int) -> set[str] | None:
+        """Ids of the runs that logged a metric point stamped after `since_ms` (an indexed read
+        of the new points only); None where `run_states` is None."""
+        if self._reads is None:
+            return None
+        try:
+            return sqlite_reads.runs_with_points_since(self._reads, since_ms)
+        except Unreadable:
+            return None
+
+    def tags_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]] | None:
+        """Every tag of the runs `run_ids`, by run id (tags carry no time: a screen compares
+        those it shows); None where `run_states` is None."""
+        if self._reads is None:
+            return None
+        try:
+            return sqlite_reads.tags_of(self._reads, run_ids)
+        except Unreadable:
+            return None
+
+    def run_pages(self, first: int, size: int) -> Iterator[list[RunSummary]]:
+        """Every run, newest first, a page at a time from MLflow's client (`search_runs` with
+        `max_results` and page tokens): `first` runs, then `size` at a time. For tracking
+        servers, where one read of every run crosses the network."""
+        self._metrics.flush_if_pending()
+        yield from self._client_reads.pages(first, size)
 
     def get_run(self, run_id: str) -> RunDetail:
         """Params, latest metric values and tags of one run: a whole id or a unique prefix (the

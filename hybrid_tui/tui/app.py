@@ -18,15 +18,29 @@ from textual.widgets import Input
 from hybrid_tui.display_text import visible
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.paths import resolve_data_root, resolve_tracking_uri
-from hybrid_tui.tui.compose.screen import ComposeScreen
-from hybrid_tui.tui.dialogs.keys_help import KeysHelpScreen
-from hybrid_tui.tui.live.screen import LiveScreen
-from hybrid_tui.tui.queue.screen import QueueScreen
-from hybrid_tui.tui.results.compare import CompareScreen
-from hybrid_tui.tui.results.screen import ResultsScreen
 from hybrid_tui.tui.runs.screen import RunsScreen
 
 MODE_KEYS = {"runs": "r", "compose": "n", "live": "l", "queue": "j"}
+
+
+# The other screens are imported when first shown: the runs screen comes first, and their
+# imports (the recipe's model, the plot library) took about half of the app's start.
+def _compose() -> Screen:
+    from hybrid_tui.tui.compose.screen import ComposeScreen
+
+    return ComposeScreen()
+
+
+def _live() -> Screen:
+    from hybrid_tui.tui.live.screen import LiveScreen
+
+    return LiveScreen()
+
+
+def _queue() -> Screen:
+    from hybrid_tui.tui.queue.screen import QueueScreen
+
+    return QueueScreen()
 
 
 class HybridTuiApp(App[None]):
@@ -36,9 +50,9 @@ class HybridTuiApp(App[None]):
     TITLE = "hybrid-tui"
     MODES = {
         "runs": RunsScreen,
-        "compose": ComposeScreen,
-        "live": LiveScreen,
-        "queue": QueueScreen,
+        "compose": _compose,
+        "live": _live,
+        "queue": _queue,
     }
     DEFAULT_MODE = "runs"
     BINDINGS = [
@@ -136,6 +150,8 @@ class HybridTuiApp(App[None]):
 
     def action_toggle_help(self) -> None:
         """`?`: every key of the current screen, its own first (`KeysHelpScreen`), or close it."""
+        from hybrid_tui.tui.dialogs.keys_help import KeysHelpScreen
+
         if isinstance(self.screen, KeysHelpScreen):
             self.pop_screen()
         else:
@@ -173,6 +189,8 @@ class HybridTuiApp(App[None]):
 
     def open_live(self, run_id: str) -> None:
         """Follow this run in the Live view (its whole curve so far, then new points)."""
+        from hybrid_tui.tui.live.screen import LiveScreen
+
         self.live_run_id = run_id
         if self.current_mode == "live":
             screen = self.screen_stack[0]
@@ -182,12 +200,16 @@ class HybridTuiApp(App[None]):
         self.switch_mode("live")
 
     def open_results(self, run_id: str) -> None:
+        from hybrid_tui.tui.results.screen import ResultsScreen
+
         self.push_screen(ResultsScreen(run_id))
 
     def open_compare(self, run_ids: list[str]) -> None:
         if len(run_ids) < 2:
             self.notify("mark two or more runs with c, then press C to compare", severity="warning")
             return
+        from hybrid_tui.tui.results.compare import CompareScreen
+
         self.push_screen(CompareScreen(run_ids))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -11,10 +11,13 @@ from textual.message import Message
 @dataclass
 class RunsLoaded(Message):
     """The runs of the tracking store, and the ids of the RUNNING ones whose trainer is gone
-    (shown so; `F` on Runs, or `hybrid-tui reconcile`, marks them FAILED)."""
+    (shown so; `F` on Runs, or `hybrid-tui reconcile`, marks them FAILED). Unless `complete`,
+    the runs are the newest of `total` (None: not known yet), the older ones not read yet."""
 
     runs: list[Any]
     gone: frozenset[str] = frozenset()
+    total: int | None = None
+    complete: bool = True
 
 
 @dataclass

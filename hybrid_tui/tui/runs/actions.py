@@ -88,7 +88,7 @@ class RunActions:
             self.app.show_error(err, "tagging the run")
             return
         self.app.call_from_thread(self.notify, done, timeout=3)
-        self.app.call_from_thread(self.reload)
+        self.app.call_from_thread(self.reload, run_id)  # tags carry no time: named to re-read
 
     def action_cancel_run(self) -> None:
         run = self._run(self.highlighted_run_id() or "")

@@ -7,6 +7,7 @@ s picks the sort column (or click its header), S (or a second click) flips the o
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from hybrid_tui.runs.columns import (
 )
 from hybrid_tui.runs.filter import looks_like_filter, parse_filter
 from hybrid_tui.runs.local_files import describe, local_folder, remove_folder
+from hybrid_tui.runs.run_feed import STEP, TABLE_FIELDS
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.dialogs.delete_run import DeleteRunScreen
 from hybrid_tui.tui.messages import RunDeleted, RunsLoaded
@@ -67,8 +69,8 @@ MUST_SHOW_UP_TO = "bias"  # the figures from steps to bias stay on screen at 80 
 SCROLLBAR = 2  # the table's vertical scrollbar, once the rows overflow
 GONE_LEGEND = "trainer gone: F marks FAILED"
 REFRESH_S = 3.0  # runs started elsewhere (the CLI, another app) appear within this
-FIRST_ROWS = 200  # rows the table gets at once: more than any terminal shows
-ROWS_PER_STEP = 500  # the rest, a step after each refresh: the screen answers keys meanwhile
+FIRST_ROWS = 100  # rows the table gets at once: more than any terminal shows
+ROWS_PER_STEP = 100  # more rows, as the cursor or the scroll comes within a screen of the end
 
 
 class RunTable(DataTable):
@@ -88,17 +90,22 @@ def _number(value: float | None, rank: bool = False) -> Text:
     return Text("" if value is None else score_text(value, False, rank=rank), justify="right")
 
 
+def _same(shown: Any, cell: Any) -> bool:
+    """Whether a cell the table holds looks like `cell` (rich's `Text ==` ignores the style)."""
+    return shown == cell and getattr(shown, "style", None) == getattr(cell, "style", None)
+
+
 @dataclass(frozen=True)
 class _Fill:
-    """One filling of the runs table: the rows in order, their cells and widths, and the run
-    the cursor was on (put back on it when its row is added)."""
+    """One filling of the runs table: every visible run in order (the table holds the first
+    rows of them, more as the user moves down), the columns' labels and widths, the seed
+    suffixes of names, whether the mix is compact."""
 
-    number: int
     runs: list[Any]
-    rows: dict[str, dict[str, Any]]
+    labels: dict[str, Text]
     widths: dict[str, int]
     suffixes: dict[str, str]
-    current: str | None
+    compact: bool
 
 
 class RunsScreen(RunActions, Screen):
@@ -128,12 +135,19 @@ class RunsScreen(RunActions, Screen):
         self.loaded = False
         self.filter_error: str | None = None
         self.compact = False
+        self.total: int | None = None  # runs in the store (None: not known yet)
         self._changes: Any = None  # the tracker's `StoreChanges`, made in the first worker
+        self._feed: Any = None  # the `RunFeed`, made in the first worker
         self._read_version: int | None = None
-        self._read_repr = ""
-        self._read_runs: list[Any] | None = None  # the last read, kept while nothing commits
         self._read_gone: frozenset[str] = frozenset()
-        self._filling = 0  # which fill of the table is current; an older one's steps stop
+        self._feed_lock = threading.Lock()  # one read of the feed at a time
+        self._also: set[str] = set()  # runs the next read reads again whatever the store says
+        self._asked_more = False  # older runs were asked for and have not come yet
+        self.complete = False  # every run of the store is read (else the newest ones are)
+        self._fill: _Fill | None = None
+        self._shown = FIRST_ROWS  # rows the table holds (of the fill's runs), at least
+        self._in_table: list[str] = []  # their ids: a refresh compares their tags
+        self._params_read: frozenset[str] = TABLE_FIELDS.params or frozenset()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -149,7 +163,9 @@ class RunsScreen(RunActions, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(RunTable).focus()
+        table = self.query_one(RunTable)
+        table.focus()
+        self.watch(table, "scroll_y", self._more_rows, init=False)
         self.reload()
         self.set_interval(REFRESH_S, self._refresh)
 
@@ -164,42 +180,90 @@ class RunsScreen(RunActions, Screen):
 
     # ------------------------------------------------------------------ loading
 
-    def reload(self) -> None:
+    def reload(self, *run_ids: str) -> None:
+        """Read the store again in a worker: only the runs that changed since the last read
+        (`RunFeed`), and `run_ids` whatever the store says (a run just tagged: tags carry no
+        time). While another read goes on, this one waits for the next tick."""
+        self._also.update(run_ids)
         self._load_runs()
 
-    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    @work(thread=True, group="runs", exit_on_error=False)
     def _load_runs(self) -> None:
-        """Read the runs in this worker, and only when the store changed since the last read
-        (an O(1) look, `StoreChanges`): idle on a store of thousands of runs costs nothing, and
-        the UI thread gets a message only when the runs differ. Reads only: a run whose trainer
-        is gone is shown so (looked at every time: a dying trainer commits nothing), never marked
-        here (`F` does)."""
-        from hybrid_tui.jobs.reconcile import gone_run_ids
+        """Read in this worker: the first time every run's state and the newest page; then
+        only when the store changed since the last read (an O(1) look, `StoreChanges`), and
+        then only the runs that changed. The UI thread gets a message only when the runs
+        differ. Reads only: a run whose trainer is gone is shown so (looked at every time: a
+        dying trainer commits nothing), never marked here (`F` does)."""
+        from hybrid_tui.runs.run_feed import RunFeed
 
+        if not self._feed_lock.acquire(blocking=False):
+            return  # a read is going on: the next tick looks again
         try:
-            tracker = self.app.tracker()
-            if self._changes is None:
+            also = set(self._also)
+            self._also -= also
+            runs = None
+            if self._feed is None:
+                tracker = self.app.tracker()
                 self._changes = tracker.store_changes()
-            version = self._changes.version() if self._changes is not None else None
-            if version is None or version != self._read_version or self._read_runs is None:
-                self._read_runs = tracker.list_runs()
-            runs = self._read_runs
-            gone = frozenset(gone_run_ids(runs))
+                self._feed = RunFeed(tracker)
+                self._read_version = self._version()
+                runs = self._feed.read_first()
+            else:
+                version = self._version()
+                if version is None or version != self._read_version or also:
+                    runs = self._feed.refresh(also, self._in_table)
+                self._read_version = version
+            self._post(runs)
         except Exception as err:  # shown, never raised: the app stays up
             self.app.show_error(err, "reading runs")
-            return
-        self._read_version = version
-        shown = repr(runs)
-        if shown == self._read_repr and gone == self._read_gone:
+        finally:
+            self._feed_lock.release()
+
+    @work(thread=True, group="runs-more", exit_on_error=False)
+    def _read_more(self, count: int | None) -> None:
+        """Read older runs: `count` more (the user scrolled to them), or every one left (a
+        sort or a filter looks at every run)."""
+        with self._feed_lock:
+            try:
+                if self._feed is not None and not self._feed.complete:
+                    self._post(self._feed.read_more(count))
+            except Exception as err:  # shown, never raised: the app stays up
+                self.app.show_error(err, "reading runs")
+            finally:
+                self._asked_more = False
+
+    def _ask_more(self, count: int | None) -> None:
+        if not self._asked_more and not self.complete:
+            self._asked_more = True
+            self._read_more(count)
+
+    def _newest_first(self) -> bool:
+        """Whether the table shows the runs as read: newest first, unfiltered."""
+        text = self.query_one("#runs-filter", Input).value.strip()
+        return self.sort_column == "started" and self.sort_reverse and not text
+
+    def _version(self) -> int | None:
+        return self._changes.version() if self._changes is not None else None
+
+    def _post(self, runs: list[Any] | None) -> None:
+        """Tell the UI thread the runs, when they or the runs whose trainer is gone changed."""
+        from hybrid_tui.jobs.reconcile import gone_run_ids
+
+        gone = frozenset(gone_run_ids(self._feed.runs()))
+        if runs is None and gone == self._read_gone:
             return  # nothing changed: the table, its cursor and scroll stay as they are
-        self._read_repr, self._read_gone = shown, gone
-        self.post_message(RunsLoaded(runs, gone))
+        self._read_gone = gone
+        feed = self._feed
+        self.post_message(RunsLoaded(feed.runs(), gone, feed.total, feed.complete))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        self.runs, self.gone = list(message.runs), message.gone
-        self.loaded = True
-        known = {run.run_id for run in self.runs}
-        self.marked = [run_id for run_id in self.marked if run_id in known]
+        self.runs, self.gone, self.total = list(message.runs), message.gone, message.total
+        self.loaded, self._asked_more = True, False
+        self.complete = message.complete
+        self._params_read = TABLE_FIELDS.params or frozenset()  # runs read since may lack them
+        if self.complete:  # every run is read: a marked run that is gone is unmarked
+            known = {run.run_id for run in self.runs}
+            self.marked = [run_id for run_id in self.marked if run_id in known]
         self.populate()
 
     # ------------------------------------------------------------------ table
@@ -212,7 +276,9 @@ class RunsScreen(RunActions, Screen):
         runs, self.filter_error = list(self.runs), None
         if text and looks_like_filter(text):
             try:
-                runs = parse_filter(text)(runs)
+                run_filter = parse_filter(text)
+                self._read_params_for(run_filter)
+                runs = run_filter(runs)
             except HybridTuiError as err:
                 self.filter_error = str(err)
         elif text:
@@ -228,50 +294,116 @@ class RunsScreen(RunActions, Screen):
             ]
         return sorted_runs(runs, self.sort_column, self.sort_reverse)
 
+    def _read_params_for(self, run_filter: Any) -> None:
+        """Runs carry the params of the table's columns (`TABLE_FIELDS`); a filter on another
+        param has it read for every run, in a worker, and the table filled again."""
+        from hybrid_tui.runs.listing import fields_for
+
+        wanted = (fields_for(run_filter, None).params or frozenset()) - self._params_read
+        if wanted:
+            self._params_read |= wanted
+            self._read_params(wanted)
+
+    @work(thread=True, group="filter-params", exit_on_error=False)
+    def _read_params(self, keys: frozenset[str]) -> None:
+        from hybrid_tui.runs.run_feed import params_of
+
+        try:
+            params = params_of(self.app.tracker(), keys)
+        except Exception as err:  # shown, never raised: the app stays up
+            self.app.show_error(err, "reading params for the filter")
+            return
+        self.app.call_from_thread(self._params_read_in, params)
+
+    def _params_read_in(self, params: dict[str, dict[str, str]]) -> None:
+        for run in self.runs:
+            run.params.update(params.get(run.run_id, {}))
+        self.populate()
+
     def populate(self) -> None:
         """Fill the table for the terminal's current width: the columns are rebuilt every time,
-        so their widths (and the sort arrow in a heading) follow resizes both ways."""
+        so their widths (and the sort arrow in a heading) follow resizes both ways. The table
+        holds the first rows (`FIRST_ROWS`, or as far as the user went), more as the user moves
+        down: adding a row measures each of its cells (5000 rows cost seconds of the UI
+        thread). When the rows and columns stay the same, only the cells that differ are
+        redrawn (a training run's figures), and the cursor and scroll stay."""
         table = self.query_one(RunTable)
         current = self.highlighted_run_id()
         compact = self.size.width < COMPACT_BELOW
+        if not self.complete and not self._newest_first():
+            self._ask_more(None)  # a sort or a filter looks at every run
         runs = self.visible_runs()
+        ids = [run.run_id for run in runs]
+        shown = max(self._shown, ids.index(current) + 1 if current in ids else 0)
+        window = runs[:shown]
         suffixes = seed_suffixes(self.runs)
-        rows = {run.run_id: self._cells(run, compact) for run in runs}
+        natural = {run.run_id: self._cells(run, compact) for run in window}
         labels = {key: self._heading(key, label) for key, label in COLUMNS}
-        widths = self._widths(labels, rows, suffixes)
-        table.clear(columns=True)
-        for key, _ in COLUMNS:
-            table.add_column(labels[key], key=key, width=widths[key])
-        self.compact = compact
-        self._filling += 1
-        fill = _Fill(self._filling, runs, rows, widths, suffixes, current)
-        self._add_rows(fill, 0, FIRST_ROWS)
+        widths = self._widths(labels, natural, suffixes, len(runs))
+        fill = _Fill(runs, labels, widths, suffixes, compact)
+        old, self._fill, self.compact = self._fill, fill, compact
+        rows = {run.run_id: self._row(natural[run.run_id], run.run_id, fill) for run in window}
+        table_keys = [row.key.value for row in table.ordered_rows]
+        if (
+            old is not None
+            and old.widths == widths
+            and old.labels == labels
+            and table_keys == ids[:shown]
+        ):
+            for run_id, cells in rows.items():
+                for key, cell in cells.items():
+                    if not _same(table.get_cell(run_id, key), cell):
+                        table.update_cell(run_id, key, cell)
+        else:
+            table.clear(columns=True)
+            for key, _ in COLUMNS:
+                table.add_column(labels[key], key=key, width=widths[key])
+            for run_id, cells in rows.items():
+                table.add_row(*(cells[key] for key, _ in COLUMNS), key=run_id)
+                if run_id == current:
+                    table.move_cursor(row=table.get_row_index(run_id), animate=False)
+        self._in_table = ids[:shown]
         self._show_count(len(runs))
+        self.call_after_refresh(self._more_rows)
 
-    def _add_rows(self, fill: _Fill, start: int, count: int) -> None:
-        """Add rows `start`..`start + count` of a fill, then the next step after a refresh: a
-        table of thousands of runs shows its first screen at once (adding a row measures each
-        of its cells). A newer fill (a refresh, a sort, a filter) stops an older one."""
-        if fill.number != self._filling:
+    def _row(self, cells: dict[str, Any], run_id: str, fill: _Fill) -> dict[str, Any]:
+        """A row's cells as the table shows them: the name and mix cut to their columns."""
+        widths = fill.widths
+        return cells | {
+            "name": cut(cells["name"], widths["name"], fill.suffixes.get(run_id, "")),
+            "mix": cut(cells["mix"], widths["mix"]),
+        }
+
+    def _more_rows(self, *_: Any) -> None:
+        """Add the next rows while the cursor or the scroll is within a screen of the end of
+        the rows the table holds: a step now, the next after a refresh."""
+        fill, table = self._fill, self.query_one(RunTable)
+        screen = max(table.size.height, 1)
+        near = max(table.cursor_row, int(table.scroll_y) + screen) >= table.row_count - screen
+        if fill is None or not near:
             return
-        table = self.query_one(RunTable)
-        for run in fill.runs[start : start + count]:
-            cells = fill.rows[run.run_id]
-            widths = fill.widths
-            cells["name"] = cut(cells["name"], widths["name"], fill.suffixes.get(run.run_id, ""))
-            cells["mix"] = cut(cells["mix"], widths["mix"])
+        if table.row_count >= len(fill.runs):
+            if self._newest_first():
+                self._ask_more(STEP)  # older runs, read as the user reaches them
+            return
+        start = table.row_count
+        for run in fill.runs[start : start + ROWS_PER_STEP]:
+            cells = self._row(self._cells(run, fill.compact), run.run_id, fill)
             table.add_row(*(cells[key] for key, _ in COLUMNS), key=run.run_id)
-            if run.run_id == fill.current:
-                table.move_cursor(row=table.get_row_index(run.run_id))
-        if start + count < len(fill.runs):
-            self.call_after_refresh(self._add_rows, fill, start + count, ROWS_PER_STEP)
+        self._shown = table.row_count
+        self._in_table = [run.run_id for run in fill.runs[: table.row_count]]
+        self.call_after_refresh(self._more_rows)
 
     def _heading(self, key: str, label: str) -> Text:
         arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
         return Text(label + arrow)
 
     def _widths(
-        self, labels: dict[str, Text], rows: dict[str, dict[str, Any]], suffixes: dict[str, str]
+        self,
+        labels: dict[str, Text],
+        rows: dict[str, dict[str, Any]],
+        suffixes: dict[str, str],
+        total: int,
     ) -> dict[str, int]:
         """Each column's width: the name and mix cut so that steps to bias stay on screen
         (`runs_layout`); the scrollbar's room is kept only when the rows overflow."""
@@ -283,7 +415,7 @@ class RunsScreen(RunActions, Screen):
         keys = [key for key, _ in COLUMNS]
         must_show = keys[: keys.index(MUST_SHOW_UP_TO) + 1]
         table = self.query_one(RunTable)
-        overflow = not table.size.height or len(rows) >= table.size.height
+        overflow = not table.size.height or total >= table.size.height
         budget = self.size.width - (SCROLLBAR if overflow else 0)
         return fit_widths(natural, must_show, budget, table.cell_padding)
 
@@ -303,6 +435,9 @@ class RunsScreen(RunActions, Screen):
             line = count_line(len(self.runs), shown, len(self.marked), labelled)
             if self.gone:
                 line += f" · {len(self.gone)} {GONE_LEGEND}"
+            if not self.complete:
+                of = f" of {self.total:,}" if self.total is not None else ""
+                line += f" · the newest {len(self.runs):,}{of} read, more as you scroll"
             empty.update(line)
 
     def _status_cell(self, run: Any) -> Text:
@@ -379,6 +514,10 @@ class RunsScreen(RunActions, Screen):
         else:
             self.sort_column, self.sort_reverse = column, column in NUMERIC | {"started"}
         self.populate()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self._more_rows()
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
