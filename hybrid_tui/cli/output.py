@@ -208,16 +208,13 @@ def _percent(value) -> str:
 def print_tables(metrics: dict[str, float], trained: list[str] | tuple[str, ...] = ()) -> None:
     """Every eval set's tables; languages outside `trained` (when known) are marked unseen."""
     from hybrid_tui import report
-    from hybrid_tui.languages import unseen_languages
 
     console = _console()
     datasets = report.datasets_in(metrics)
     if not datasets:
         console.print("no evaluation metrics")
     for dataset in datasets:
-        tables = report.LanguageTables.from_metrics(metrics, dataset)
-        unseen = unseen_languages(trained, tables.languages)
-        for renderable in report.render(tables, unseen_languages=unseen):
+        for renderable in report.render_dataset(metrics, dataset, trained):
             console.print(renderable)
 
 
@@ -295,7 +292,9 @@ def print_mmmlu_result(result: dict) -> None:
         )
     )
     title = f"{result['model']} on MMMLU: accuracy (question language x option language)"
-    console.print(choice_table(result["metrics"], result["languages"], title))
+    console.print(
+        choice_table(result["metrics"], result["languages"], title, chance=result["chance"])
+    )
     console.print(plain(summary(result["metrics"], result["chance"])))
 
 

@@ -1,11 +1,13 @@
 """The one renderer of results: `render(tables)` gives the rich tables that the CLI prints and
 the app shows (per-language rows, the cross-lingual matrix, the mean-rank matrix), in one unit
-(`report.format`) and one colour ramp, so a cell reads the same in the terminal and in the app."""
+(`report.format`) and one colour ramp, so a cell reads the same in the terminal and in the app.
+`render_dataset` picks the tables of one eval set of a run: these, or MMMLU's accuracy table
+(`choice_table`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from rich import box
@@ -15,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from hybrid_tui.display_text import plain
+from hybrid_tui.languages import unseen_languages as unseen_of
+from hybrid_tui.report.choice_table import choice_languages, choice_renderables, is_choice_set
 from hybrid_tui.report.format import mean, score_text
 from hybrid_tui.report.tables import LanguageTables, display_name
 
@@ -157,6 +161,19 @@ def render(
         )
         out.append(_matrix(tables, tables.mean_rank, title, label, grade, caption, rank=True))
     return out
+
+
+def render_dataset(
+    metrics: Mapping[str, float], dataset: str, trained: Iterable[str] = ()
+) -> list[RenderableType]:
+    """One eval set's tables of a run, as `hybrid-tui show` prints them and Results shows them:
+    MMMLU's accuracy table beside chance, else `render`'s; languages outside `trained` (when
+    known) marked unseen."""
+    if is_choice_set(dataset):
+        unseen = unseen_of(trained, choice_languages(metrics, dataset))
+        return choice_renderables(metrics, dataset, unseen)
+    tables = LanguageTables.from_metrics(metrics, dataset)
+    return render(tables, unseen_languages=unseen_of(trained, tables.languages))
 
 
 def _matrix(tables, values, title, label, grade, caption, rank: bool, marks=()) -> Table:

@@ -2,13 +2,14 @@
 
 The tables come from `report.render`, the one renderer: the same unit (mAP × 100), colours,
 rows (mono, multi, recall, bias), cross-lingual matrix and mean-rank matrix as `hybrid-tui show`.
-This widget only stacks them, each at its natural width (the screen scrolls sideways), with
+MMMLU's accuracy table (`ChoiceTablesView`) comes from `report.render_dataset`, as `show` prints
+it. These widgets only stack them, each at its natural width (the screen scrolls sideways), with
 their titles and captions as wide as the screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from copy import copy
 
 from rich.console import Console
@@ -52,6 +53,9 @@ class LanguageTablesView(Vertical):
         measure = Console(width=1000).measure
         widest = 0
         for renderable in self.renderables():
+            if not isinstance(renderable, Table):  # a line (MMMLU's averages): wrapped
+                yield _annotation(renderable, "", gap=True)
+                continue
             title = caption = None
             if isinstance(renderable, Table):
                 title, caption = renderable.title, renderable.caption
@@ -70,6 +74,22 @@ class LanguageTablesView(Vertical):
             yield _annotation(self.note, "dim", gap=True)
         self.styles.width = "100%"
         self.styles.min_width = widest
+
+
+class ChoiceTablesView(LanguageTablesView):
+    """A run's MMMLU results: accuracy per question and option language (the cross pair grid),
+    multi with the language-bias figures, and chance beside them."""
+
+    def __init__(
+        self, metrics: Mapping[str, float], dataset: str, trained: Iterable[str] = ()
+    ) -> None:
+        super().__init__(None)
+        self.metrics = dict(metrics)
+        self.dataset = dataset
+        self.trained = tuple(trained)
+
+    def renderables(self) -> list:
+        return report.render_dataset(self.metrics, self.dataset, self.trained)
 
 
 def _annotation(text, style: str, gap: bool = False) -> Static:
