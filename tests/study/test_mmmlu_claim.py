@@ -186,3 +186,18 @@ def test_the_study_evaluates_on_mmmlu_only_where_a_copy_is(
     base = demo_recipe()
     assert recipe_for(base, "m", run, mmmlu=True).eval.datasets == [*base.eval.datasets, "mmmlu"]
     assert recipe_for(base, "m", run).eval.datasets == base.eval.datasets
+
+
+def test_the_study_runs_read_the_copy_hybrid_tui_mmmlu_names(
+    workdir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study run's trainer gets the LAReQA data dir; its `mmmlu` eval set reads the copy
+    `$HYBRID_TUI_MMMLU` names (nothing fetched), as the study found it."""
+    from hybrid_tui.evaluation.lareqa import load_eval_sets, question_counts
+    from hybrid_tui.recipe import EvalConfig
+
+    monkeypatch.setenv("HYBRID_TUI_MMMLU", str(write_copy(workdir / "elsewhere")))
+    (workdir / "lareqa").mkdir()
+    config = EvalConfig(datasets=["mmmlu"], languages=["de", "sw"])
+    sets = load_eval_sets(config, workdir / "lareqa")
+    assert question_counts(sets) == {"mmmlu": {"de": 3, "sw": 3}}
