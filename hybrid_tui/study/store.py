@@ -4,8 +4,9 @@ study commits next to its report.
 The report is always computed from these records, so `hybrid-tui study --summary-only` gives the
 same page from a fresh clone (no mlflow.db, only `docs/results/*.json.gz`) as from the store that
 produced it. A record keeps what the report reads (the study tags, the final eval metrics, the
-per-query results of the study's dataset and, where the runs were evaluated on it, MMMLU's) and the recipe the run trained, so a reader of the
-repository can see, and rerun, exactly what produced each figure.
+per-query results of the study's dataset and, where the runs were evaluated on it, MMMLU's) and
+the recipe the run trained, so a reader of the repository can see, and rerun, exactly what
+produced each figure.
 """
 
 from __future__ import annotations

@@ -145,7 +145,10 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
             parsed.query
             for r in runs
             for k in r.metrics
-            if (parsed := parse_eval_key(k)) and parsed.setting == "mono" and parsed.query
+            if (parsed := parse_eval_key(k))
+            and parsed.dataset == metric_dataset_name(dataset)  # not MMMLU's languages too
+            and parsed.setting == "mono"
+            and parsed.query
         }
     )
     methods: dict[str, MethodResult] = {}

@@ -61,8 +61,8 @@ def _per_question(items, strength: float, noise_seed: int):
         opts[np.arange(QUESTIONS), answers] += strength * base
         options[lang] = opts.astype(np.float32)
     results = PerQueryResults("mmmlu")
-    evaluate_choice_embeddings(items, questions, options, per_query=results)
-    return results
+    scored = evaluate_choice_embeddings(items, questions, options, per_query=results)
+    return results, scored.metrics
 
 
 def _plant(tracker, root: Path, strengths: dict[str, float], study: str = "m") -> None:
@@ -79,8 +79,11 @@ def _plant(tracker, root: Path, strengths: dict[str, float], study: str = "m") -
             )
             if items is not None:
                 strength = strengths[method]
-                results = _per_question(items, strength, noise_seed=100 * seed + int(10 * strength))
+                results, keys = _per_question(
+                    items, strength, noise_seed=100 * seed + int(10 * strength)
+                )
                 log_per_query_artifacts(tracker, run_id, {"mmmlu": results})
+                tracker.log_metrics(run_id, keys, 60)  # as the trainer logs them
             tracker.log_metrics(run_id, metrics_for(0.8, 0.6, 0.5, 200, 0.1), 60)
             tracker.end_run(run_id, "FINISHED")
 
@@ -105,6 +108,8 @@ def test_hybrid_clearly_better_on_cross_holds_at_the_question_level(workdir: Pat
     assert claim.comparison.p_adjusted >= claim.comparison.p_randomization  # in the Holm family
     assert claim.comparison.seed_level.seeds == 3  # seeds as the noise: Welch over seed means
     assert summary.mmmlu_not_run() is None
+    # MMMLU's languages (sw) are not the study's: seen/unseen stay XQuAD-R's.
+    assert summary.seen == ["ar", "de", "en"] and summary.unseen == ["th"]
     text = markdown(summary)
     assert f"| {CLAIM} | holds" in text and UNIT_NOTE in text
 
