@@ -11,10 +11,11 @@ and `hybrid-tui eval --dataset mmmlu` prints the same table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from rich.console import RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from hybrid_tui.display_text import plain
 from hybrid_tui.languages import MMMLU, MMMLU_LANGUAGES, MMMLU_OPTIONS, metric_dataset_name
@@ -61,6 +62,18 @@ def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _delta_cell(value: float | None, lower_is_better: bool | None = False) -> Text | str:
+    """A signed difference, green when the other run is better (higher accuracy, lower rank
+    distance), red when worse; the own-language share is neither (`lower_is_better` None)."""
+    if value is None:
+        return "-"
+    text = f"{value:+.3f}"
+    better = -value if lower_is_better else value
+    if lower_is_better is None or abs(value) < 0.0005:
+        return Text(text)
+    return Text(text, style="green" if better > 0 else "red")
+
+
 def choice_table(
     metrics: Mapping[str, float],
     languages: list[str],
@@ -68,11 +81,19 @@ def choice_table(
     dataset: str = MMMLU,
     chance: Mapping[str, float] | None = None,
     unseen_languages: Iterable[str] = (),
+    is_delta: bool = False,
+    marked: Collection[tuple[str, object]] = (),
 ) -> Table:
     """Rows: question language X, then `chance`; columns: options in Y (X = Y is mono), multi,
-    own share of the multi picks, rank distance. Languages in `unseen_languages` carry a `*`."""
+    own share of the multi picks, rank distance. Languages in `unseen_languages` carry a `*`.
+
+    With `is_delta` the values are differences of two runs (`choice_difference`): signed, green
+    where the other run is better, red where worse, and no chance row. A cell whose `(setting,
+    language or (question, option) pair)` is in `marked` (significant, `study.significance`)
+    carries a `†`."""
     chance = chance_levels(metrics, dataset) if chance is None else chance
     unseen = set(unseen_languages) & set(languages)
+    cell = _delta_cell if is_delta else (lambda value, lower_is_better=False: _cell(value))
 
     def label(lang: str) -> str:
         return f"{lang}*" if lang in unseen else lang
@@ -91,14 +112,24 @@ def choice_table(
     def get(setting: str, who, metric: str) -> float | None:
         return metrics.get(eval_key(dataset, setting, who, metric))
 
+    def mark(text: Text | str, setting: str, who: object) -> Text | str:
+        return text + "†" if (setting, who) in marked and text != "-" else text
+
     for x in languages:
-        grid = [get("mono", x, "acc") if x == y else get("cross", (x, y), "acc") for y in languages]
-        bias = [
-            get("multi", x, "acc"),
-            get("bias", x, "own_share"),
-            get("bias", x, "rank_distance"),
+        grid = [
+            mark(cell(get("mono", x, "acc")), "mono", x)
+            if x == y
+            else mark(cell(get("cross", (x, y), "acc")), "cross", (x, y))
+            for y in languages
         ]
-        table.add_row(plain(label(x)), *(_cell(v) for v in [*grid, *bias]))
+        bias = [
+            cell(get("multi", x, "acc")),
+            cell(get("bias", x, "own_share"), None),
+            cell(get("bias", x, "rank_distance"), True),
+        ]
+        table.add_row(plain(label(x)), *grid, *bias)
+    if is_delta:
+        return table
     column_chance = chance.get("cross", chance.get("mono"))  # both one in four
     table.add_section()
     table.add_row(
@@ -129,6 +160,32 @@ def summary(metrics: Mapping[str, float], chance: Mapping[str, float], dataset: 
     if distance is not None:
         parts.append(f"rank distance {distance:.2f} (0: translations ranked together)")
     return "averages: " + "; ".join(parts)
+
+
+def difference_summary(
+    delta: Mapping[str, float],
+    dataset: str = MMMLU,
+    marked: Collection[tuple[str, object]] = (),
+) -> str:
+    """`differences of the averages (other − base): mono +0.012; cross +0.030†; ...`."""
+    names = {
+        ("mono", "acc"): "mono",
+        ("cross", "acc"): "cross",
+        ("multi", "acc"): "multi",
+        ("bias", "own_share"): "own-language share of multi picks",
+    }
+    parts = []
+    for (setting, metric), name in names.items():
+        value = delta.get(eval_key(dataset, setting, AVERAGE, metric))
+        if value is not None:
+            sign = "†" if (setting, AVERAGE) in marked and metric == "acc" else ""
+            parts.append(f"{name} {value:+.3f}{sign}")
+    distance = delta.get(eval_key(dataset, "bias", AVERAGE, "rank_distance"))
+    if distance is not None:
+        parts.append(f"rank distance {distance:+.2f}")
+    if not parts:
+        return "MMMLU: no figure both runs logged"
+    return "differences of the averages (other − base): " + "; ".join(parts)
 
 
 def choice_renderables(

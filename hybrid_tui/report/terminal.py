@@ -18,9 +18,16 @@ from rich.text import Text
 
 from hybrid_tui.display_text import plain
 from hybrid_tui.languages import unseen_languages as unseen_of
-from hybrid_tui.report.choice_table import choice_languages, choice_renderables, is_choice_set
+from hybrid_tui.report.choice_results import choice_difference
+from hybrid_tui.report.choice_table import (
+    choice_languages,
+    choice_renderables,
+    choice_table,
+    difference_summary,
+    is_choice_set,
+)
 from hybrid_tui.report.format import mean, score_text
-from hybrid_tui.report.tables import LanguageTables, display_name
+from hybrid_tui.report.tables import LanguageTables, compare, display_name
 
 
 @dataclass
@@ -174,6 +181,34 @@ def render_dataset(
         return choice_renderables(metrics, dataset, unseen)
     tables = LanguageTables.from_metrics(metrics, dataset)
     return render(tables, unseen_languages=unseen_of(trained, tables.languages))
+
+
+def render_difference(
+    base: Mapping[str, float],
+    other: Mapping[str, float],
+    dataset: str,
+    trained: Iterable[str] = (),
+    marked: Collection[tuple[str, object]] = (),
+) -> list[RenderableType]:
+    """One eval set's differences of two runs (other − base), as `hybrid-tui compare` prints
+    them and the app's Compare shows them: MMMLU's accuracy grid and its averages, else
+    `render`'s tables of `compare`; `trained` is the other run's languages, `marked` the
+    significant cells."""
+    if is_choice_set(dataset):
+        delta = choice_difference(base, other, dataset)
+        languages = choice_languages(delta, dataset)
+        if not languages:
+            return [plain("MMMLU: no figure both runs logged")]
+        title = "MMMLU by option retrieval: Δ accuracy (other − base)"
+        unseen = unseen_of(trained, languages)
+        return [
+            choice_table(delta, languages, title, dataset, {}, unseen, True, marked),
+            plain(difference_summary(delta, dataset, marked)),
+        ]
+    delta = compare(
+        LanguageTables.from_metrics(base, dataset), LanguageTables.from_metrics(other, dataset)
+    )
+    return render(delta, unseen_languages=unseen_of(trained, delta.languages), marked=marked)
 
 
 def _matrix(tables, values, title, label, grade, caption, rank: bool, marks=()) -> Table:

@@ -38,15 +38,19 @@ def mmmlu_copy(data_root: str | Path | None = None) -> Path | None:
     return mmmlu_folder(resolve_mmmlu_root(data_root))
 
 
-def accuracy_rows(results: PerQueryResults) -> PerQueryResults:
-    """The cross-lingual rows as right (1) or wrong (0): a row's reciprocal rank of the right
-    option is 1 exactly when the pick is right, and at most 1/2 otherwise."""
+def accuracy_rows(
+    results: PerQueryResults, settings: tuple[str, ...] = ("cross",)
+) -> PerQueryResults:
+    """The rows of `settings` (mono and cross can be) as right (1) or wrong (0): a row's
+    reciprocal rank of the right option is 1 exactly when the pick is right, and at most 1/2
+    otherwise. (A multi row holds the average precision of the right option's translations in
+    the pool, which does not say whether the pick was right.)"""
     return PerQueryResults(
         results.dataset,
         [
             QueryResult(r.setting, r.query_lang, r.pool, r.question_id, float(r.ap > 0.75))
             for r in results.rows
-            if r.setting == "cross"
+            if r.setting in settings
         ],
     )
 

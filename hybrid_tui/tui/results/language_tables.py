@@ -3,7 +3,8 @@
 The tables come from `report.render`, the one renderer: the same unit (mAP × 100), colours,
 rows (mono, multi, recall, bias), cross-lingual matrix and mean-rank matrix as `hybrid-tui show`.
 MMMLU's accuracy table (`ChoiceTablesView`) comes from `report.render_dataset`, as `show` prints
-it. These widgets only stack them, each at its natural width (the screen scrolls sideways), with
+it; Compare's differences (`DifferenceTablesView`) from `report.render_difference`, as `compare`
+prints them. These widgets only stack them, each at its natural width (the screen scrolls sideways), with
 their titles and captions as wide as the screen.
 """
 
@@ -90,6 +91,31 @@ class ChoiceTablesView(LanguageTablesView):
 
     def renderables(self) -> list:
         return report.render_dataset(self.metrics, self.dataset, self.trained)
+
+
+class DifferenceTablesView(LanguageTablesView):
+    """Compare's tables of one eval set: other − base, as `hybrid-tui compare` prints them
+    (`report.render_difference`: MMMLU's Δ accuracy grid, else the Δ mAP tables)."""
+
+    def __init__(
+        self,
+        base: Mapping[str, float],
+        other: Mapping[str, float],
+        dataset: str,
+        trained: Iterable[str] = (),
+        title: str = "",
+        marked: Iterable[tuple[str, object]] = (),
+        note: str = "",
+    ) -> None:
+        super().__init__(None, title=title, marked=marked, note=note)
+        self.base, self.other = dict(base), dict(other)
+        self.dataset = dataset
+        self.trained = tuple(trained)
+
+    def renderables(self) -> list:
+        return report.render_difference(
+            self.base, self.other, self.dataset, self.trained, self.marked
+        )
 
 
 def _annotation(text, style: str, gap: bool = False) -> Static:
