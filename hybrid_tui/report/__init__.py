@@ -10,7 +10,14 @@ is written (mAP × 100).
 
 from hybrid_tui.metric_keys import datasets_in
 from hybrid_tui.report.choice_table import is_choice_set
-from hybrid_tui.report.export import dataset_json, difference_json, to_csv, to_json, to_markdown
+from hybrid_tui.report.export import (
+    dataset_json,
+    difference,
+    difference_json,
+    to_csv,
+    to_json,
+    to_markdown,
+)
 from hybrid_tui.report.format import MISSING, score_text
 from hybrid_tui.report.heatmap import heatmap_png
 from hybrid_tui.report.tables import LanguageTables, compare, display_name
@@ -22,6 +29,7 @@ __all__ = [
     "compare",
     "dataset_json",
     "datasets_in",
+    "difference",
     "difference_json",
     "display_name",
     "heatmap_png",

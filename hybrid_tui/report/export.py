@@ -41,17 +41,24 @@ def dataset_json(metrics: Mapping[str, float], dataset: str) -> dict:
     return to_json(LanguageTables.from_metrics(metrics, dataset))
 
 
+def difference(
+    base: Mapping[str, float], other: Mapping[str, float], dataset: str
+) -> LanguageTables | ChoiceResults:
+    """One eval set's differences other − base: MMMLU's `ChoiceResults`, else `compare`'s
+    `LanguageTables`."""
+    if is_choice_set(dataset):
+        delta = choice_difference(base, other, dataset)
+        return ChoiceResults.from_metrics(delta, dataset, is_delta=True)
+    return compare(
+        LanguageTables.from_metrics(base, dataset), LanguageTables.from_metrics(other, dataset)
+    )
+
+
 def difference_json(base: Mapping[str, float], other: Mapping[str, float], dataset: str) -> dict:
     """One eval set's differences other − base as `compare --json` gives them, in the fields
     `dataset_json` uses."""
-    if is_choice_set(dataset):
-        delta = choice_difference(base, other, dataset)
-        return ChoiceResults.from_metrics(delta, dataset, is_delta=True).to_json()
-    return to_json(
-        compare(
-            LanguageTables.from_metrics(base, dataset), LanguageTables.from_metrics(other, dataset)
-        )
-    )
+    delta = difference(base, other, dataset)
+    return delta.to_json() if isinstance(delta, ChoiceResults) else to_json(delta)
 
 
 def to_csv(tables: LanguageTables) -> str:

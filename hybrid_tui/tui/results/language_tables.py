@@ -107,7 +107,8 @@ class DifferenceTablesView(LanguageTablesView):
         marked: Iterable[tuple[str, object]] = (),
         note: str = "",
     ) -> None:
-        super().__init__(None, title=title, marked=marked, note=note)
+        delta = report.difference(base, other, dataset)  # `tables`: the figures shown
+        super().__init__(delta, title=title, marked=marked, note=note)
         self.base, self.other = dict(base), dict(other)
         self.dataset = dataset
         self.trained = tuple(trained)
