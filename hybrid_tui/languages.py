@@ -62,6 +62,7 @@ MMMLU_FILE_TAGS: dict[str, str] = {
     "zh": "ZH-CN",
 }
 MMMLU_LANGUAGES: tuple[str, ...] = tuple(MMMLU_FILE_TAGS)
+MMMLU_OPTIONS = 4  # answer options per question: chance is one in four
 
 # Dataset name as users write it -> (metric-key name, folder name in the LAReQA release, languages).
 EVAL_DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {

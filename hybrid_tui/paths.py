@@ -26,6 +26,9 @@ EMBEDDINGS_ENV = "HYBRID_TUI_EMBEDDINGS"
 """The corpus-embedding cache (default: inside the model cache); big corpora need a big disk."""
 DATA_ENV = "HYBRID_TUI_DATA"
 """The LAReQA folder (xquad-r/, mlqa-dev-r/) when `--data-dir` is not given."""
+MMMLU_ENV = "HYBRID_TUI_MMMLU"
+"""A local MMMLU copy (a folder holding `test/mmlu_<TAG>.csv`) when it is not the data dir's
+`mmmlu/`: what a recipe's `mmmlu` eval set reads, and what the study's MMMLU claim needs."""
 LOG_FILE_ENV = "HYBRID_TUI_LOG_FILE"
 """Set by the launcher for a detached trainer: the launch log its output goes to, which the
 trainer moves beside its run's files once the run exists."""
@@ -78,6 +81,14 @@ def resolve_data_root(chosen: str | None = None) -> str | None:
     """The LAReQA folder: `chosen` (`--data-dir`), else `$HYBRID_TUI_DATA`, else None (the
     data is downloaded)."""
     return chosen or os.environ.get(DATA_ENV) or None
+
+
+def resolve_mmmlu_root(data_root: str | os.PathLike | None = None) -> str | None:
+    """Where a recipe's `mmmlu` eval set and the study look for MMMLU: `$HYBRID_TUI_MMMLU`,
+    else the data dir (`--data-dir` or `$HYBRID_TUI_DATA`; the copy is then its `mmmlu/`).
+    `hybrid-tui eval --dataset mmmlu --data-dir DIR` reads DIR itself."""
+    chosen = os.environ.get(MMMLU_ENV) or data_root or os.environ.get(DATA_ENV)
+    return str(chosen) if chosen else None
 
 
 def resolve_tracking_uri(chosen: str | None = None) -> str:

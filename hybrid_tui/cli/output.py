@@ -208,16 +208,13 @@ def _percent(value) -> str:
 def print_tables(metrics: dict[str, float], trained: list[str] | tuple[str, ...] = ()) -> None:
     """Every eval set's tables; languages outside `trained` (when known) are marked unseen."""
     from hybrid_tui import report
-    from hybrid_tui.languages import unseen_languages
 
     console = _console()
     datasets = report.datasets_in(metrics)
     if not datasets:
         console.print("no evaluation metrics")
     for dataset in datasets:
-        tables = report.LanguageTables.from_metrics(metrics, dataset)
-        unseen = unseen_languages(trained, tables.languages)
-        for renderable in report.render(tables, unseen_languages=unseen):
+        for renderable in report.render_dataset(metrics, dataset, trained):
             console.print(renderable)
 
 
@@ -295,7 +292,9 @@ def print_mmmlu_result(result: dict) -> None:
         )
     )
     title = f"{result['model']} on MMMLU: accuracy (question language x option language)"
-    console.print(choice_table(result["metrics"], result["languages"], title))
+    console.print(
+        choice_table(result["metrics"], result["languages"], title, chance=result["chance"])
+    )
     console.print(plain(summary(result["metrics"], result["chance"])))
 
 
@@ -309,7 +308,7 @@ def show_run(uri: str, run_id: str, json_output: bool) -> None:
     gone = bool(gone_run_ids([detail]))
     if json_output:
         tables = {
-            dataset: report.to_json(report.LanguageTables.from_metrics(detail.metrics, dataset))
+            dataset: report.dataset_json(detail.metrics, dataset)
             for dataset in report.datasets_in(detail.metrics)
         }
         _print_json(
@@ -387,7 +386,7 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
         raise HybridTuiError(f"run {base.run_id} has no evaluation metrics to compare against")
     from rich.text import Text
 
-    from hybrid_tui.languages import trained_languages, unseen_languages
+    from hybrid_tui.languages import trained_languages
     from hybrid_tui.runs.diff import config_diff, config_diff_table
 
     diff = config_diff([detail.params for detail in details])
@@ -399,13 +398,11 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
         console.print(config_diff_table(details, diff))
     for other, other_side in zip(details[1:], sides[1:], strict=True):
         for dataset in datasets:
-            delta = report.compare(
-                report.LanguageTables.from_metrics(base.metrics, dataset),
-                report.LanguageTables.from_metrics(other.metrics, dataset),
-            )
             tests, why_not = significance_for(tracker, sides[0], other_side, dataset)
             if json_output:
-                payload["deltas"].setdefault(other.run_id, {})[dataset] = report.to_json(delta)
+                payload["deltas"].setdefault(other.run_id, {})[dataset] = report.difference_json(
+                    base.metrics, other.metrics, dataset
+                )
                 payload["significance"].setdefault(other.run_id, {})[dataset] = (
                     None if tests is None else {t.key: t.to_json() for t in tests}
                 )
@@ -416,12 +413,14 @@ def compare_runs(uri: str, run_ids: list[str], json_output: bool) -> None:
                     plain(f" ({other.run_id[:12]}) − {base.name} ({base.run_id[:12]}), {dataset}"),
                 )
             )
-            unseen = unseen_languages(trained_languages(other.tags), delta.languages)
             cells = marked(tests) if tests else set()
-            for renderable in report.render(delta, unseen_languages=unseen, marked=cells):
+            trained = trained_languages(other.tags)
+            for renderable in report.render_difference(
+                base.metrics, other.metrics, dataset, trained, cells
+            ):
                 console.print(renderable)
             seeds = (len(sides[0]), len(other_side))
-            console.print(plain(why_not or summary_line(tests, seeds), style="dim"))
+            console.print(plain(why_not or summary_line(tests, seeds, dataset), style="dim"))
     if json_output:
         _print_json(payload)
 

@@ -84,5 +84,10 @@ def study(
         summary = summarize_and_save(base.tracking.resolved_uri(), name, Path(out))
         write_report(summary, Path(out), base)
     else:
-        run_study(base, name, seeds, sweep, resolve_data_root(data_dir), Path(out), schedule_arm)
+        summary = run_study(
+            base, name, seeds, sweep, resolve_data_root(data_dir), Path(out), schedule_arm
+        )
     typer.echo(f"wrote {out}")
+    not_run = summary.mmmlu_not_run(resolve_data_root(data_dir))
+    if not_run:
+        typer.echo(not_run)

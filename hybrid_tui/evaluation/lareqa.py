@@ -320,11 +320,12 @@ def load_eval_sets(
             continue
         if dataset == MMMLU:  # multiple choice, parallel by row: its own loader and scoring
             from hybrid_tui.data.mmmlu import load_mmmlu
+            from hybrid_tui.paths import resolve_mmmlu_root
 
             chosen = [lang for lang in config.languages if lang in MMMLU_LANGUAGES]
             sets.append(
                 load_mmmlu(
-                    data_root,
+                    resolve_mmmlu_root(data_root),
                     chosen or None,
                     max_questions=config.max_questions,
                     question_seed=config.question_seed,

@@ -29,12 +29,13 @@ import numpy as np
 from hybrid_tui.data.mmmlu import MultipleChoiceSet
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation import metrics as ranking
+from hybrid_tui.languages import MMMLU_OPTIONS
 from hybrid_tui.metric_keys import AVERAGE, eval_key
 from hybrid_tui.progress import ProgressFn
 from hybrid_tui.tracking.per_query import MULTI_POOL, PerQueryResults
 
 SETTINGS: tuple[str, ...] = ("mono", "cross", "multi")
-N_OPTIONS = 4
+N_OPTIONS = MMMLU_OPTIONS
 CHANCE = 1 / N_OPTIONS  # one right option of four; in the pool, L right of 4L
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from hybrid_tui.display_text import markdown_cell
+from hybrid_tui.report.choice_results import ChoiceResults, choice_difference
+from hybrid_tui.report.choice_table import is_choice_set
 from hybrid_tui.report.format import mean, score_text
-from hybrid_tui.report.tables import FIELDS, LanguageTables, average_key
+from hybrid_tui.report.tables import FIELDS, LanguageTables, average_key, compare
 
 
 def to_json(tables: LanguageTables) -> dict:
@@ -29,6 +31,34 @@ def to_json(tables: LanguageTables) -> dict:
         }
     out["avg"] = {key: clean(value) for key, value in tables.averages.items()}
     return out
+
+
+def dataset_json(metrics: Mapping[str, float], dataset: str) -> dict:
+    """One eval set of a run as `show --json` gives it: MMMLU's accuracy fields
+    (`ChoiceResults`), else the `LanguageTables` fields."""
+    if is_choice_set(dataset):
+        return ChoiceResults.from_metrics(metrics, dataset).to_json()
+    return to_json(LanguageTables.from_metrics(metrics, dataset))
+
+
+def difference(
+    base: Mapping[str, float], other: Mapping[str, float], dataset: str
+) -> LanguageTables | ChoiceResults:
+    """One eval set's differences other − base: MMMLU's `ChoiceResults`, else `compare`'s
+    `LanguageTables`."""
+    if is_choice_set(dataset):
+        delta = choice_difference(base, other, dataset)
+        return ChoiceResults.from_metrics(delta, dataset, is_delta=True)
+    return compare(
+        LanguageTables.from_metrics(base, dataset), LanguageTables.from_metrics(other, dataset)
+    )
+
+
+def difference_json(base: Mapping[str, float], other: Mapping[str, float], dataset: str) -> dict:
+    """One eval set's differences other − base as `compare --json` gives them, in the fields
+    `dataset_json` uses."""
+    delta = difference(base, other, dataset)
+    return delta.to_json() if isinstance(delta, ChoiceResults) else to_json(delta)
 
 
 def to_csv(tables: LanguageTables) -> str:

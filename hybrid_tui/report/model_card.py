@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from hybrid_tui import report
 from hybrid_tui.display_text import markdown_cell, visible
 from hybrid_tui.evaluation.miracl import miracl_table
-from hybrid_tui.languages import unseen_languages
+from hybrid_tui.languages import MMMLU, unseen_languages
 from hybrid_tui.models.conventions import Conventions
+from hybrid_tui.report.choice_results import WHAT, ChoiceResults, choice_markdown
 
 
 def model_card(
@@ -82,6 +83,9 @@ def _evaluation(metrics, eval_sets, train_languages, report, unseen_languages) -
     for rset in sets:
         if rset.name == "miracl":
             lines += _miracl_section(metrics, rset.languages)
+            continue
+        if rset.name == MMMLU:
+            lines += _mmmlu_section(metrics, rset, train_languages)
             continue
         tables = report.LanguageTables.from_metrics(metrics, rset.name)
         if tables.is_empty():
@@ -185,5 +189,25 @@ def _miracl_section(metrics, languages) -> list[str]:
         "| language | nDCG@10 | R@100 |",
         "|---|---|---|",
         *rows,
+        "",
+    ]
+
+
+def _mmmlu_section(metrics, rset, train_languages) -> list[str]:
+    """MMMLU's accuracy beside chance, with what it measures: option retrieval, not generation."""
+    results = ChoiceResults.from_metrics(metrics, rset.name)
+    if results.is_empty():
+        return []
+    counts = rset.question_counts()
+    n = next(iter(counts.values()), 0)
+    return [
+        "### mmmlu",
+        "",
+        f"{WHAT}. {n} questions per language; cross: question in one language, options in "
+        "another (mean over the option languages); multi: the options of every language pooled; "
+        "own-language share: how often the pick is in the question's language (its pool share "
+        "in the chance row).",
+        "",
+        choice_markdown(results, unseen_languages(train_languages, results.languages)),
         "",
     ]

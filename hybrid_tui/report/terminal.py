@@ -1,11 +1,13 @@
 """The one renderer of results: `render(tables)` gives the rich tables that the CLI prints and
 the app shows (per-language rows, the cross-lingual matrix, the mean-rank matrix), in one unit
-(`report.format`) and one colour ramp, so a cell reads the same in the terminal and in the app."""
+(`report.format`) and one colour ramp, so a cell reads the same in the terminal and in the app.
+`render_dataset` picks the tables of one eval set of a run: these, or MMMLU's accuracy table
+(`choice_table`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from rich import box
@@ -15,8 +17,17 @@ from rich.table import Table
 from rich.text import Text
 
 from hybrid_tui.display_text import plain
+from hybrid_tui.languages import unseen_languages as unseen_of
+from hybrid_tui.report.choice_results import choice_difference
+from hybrid_tui.report.choice_table import (
+    choice_languages,
+    choice_renderables,
+    choice_table,
+    difference_summary,
+    is_choice_set,
+)
 from hybrid_tui.report.format import mean, score_text
-from hybrid_tui.report.tables import LanguageTables, display_name
+from hybrid_tui.report.tables import LanguageTables, compare, display_name
 
 
 @dataclass
@@ -157,6 +168,47 @@ def render(
         )
         out.append(_matrix(tables, tables.mean_rank, title, label, grade, caption, rank=True))
     return out
+
+
+def render_dataset(
+    metrics: Mapping[str, float], dataset: str, trained: Iterable[str] = ()
+) -> list[RenderableType]:
+    """One eval set's tables of a run, as `hybrid-tui show` prints them and Results shows them:
+    MMMLU's accuracy table beside chance, else `render`'s; languages outside `trained` (when
+    known) marked unseen."""
+    if is_choice_set(dataset):
+        unseen = unseen_of(trained, choice_languages(metrics, dataset))
+        return choice_renderables(metrics, dataset, unseen)
+    tables = LanguageTables.from_metrics(metrics, dataset)
+    return render(tables, unseen_languages=unseen_of(trained, tables.languages))
+
+
+def render_difference(
+    base: Mapping[str, float],
+    other: Mapping[str, float],
+    dataset: str,
+    trained: Iterable[str] = (),
+    marked: Collection[tuple[str, object]] = (),
+) -> list[RenderableType]:
+    """One eval set's differences of two runs (other − base), as `hybrid-tui compare` prints
+    them and the app's Compare shows them: MMMLU's accuracy grid and its averages, else
+    `render`'s tables of `compare`; `trained` is the other run's languages, `marked` the
+    significant cells."""
+    if is_choice_set(dataset):
+        delta = choice_difference(base, other, dataset)
+        languages = choice_languages(delta, dataset)
+        if not languages:
+            return [plain("MMMLU: no figure both runs logged")]
+        title = "MMMLU by option retrieval: Δ accuracy (other − base)"
+        unseen = unseen_of(trained, languages)
+        return [
+            choice_table(delta, languages, title, dataset, {}, unseen, True, marked),
+            plain(difference_summary(delta, dataset, marked)),
+        ]
+    delta = compare(
+        LanguageTables.from_metrics(base, dataset), LanguageTables.from_metrics(other, dataset)
+    )
+    return render(delta, unseen_languages=unseen_of(trained, delta.languages), marked=marked)
 
 
 def _matrix(tables, values, title, label, grade, caption, rank: bool, marks=()) -> Table:

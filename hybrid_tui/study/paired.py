@@ -135,17 +135,22 @@ def _paper_effect(claim_id: str, comparison: PairedComparison) -> float | None:
     return effect
 
 
-def paired_claims(per_query, unseen: set[str], seed: int = 0) -> list[ClaimTest]:
+def paired_claims(
+    per_query, unseen: set[str], seed: int = 0, mmmlu: dict | None = None
+) -> list[ClaimTest]:
     """The better-than family (Holm-adjusted) and the comparable claims; claims whose runs or
-    languages are missing are left out."""
-    wanted = [c for c in BETTER_CLAIMS if c[7] != "unseen" or unseen]
+    languages are missing are left out. `mmmlu`, per (method, seed) the runs' MMMLU per-question
+    results where the study has them, adds claim 5 to the family (`mmmlu_claim`)."""
+    from hybrid_tui.study.mmmlu_claim import BETTER_CLAIM, accuracy_rows
+
+    wanted = [(c, per_query) for c in BETTER_CLAIMS if c[7] != "unseen" or unseen]
+    if mmmlu:
+        wanted.append((BETTER_CLAIM, {key: accuracy_rows(r) for key, r in mmmlu.items()}))
     alpha = holm_level(len(wanted))
     found = []
-    for claim_id, claim, challenger, rival, setting, metric, lower, which in wanted:
+    for (claim_id, claim, challenger, rival, setting, metric, lower, which), rows in wanted:
         langs = unseen if which == "unseen" else None
-        comparison = _compare(
-            per_query, claim, challenger, rival, setting, metric, langs, alpha, seed
-        )
+        comparison = _compare(rows, claim, challenger, rival, setting, metric, langs, alpha, seed)
         if comparison is not None:
             found.append((claim_id, lower, comparison))
     adjusted = holm_adjust([c for _, _, c in found])
@@ -205,7 +210,10 @@ def markdown_section(tests: list[ClaimTest]) -> list[str]:
             "Claim tests: not available (the study's runs carry no per-query results; "
             "rerun them with this version)."
         ]
+    from hybrid_tui.study.mmmlu_claim import CLAIM, UNIT_NOTE
+
     family = sum(1 for t in tests if not t.claim.startswith(("1b", "1c")))
+    mmmlu_note = [UNIT_NOTE, ""] if any(t.claim == CLAIM for t in tests) else []
     lines = [
         "**The unit is the question.** A question's rows (its parallel translations as query "
         "languages, and its pools) are averaged into one value per question and seed; the "
@@ -223,6 +231,7 @@ def markdown_section(tests: list[ClaimTest]) -> list[str]:
         "**holds across seeds** only when both levels find it; otherwise it *holds for these "
         "trained models*, with the seed-level effect this many seeds could detect.",
         "",
+        *mmmlu_note,
         "| claim | verdict | questions (rows a side) | mean diff [95 % CI, questions] | p (Holm) "
         "| detectable (questions) | seed means hybrid / rival | Welch p (Holm) "
         "| hierarchical 95 % CI | paper (XLM-R) | seeds to detect it |",

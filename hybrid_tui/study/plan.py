@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hybrid_tui.languages import MMMLU
 from hybrid_tui.recipe import Recipe
 
 METHODS: dict[str, tuple[float, float]] = {
@@ -44,8 +45,12 @@ def plan(seeds: int, alphas: list[float], schedule_arm: bool = False) -> list[Pl
     return runs
 
 
-def recipe_for(base: Recipe, study: str, run: PlannedRun) -> Recipe:
+def recipe_for(base: Recipe, study: str, run: PlannedRun, mmmlu: bool = False) -> Recipe:
+    """The base recipe with the run's mix, seed and study tags; `mmmlu` adds MMMLU to its
+    evaluation (the study's optional claim 5, where a local copy is present)."""
     recipe = base.model_copy(deep=True)
+    if mmmlu and MMMLU not in recipe.eval.datasets:
+        recipe.eval.datasets = [*recipe.eval.datasets, MMMLU]
     recipe.name = f"{study}-{run.method}-s{run.seed}"
     recipe.sampler.mono, recipe.sampler.cross, recipe.sampler.multi = run.mono, run.cross, 0.0
     recipe.sampler.schedule = []

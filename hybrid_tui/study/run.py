@@ -41,10 +41,11 @@ def run_study(
     done = _finished(tracker, study)
     todo = [r for r in plan(seeds, alphas, schedule_arm) if (r.method, r.seed) not in done]
     print(f"study {study}: {len(done)} runs already finished, {len(todo)} to train", flush=True)
+    mmmlu = _with_mmmlu(data_root)
     if (UNTRAINED, 0) not in done:
         _evaluate_untrained(base, study, tracker, data_root)
     for index, run in enumerate(todo, 1):
-        recipe = recipe_for(base, study, run)
+        recipe = recipe_for(base, study, run, mmmlu)
         path = save_recipe(recipe, state_dir() / "studies" / study / f"{recipe.name}.toml")
         print(f"[{index}/{len(todo)}] training {recipe.name}", flush=True)
         code, _ = run_attached(TrainerStart(path, data_dir=str(data_root) if data_root else None))
@@ -91,10 +92,26 @@ def queue_study(
         f"running, {len(todo)} to queue",
         flush=True,
     )
+    mmmlu = _with_mmmlu(data_root)
     if (UNTRAINED, 0) not in done:
         _evaluate_untrained(base, study, tracker, data_root)
-    recipes = [recipe_for(base, study, run) for run in todo]
+    recipes = [recipe_for(base, study, run, mmmlu) for run in todo]
     return queue_recipes(recipes, f"study {study}", data_dir=data_root, store=store) if todo else []
+
+
+def _with_mmmlu(data_root: str | None) -> bool:
+    """Whether the trained runs are also evaluated on MMMLU (a local copy is present), for the
+    optional claim 5; said in one line either way."""
+    from hybrid_tui.study.mmmlu_claim import mmmlu_copy
+
+    copy = mmmlu_copy(data_root)
+    print(
+        f"MMMLU copy {copy}: the runs are also evaluated on it (claim 5)"
+        if copy
+        else "no MMMLU copy: claim 5 (MMMLU) will not be run",
+        flush=True,
+    )
+    return copy is not None
 
 
 def _finished(tracker, study: str) -> set[tuple[str, int]]:

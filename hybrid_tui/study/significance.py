@@ -9,6 +9,10 @@ question (a question's rows averaged; over a group's seeds too). The question le
 minutes); Holm over every cell of the set, as ranx corrects a table of runs. With several seeds a side the seed level
 (`stats.seed_level`) is added, and a difference holds across seeds only when both levels find
 it (the study's rule).
+
+MMMLU is scored by accuracy: its mono and cross cells are tested on a question's right (1) or
+wrong (0) pick (`mmmlu_claim.accuracy_rows`); its multi and bias cells are not tested, since the
+per-question artifact does not say whether the pooled pick was right (`MMMLU_NOTE`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import MMMLU, metric_dataset_name
 from hybrid_tui.metric_keys import AVERAGE
+from hybrid_tui.study.mmmlu_claim import accuracy_rows
 from hybrid_tui.study.stats import ALPHA, PairedComparison, compare_questions, holm_adjust
 from hybrid_tui.tracking.per_query import PerQueryResults
 
@@ -103,6 +109,21 @@ def compare_sides(base: list[PerQueryResults], other: list[PerQueryResults]) -> 
     return [replace(t, comparison=c) for t, c in zip(found, adjusted, strict=True)]
 
 
+MMMLU_NOTE = (
+    "MMMLU: mono and cross tested on accuracy per question (a right pick 1, a wrong one 0); "
+    "multi, own-language share and rank distance not tested (the per-question results hold the "
+    "right option's rank per option language, not whether the pooled pick was right)"
+)
+
+
+def tested_rows(results: PerQueryResults) -> PerQueryResults:
+    """The rows a cell's test compares: MMMLU's mono and cross rows as right or wrong, any other
+    set's rows as logged."""
+    if metric_dataset_name(results.dataset) == MMMLU:
+        return accuracy_rows(results, ("mono", "cross"))
+    return results
+
+
 def per_query_of(tracker, run_id: str, dataset: str) -> PerQueryResults:
     """A run's per-query results of one set (`xquad-r` or its metric name `xquad_r`);
     `HybridTuiError` (one line) where it has none."""
@@ -132,8 +153,8 @@ def significance_for(
     saying why none (a run without per-query results)."""
     try:
         tests = compare_sides(
-            [per_query_of(tracker, d.run_id, dataset) for d in base],
-            [per_query_of(tracker, d.run_id, dataset) for d in other],
+            [tested_rows(per_query_of(tracker, d.run_id, dataset)) for d in base],
+            [tested_rows(per_query_of(tracker, d.run_id, dataset)) for d in other],
         )
     except HybridTuiError as err:
         return None, f"significance: not available ({err})"
@@ -145,7 +166,15 @@ def marked(tests: list[CellTest]) -> set[tuple[str, str | tuple[str, str]]]:
     return {(t.setting, t.who) for t in tests if t.significant and t.across_seeds in (None, True)}
 
 
-def summary_line(tests: list[CellTest], seeds: tuple[int, int]) -> str:
+def summary_line(tests: list[CellTest], seeds: tuple[int, int], dataset: str = "") -> str:
+    """What the † means and what was tested; for MMMLU, which cells are not tested and why."""
+    line = _rule_line(tests, seeds)
+    if dataset and metric_dataset_name(dataset) == MMMLU:
+        return f"{line} {MMMLU_NOTE}."
+    return line
+
+
+def _rule_line(tests: list[CellTest], seeds: tuple[int, int]) -> str:
     n = len(tests)
     shown = len(marked(tests))
     questions = max((t.comparison.n for t in tests), default=0)

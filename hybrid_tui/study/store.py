@@ -3,9 +3,10 @@ study commits next to its report.
 
 The report is always computed from these records, so `hybrid-tui study --summary-only` gives the
 same page from a fresh clone (no mlflow.db, only `docs/results/*.json.gz`) as from the store that
-produced it. A record keeps what the report reads (the study tags, the final eval metrics and the
-per-query results of the study's dataset) and the recipe the run trained, so a reader of the
-repository can see, and rerun, exactly what produced each figure.
+produced it. A record keeps what the report reads (the study tags, the final eval metrics, the
+per-query results of the study's dataset and, where the runs were evaluated on it, MMMLU's) and
+the recipe the run trained, so a reader of the repository can see, and rerun, exactly what
+produced each figure.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from hybrid_tui.atomic_files import atomic_write_bytes
 from hybrid_tui.errors import HybridTuiError
+from hybrid_tui.languages import MMMLU
 from hybrid_tui.tracking.per_query import (
     ARTIFACT_DIR,
     PerQueryResults,
@@ -45,6 +47,7 @@ class StudyRun:
     metrics: dict[str, float]
     per_query: PerQueryResults | None
     recipe_toml: str | None = None  # the run's recipe.toml artifact (None in older summaries)
+    mmmlu: PerQueryResults | None = None  # MMMLU per-question results (`mmmlu_claim`), if any
 
     @property
     def method(self) -> str:
@@ -69,6 +72,9 @@ def runs_from_store(tracker, study: str, dataset: str) -> list[StudyRun]:
                 detail.run_id, f"{ARTIFACT_DIR}/{artifact_name(dataset)}", into
             )
             recipe = tracker.download_artifact(detail.run_id, "recipe.toml", into)
+            choices = tracker.download_artifact(
+                detail.run_id, f"{ARTIFACT_DIR}/{artifact_name(MMMLU)}", into
+            )
             runs.append(
                 StudyRun(
                     summary.name,
@@ -77,6 +83,7 @@ def runs_from_store(tracker, study: str, dataset: str) -> list[StudyRun]:
                     {k: v for k, v in detail.metrics.items() if k.startswith("eval/")},
                     read_csv_gz(path, dataset) if path is not None else None,
                     recipe.read_text(encoding="utf-8") if recipe is not None else None,
+                    read_csv_gz(choices, MMMLU) if choices is not None else None,
                 )
             )
     return runs
@@ -97,6 +104,8 @@ def save_runs(runs: list[StudyRun], folder: Path) -> None:
             if run.per_query is None
             else {"dataset": run.per_query.dataset, "columns": to_columns(run.per_query)},
         }
+        if run.mmmlu is not None:  # only then: summaries without MMMLU keep their bytes
+            record["mmmlu"] = {"dataset": MMMLU, "columns": to_columns(run.mmmlu)}
         text = json.dumps(record, separators=(",", ":"), sort_keys=False)
         path = folder / f"{run.name}-{run.run_id[:8]}{SUFFIX}"
         atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))
@@ -129,6 +138,7 @@ def load_runs(folder: Path, study: str) -> list[StudyRun]:
                 if per_query is None
                 else from_columns(per_query["columns"], per_query["dataset"]),
                 record.get("recipe_toml"),
+                from_columns(record["mmmlu"]["columns"], MMMLU) if record.get("mmmlu") else None,
             )
         )
     return runs

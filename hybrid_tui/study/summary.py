@@ -59,6 +59,14 @@ class StudySummary:
     paired: list = field(default_factory=list)  # paired.ClaimTest: the claims' tests
     wall: dict | None = None  # store.save_wall_time's record: how long the study took
     recipe_toml: str | None = None  # a trained run's recipe: what the report's set-up line reads
+    mmmlu_runs: int = 0  # runs carrying MMMLU per-question results (claim 5, `mmmlu_claim`)
+
+    def mmmlu_not_run(self, data_root=None) -> str | None:
+        """Why the MMMLU claim is not in the report, in one line (None when it is)."""
+        from hybrid_tui.study.mmmlu_claim import CLAIM, not_run_line
+
+        ran = any(test.claim == CLAIM for test in self.paired)
+        return not_run_line(self.mmmlu_runs, ran, data_root)
 
 
 def headline_figures(metrics: dict[str, float], dataset: str, seen: set[str]) -> dict[str, float]:
@@ -137,7 +145,10 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
             parsed.query
             for r in runs
             for k in r.metrics
-            if (parsed := parse_eval_key(k)) and parsed.setting == "mono" and parsed.query
+            if (parsed := parse_eval_key(k))
+            and parsed.dataset == metric_dataset_name(dataset)  # not MMMLU's languages too
+            and parsed.setting == "mono"
+            and parsed.query
         }
     )
     methods: dict[str, MethodResult] = {}
@@ -155,6 +166,11 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
         for r in runs
         if (r.method in METHODS or r.method == SCHEDULE) and r.per_query
     }
+    mmmlu = {
+        (r.method, r.seed): r.mmmlu
+        for r in runs
+        if (r.method in METHODS or r.method == SCHEDULE) and r.mmmlu
+    }
     recipes = [r.recipe_toml for r in sorted(trained, key=lambda r: r.name) if r.recipe_toml]
     return StudySummary(
         study,
@@ -163,6 +179,7 @@ def summarize_runs(study: str, runs: list, dataset: str = "xquad-r") -> StudySum
         unseen,
         methods,
         dict(sorted(sweep.items())),
-        paired_claims(per_query, set(unseen)),
+        paired_claims(per_query, set(unseen), mmmlu=mmmlu),
         recipe_toml=recipes[0] if recipes else None,
+        mmmlu_runs=len(mmmlu),
     )

@@ -1,8 +1,8 @@
 """Compare: the config diff (the recipe fields that differ), then each other marked run's tables
-as deltas against the first marked run (the base), green where it is better, red where it is
-worse; once the per-setting significance is computed (question as the unit, `study.significance`,
-as `hybrid-tui compare` prints it), the tables are drawn again with a † on significant cells.
-Escape goes back."""
+as deltas against the first marked run (the base; MMMLU's as its Δ accuracy grid), green where
+it is better, red where it is worse; once the per-setting significance is computed (question as
+the unit, `study.significance`, as `hybrid-tui compare` prints it), the tables are drawn again
+with a † on significant cells. Escape goes back."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from textual.widgets import Footer, Header, Static
 from hybrid_tui import report
 from hybrid_tui.display_text import plain
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.languages import trained_languages, unseen_languages
+from hybrid_tui.languages import trained_languages
 from hybrid_tui.runs.diff import config_diff, config_diff_table
 from hybrid_tui.tracking.records import short_id
 from hybrid_tui.tui.messages import RunDetailsLoaded, SignificanceLoaded
-from hybrid_tui.tui.results.language_tables import LanguageTablesView
+from hybrid_tui.tui.results.language_tables import DifferenceTablesView
 
 
 class CompareScreen(Screen):
@@ -89,19 +89,17 @@ class CompareScreen(Screen):
                 )
             for other in others:
                 for dataset in datasets:
-                    delta = report.compare(
-                        report.LanguageTables.from_metrics(base.metrics, dataset),
-                        report.LanguageTables.from_metrics(other.metrics, dataset),
-                    )
                     tests, _ = self.significance.get((other.run_id, dataset), (None, None))
                     views.append(
-                        LanguageTablesView(
-                            delta,
-                            unseen_languages(trained_languages(other.tags), delta.languages),
+                        DifferenceTablesView(
+                            base.metrics,
+                            other.metrics,
+                            dataset,
+                            trained_languages(other.tags),
                             title=f"{other.name} {short_id(other.run_id)} − {base.name} "
                             f"{short_id(base.run_id)}",
                             marked=marked(tests) if tests else (),
-                            note=summary_line(tests, (1, 1)) if tests else "",
+                            note=summary_line(tests, (1, 1), dataset) if tests else "",
                         )
                     )
         except Exception as err:

@@ -2,13 +2,15 @@
 
 The tables come from `report.render`, the one renderer: the same unit (mAP × 100), colours,
 rows (mono, multi, recall, bias), cross-lingual matrix and mean-rank matrix as `hybrid-tui show`.
-This widget only stacks them, each at its natural width (the screen scrolls sideways), with
+MMMLU's accuracy table (`ChoiceTablesView`) comes from `report.render_dataset`, as `show` prints
+it; Compare's differences (`DifferenceTablesView`) from `report.render_difference`, as `compare`
+prints them. These widgets only stack them, each at its natural width (the screen scrolls sideways), with
 their titles and captions as wide as the screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from copy import copy
 
 from rich.console import Console
@@ -52,6 +54,9 @@ class LanguageTablesView(Vertical):
         measure = Console(width=1000).measure
         widest = 0
         for renderable in self.renderables():
+            if not isinstance(renderable, Table):  # a line (MMMLU's averages): wrapped
+                yield _annotation(renderable, "", gap=True)
+                continue
             title = caption = None
             if isinstance(renderable, Table):
                 title, caption = renderable.title, renderable.caption
@@ -70,6 +75,48 @@ class LanguageTablesView(Vertical):
             yield _annotation(self.note, "dim", gap=True)
         self.styles.width = "100%"
         self.styles.min_width = widest
+
+
+class ChoiceTablesView(LanguageTablesView):
+    """A run's MMMLU results: accuracy per question and option language (the cross pair grid),
+    multi with the language-bias figures, and chance beside them."""
+
+    def __init__(
+        self, metrics: Mapping[str, float], dataset: str, trained: Iterable[str] = ()
+    ) -> None:
+        super().__init__(None)
+        self.metrics = dict(metrics)
+        self.dataset = dataset
+        self.trained = tuple(trained)
+
+    def renderables(self) -> list:
+        return report.render_dataset(self.metrics, self.dataset, self.trained)
+
+
+class DifferenceTablesView(LanguageTablesView):
+    """Compare's tables of one eval set: other − base, as `hybrid-tui compare` prints them
+    (`report.render_difference`: MMMLU's Δ accuracy grid, else the Δ mAP tables)."""
+
+    def __init__(
+        self,
+        base: Mapping[str, float],
+        other: Mapping[str, float],
+        dataset: str,
+        trained: Iterable[str] = (),
+        title: str = "",
+        marked: Iterable[tuple[str, object]] = (),
+        note: str = "",
+    ) -> None:
+        delta = report.difference(base, other, dataset)  # `tables`: the figures shown
+        super().__init__(delta, title=title, marked=marked, note=note)
+        self.base, self.other = dict(base), dict(other)
+        self.dataset = dataset
+        self.trained = tuple(trained)
+
+    def renderables(self) -> list:
+        return report.render_difference(
+            self.base, self.other, self.dataset, self.trained, self.marked
+        )
 
 
 def _annotation(text, style: str, gap: bool = False) -> Static:

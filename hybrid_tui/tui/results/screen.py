@@ -1,5 +1,6 @@
 """Results: one run's per-language tables (mono row, cross-lingual heatmap, multilingual row,
-language bias, averages), languages unseen in training marked. Escape goes back.
+language bias, averages; MMMLU's accuracy grid beside chance), languages unseen in training
+marked. Escape goes back.
 
 The tables keep their natural width (never squeezed) and scroll with the arrow keys; a hint line
 says so, and which way more of them lies, whenever they do not fit (80×24 cuts columns)."""
@@ -20,7 +21,7 @@ from hybrid_tui import report
 from hybrid_tui.display_text import plain
 from hybrid_tui.languages import trained_languages, unseen_languages
 from hybrid_tui.tui.messages import RunDetailLoaded
-from hybrid_tui.tui.results.language_tables import LanguageTablesView
+from hybrid_tui.tui.results.language_tables import ChoiceTablesView, LanguageTablesView
 from hybrid_tui.tui.runs.layout import NOTE_TAG, user_tags
 
 
@@ -92,6 +93,9 @@ class ResultsScreen(Screen):
             trained = trained_languages(detail.tags)
             views = []
             for dataset in datasets:
+                if report.is_choice_set(dataset):  # MMMLU: accuracy, not mAP
+                    views.append(ChoiceTablesView(detail.metrics, dataset, trained))
+                    continue
                 tables = report.LanguageTables.from_metrics(detail.metrics, dataset)
                 views.append(
                     LanguageTablesView(tables, unseen_languages(trained, tables.languages))
