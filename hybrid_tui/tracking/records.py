@@ -112,7 +112,7 @@ def summary_of(
         model=params.get("model.spec") or tags.get("hybrid_tui.model_source") or "",
         mix=tags.get("hybrid_tui.mix") or "",
         steps=_int_or_none(params.get("train.steps")),
-        headline=headline(metrics) if figures is None else dict(figures),
+        headline=dict(figures) if figures is not None else headline(metrics) if metrics else {},
         best_multi=best[1] if best else None,
         best_multi_step=best[0] if best else None,
         params=dict(params),
@@ -123,6 +123,8 @@ def summary_of(
 
 def best_point(points: Sequence[tuple[int, float]]) -> tuple[int, float] | None:
     """The highest `(step, value)` (NaN ignored), the earliest step among equal values."""
+    if not points:
+        return None
     finite = [(step, value) for step, value in points if value == value]
     if not finite:
         return None
