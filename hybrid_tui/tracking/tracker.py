@@ -360,6 +360,6 @@ def _local_folder(artifact_uri: str | None) -> Path | None:
 
     if artifact_uri.startswith("file:"):
         return Path(unquote(urlparse(artifact_uri).path))
-    if artifact_uri.startswith("/") and not urlparse(artifact_uri).scheme:
+    if artifact_uri.startswith("/"):  # a path, never a scheme (`s3://`, `mlflow-artifacts:`)
         return Path(artifact_uri)
     return None
