@@ -1,7 +1,9 @@
 """`hybrid-tui compare` costs its reads: the two runs and, for significance, their per-query files
 read in place. A run whose artifact location is a plain absolute path (what MLflow's client
 records for an experiment made without one) is read on this disk like a `file:` location, not
-through MLflow's client (~3 s of import); with nothing to test, numpy and scipy stay unloaded."""
+through MLflow's client (~3 s of import); the paired t-test takes the t distribution from
+`scipy.special`, not `scipy.stats` (~1 s of import); with nothing to test, numpy and scipy stay
+unloaded."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def test_significance_from_a_plain_path_artifact_location_needs_no_mlflow(workdi
     assert "not available" not in out
     assert "† significant after Holm (5 %); question as the unit" in out
     assert "mlflow" not in loaded  # the per-query files were read in place
+    assert "scipy.stats" not in loaded  # the t distribution from scipy.special (~1 s less)
 
 
 def test_compare_without_per_query_results_loads_no_statistics(workdir) -> None:
