@@ -40,10 +40,12 @@ def fields_for(
         params, tags = params | ROW_PARAMS, set(ROW_TAGS)
     metrics = best = False
     figures_only = True  # every metric tested is a headline figure (mono, cross, multi, bias)
+    figures: set[str] = set()  # which of them
     if sort is not None:
         column = {label: key for key, label in LABELS.items()}.get(sort, sort)
         if column in FIGURES:
             metrics = True
+            figures.add(column)
         elif column in ("best", "at"):
             best = True
         elif column not in SORT_KEYS:
@@ -53,12 +55,18 @@ def fields_for(
             best = best or clause.key == "best"
             metrics = True
             figures_only = figures_only and clause.kind == "short_metric" and clause.key in FIGURES
+            figures.add(clause.key)
         elif clause.kind in ("param", "short_param"):
             params.add(clause.key)
         elif clause.kind == "tag":
             tags.add(clause.key)
     return RunFields(
-        frozenset(params), frozenset(tags), metrics or best, best, figures_only and not best
+        frozenset(params),
+        frozenset(tags),
+        metrics or best,
+        best,
+        figures_only and not best,
+        frozenset(figures) & frozenset(FIGURES),
     )
 
 

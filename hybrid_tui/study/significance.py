@@ -8,7 +8,8 @@ question (a question's rows averaged; over a group's seeds too). The question le
 ("student"), exact and instant where XQuAD-R has 147 cells (a randomization test per cell took
 minutes); Holm over every cell of the set, as ranx corrects a table of runs. With several seeds a side the seed level
 (`stats.seed_level`) is added, and a difference holds across seeds only when both levels find
-it (the study's rule).
+it (the study's rule). The statistics (numpy, scipy) are imported only once both sides have
+per-query results: a compare without them costs only its reads.
 
 MMMLU is scored by accuracy: its mono and cross cells are tested on a question's right (1) or
 wrong (0) pick (`mmmlu_claim.accuracy_rows`); its multi and bias cells are not tested, since the
@@ -18,13 +19,16 @@ per-question artifact does not say whether the pooled pick was right (`MMMLU_NOT
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.languages import MMMLU, metric_dataset_name
 from hybrid_tui.metric_keys import AVERAGE
 from hybrid_tui.study.mmmlu_claim import accuracy_rows
-from hybrid_tui.study.stats import ALPHA, PairedComparison, compare_questions, holm_adjust
 from hybrid_tui.tracking.per_query import PerQueryResults
+
+if TYPE_CHECKING:
+    from hybrid_tui.study.stats import PairedComparison
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class CellTest:
     @property
     def significant(self) -> bool:
         """Holm-adjusted question-level p below 5 %: these runs differ here."""
+        from hybrid_tui.study.stats import ALPHA
+
         return self.comparison.p_adjusted < ALPHA
 
     @property
@@ -51,6 +57,8 @@ class CellTest:
         level = self.comparison.seed_level
         if level is None or level.seeds < 2:
             return None
+        from hybrid_tui.study.stats import ALPHA
+
         return self.significant and level.p_adjusted < ALPHA
 
     def to_json(self) -> dict:
@@ -97,6 +105,8 @@ def _by_cell(side: list[PerQueryResults]) -> dict[tuple, dict[tuple, float]]:
 
 def compare_sides(base: list[PerQueryResults], other: list[PerQueryResults]) -> list[CellTest]:
     """Every setting cell both sides scored, other − base, Holm over the cells."""
+    from hybrid_tui.study.stats import compare_questions, holm_adjust
+
     base_cells, other_cells = _by_cell(base), _by_cell(other)
     seeds_b, seeds_o = list(range(len(base))), list(range(len(other)))
     found = []

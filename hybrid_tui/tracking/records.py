@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from hybrid_tui.command_name import command
 from hybrid_tui.errors import HybridTuiError
-from hybrid_tui.metric_keys import headline
+from hybrid_tui.metric_keys import HEADLINE, headline
 
 SUMMARY_METRICS_SQL = "(key LIKE 'eval/%/avg/%' OR key NOT LIKE 'eval/%')"
 
@@ -36,13 +36,15 @@ class RunFields:
     summary metric (the headline figures; `is_summary_metric`); `best`: the best multilingual mAP
     over the run's history (implies `metrics`: its key depends on the eval sets present);
     `figures_only`: of the metrics, only the headline figures' keys (a filter or sort on mono,
-    cross, multi or bias reads a few values per run instead of every summary metric)."""
+    cross, multi or bias reads a few values per run instead of every summary metric), and of
+    those only the `figures` named (`runs --sort multi` reads one value per run, not four)."""
 
     params: frozenset[str] | None = None
     tags: frozenset[str] | None = None
     metrics: bool = True
     best: bool = True
     figures_only: bool = False
+    figures: frozenset[str] = frozenset(HEADLINE)
 
 
 EVERYTHING = RunFields()
@@ -96,9 +98,11 @@ def summary_of(
     tags: Mapping[str, str],
     metrics: Mapping[str, float],
     history: Sequence[tuple[int, float]] = (),
+    figures: Mapping[str, float] | None = None,
 ) -> RunSummary:
     """The run-list row of a run, from its columns, params, tags, (at least) its summary metrics
-    and the `(step, value)` points of its `best_multi_key`."""
+    and the `(step, value)` points of its `best_multi_key`. `figures`: its headline figures when
+    the reader already picked them (`headline(metrics)` otherwise: the same values)."""
     best = best_point(history)
     return RunSummary(
         run_id=run_id,
@@ -108,7 +112,7 @@ def summary_of(
         model=params.get("model.spec") or tags.get("hybrid_tui.model_source") or "",
         mix=tags.get("hybrid_tui.mix") or "",
         steps=_int_or_none(params.get("train.steps")),
-        headline=headline(metrics),
+        headline=dict(figures) if figures is not None else headline(metrics) if metrics else {},
         best_multi=best[1] if best else None,
         best_multi_step=best[0] if best else None,
         params=dict(params),
@@ -119,6 +123,8 @@ def summary_of(
 
 def best_point(points: Sequence[tuple[int, float]]) -> tuple[int, float] | None:
     """The highest `(step, value)` (NaN ignored), the earliest step among equal values."""
+    if not points:
+        return None
     finite = [(step, value) for step, value in points if value == value]
     if not finite:
         return None

@@ -226,9 +226,14 @@ def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> lis
         query = f"SELECT run_uuid, key, value FROM {table} WHERE run_uuid IN ({chosen}){only}"
         for run_id, key, value in rows_of(query, args + tuple(keys or ())):
             data[run_id][index][key] = value
+    figures: dict[str, dict[str, float]] | None = None  # None: `summary_of` picks them
     if fields.metrics and fields.figures_only and not fields.best:
-        for run_id, metrics in _headline_metrics(rows_of, chosen, args).items():
+        figures = {}
+        for run_id, (metrics, named) in _headline_metrics(
+            rows_of, chosen, args, fields.figures
+        ).items():
             data[run_id][2].update(metrics)
+            figures[run_id] = named
     elif fields.metrics or fields.best:
         query = (
             f"SELECT run_uuid, key, {_VALUE} FROM latest_metrics "
@@ -253,8 +258,9 @@ def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> lis
     for run_id, name, run_status, start_time in runs:
         tags, params, metrics = data[run_id]
         history = points.get((run_id, best_keys[run_id] or ""), [])
+        named = None if figures is None else figures.get(run_id, {})
         summaries.append(
-            summary_of(run_id, name, run_status, start_time, params, tags, metrics, history)
+            summary_of(run_id, name, run_status, start_time, params, tags, metrics, history, named)
         )
     return summaries
 
@@ -264,10 +270,13 @@ def _summaries(rows_of: Rows, where: str, args: tuple, fields: RunFields) -> lis
 _KEY_PREFIX = "rtrim(key, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.')"
 
 
-def _headline_metrics(rows_of: Rows, chosen: str, args: tuple) -> dict[str, dict[str, float]]:
-    """Each run's latest values of its headline figures' keys (`metric_keys.headline`): its eval
-    sets from the distinct prefixes of its summary eval keys, then only the figures' keys of the
-    eval set the headline comes from. The same values `headline` picks from every summary key."""
+def _headline_metrics(
+    rows_of: Rows, chosen: str, args: tuple, figures: frozenset[str]
+) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+    """Each run's latest values of the headline `figures` asked for (`metric_keys.headline`), by
+    key and by figure name: its eval sets from the distinct prefixes of its summary eval keys,
+    then only those figures' keys of the eval set the headline comes from (one indexed lookup a
+    run per figure). The same values `headline` picks from every summary key."""
     keys = [key for (key,) in rows_of(_EVAL_KEYS, ()) if key is not None]
     store_sets = datasets_in(key for key in keys if "/avg/" in key.lower()[4:])  # SQL's LIKE
     if len(store_sets) == 1:  # one eval set in the whole store: each run's headline is from it
@@ -275,12 +284,13 @@ def _headline_metrics(rows_of: Rows, chosen: str, args: tuple) -> dict[str, dict
     else:
         dataset_of = _headline_sets(rows_of, chosen, args)
     wanted = {
-        eval_key(dataset, setting, AVERAGE, metric): dataset
+        eval_key(dataset, setting, AVERAGE, metric): (dataset, name)
         for dataset in set(dataset_of.values())
         if dataset is not None
-        for setting, metric in HEADLINE.values()
+        for name, (setting, metric) in HEADLINE.items()
+        if name in figures
     }
-    found: dict[str, dict[str, float]] = {}
+    found: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
     if not wanted:
         return found
     query = (
@@ -288,8 +298,10 @@ def _headline_metrics(rows_of: Rows, chosen: str, args: tuple) -> dict[str, dict
         f"AND key IN ({', '.join('?' * len(wanted))})"
     )
     for run_id, key, value in rows_of(query, args + tuple(wanted)):
-        if dataset_of.get(run_id) == wanted[key]:
-            found.setdefault(run_id, {})[key] = math.nan if value is None else value
+        dataset, name = wanted[key]
+        if dataset_of.get(run_id) == dataset:
+            by_key, by_name = found.setdefault(run_id, ({}, {}))
+            by_key[key] = by_name[name] = math.nan if value is None else value
     return found
 
 

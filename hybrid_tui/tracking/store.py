@@ -12,8 +12,6 @@ import logging
 import re
 import sqlite3
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,6 +103,9 @@ def check_server_answers(uri: str, timeout_s: float = SERVER_PROBE_TIMEOUT_S) ->
     404) means the server is there; only no answer is the user's one-line error."""
     if not uri.startswith(("http://", "https://")):
         return
+    import urllib.error  # with http, ssl and email: ~50 ms the reads of a local store skip
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s):
             return

@@ -191,17 +191,15 @@ class Tracker:
 
     def local_artifact(self, run_id: str, path: str, into: str | Path) -> Path | None:
         """A run's artifact file `path`: read in place when the store keeps artifacts on this
-        disk (sqlite store, `file:` location: no mlflow import, for the read-only commands),
-        else downloaded under `into`; None when the run has none there."""
+        disk (sqlite store, a `file:` location or an absolute path: no mlflow import, for the
+        read-only commands), else downloaded under `into`; None when the run has none there."""
         if self._reads is not None:
             try:
-                uri = self._reads.artifact_uri(run_id)
+                folder = _local_folder(self._reads.artifact_uri(run_id))
             except Unreadable:
-                uri = None
-            if uri and uri.startswith("file:"):
-                from urllib.parse import unquote, urlparse
-
-                local = Path(unquote(urlparse(uri).path)) / path
+                folder = None
+            if folder is not None:
+                local = folder / path
                 return local if local.is_file() else None
         return self.download_artifact(run_id, path, into)
 
@@ -389,3 +387,18 @@ def _cut(value: str, limit: int) -> str:
 
 def _tag_value(value: Any) -> str:
     return _cut(str(value), _TAG_VALUE_MAX)
+
+
+def _local_folder(artifact_uri: str | None) -> Path | None:
+    """The folder on this disk that an artifact location names: `file:///...`, or an absolute
+    path without a scheme (what MLflow's client records for an experiment created without an
+    artifact location, e.g. `/home/me/mlruns/1/<run>/artifacts`); None for anything else."""
+    if not artifact_uri:
+        return None
+    from urllib.parse import unquote, urlparse
+
+    if artifact_uri.startswith("file:"):
+        return Path(unquote(urlparse(artifact_uri).path))
+    if artifact_uri.startswith("/"):  # a path, never a scheme (`s3://`, `mlflow-artifacts:`)
+        return Path(artifact_uri)
+    return None
