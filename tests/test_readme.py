@@ -105,6 +105,7 @@ def _all_options() -> set[str]:
 
 
 NOT_OURS = {"--help", "--nproc_per_node", "--check"}  # click's, torchrun's, ruff format's
+NOT_OURS |= {"--backend-store-uri", "--artifacts-destination", "--host"}  # mlflow server's
 
 
 @pytest.mark.parametrize("doc", [README, CLI_DOC], ids=["README", "cli.md"])
