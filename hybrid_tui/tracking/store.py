@@ -60,8 +60,13 @@ def check_sqlite_store(db: Path) -> None:
 
 
 def create_sqlite_store(db: Path) -> None:
-    """An empty database in WAL mode; MLflow creates its tables in it (WAL stays set)."""
+    """A new store in WAL mode: a copy of an empty store that has MLflow's tables
+    (`store_template`), else an empty database in which MLflow creates them (WAL stays set)."""
+    from hybrid_tui.tracking.store_template import copy_empty_store
+
     db.parent.mkdir(parents=True, exist_ok=True)
+    if copy_empty_store(db):
+        return
     connection = sqlite3.connect(db, timeout=20)
     try:
         connection.execute("PRAGMA journal_mode=WAL")

