@@ -363,6 +363,7 @@ def main() -> None:
             "padded_ratio": round(ratios[PADDED], 4),
             "cpu_time_ratio_vs_sentence_transformers": round(cpu_ratios[PF], 4),
             "cpu_time_padded_ratio": round(cpu_ratios[PADDED], 4),
+            "bf16": bf16_beside_fp32(results, cpu_seconds) if PF_BF16 in results else None,
             "real_token_fraction": round(fraction, 4),
             "pairs_per_s": {name: round(value, 3) for name, value in medians.items()},
             "rounds": rounds,
@@ -372,7 +373,6 @@ def main() -> None:
             "precision": args.precision,
             "padding_free": setup.encoder.padding_free_status,
             "goal": GOAL,
-            "bf16": bf16_beside_fp32(results, cpu_seconds) if PF_BF16 in results else None,
             "machine": c.machine(),
         }
         print(json.dumps(summary), flush=True)
