@@ -22,8 +22,9 @@ process's, all threads) is reported beside it: a cross-check that moves less wit
 processes' load than wall-clock time does. `--json` ends the output with one JSON line (ratios, pairs/s, the
 real-token fraction of the batches, the machine). At fp32 (the default) one more side runs the
 padding-free trainer with `train.precision = "bf16"` (bf16 autocast around the encoder, fp32
-weights, optimiser and loss; on the fp32 side's model, `bf16_twin`), and the JSON line's `bf16` block gives its pairs/s beside fp32's and
-the median of per-round ratios bf16/fp32. `--precision bf16` runs every side under bf16 autocast
+weights, optimiser and loss; on the fp32 side's model, `bf16_twin`), and the JSON line's `bf16`
+block gives its pairs/s beside fp32's and the median of per-round ratios bf16/fp32, in wall
+and in CPU time. `--precision bf16` runs every side under bf16 autocast
 (sentence-transformers' Trainer with `bf16=True` autocasts the same way); `--device cuda` runs
 on a GPU, timed with CUDA synchronisation.
 `--profile` adds a per-phase breakdown (tokenize / forward+loss / backward / clip / optimiser) and
