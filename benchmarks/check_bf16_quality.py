@@ -55,7 +55,10 @@ def main() -> None:
     c.setup_env()
     c.print_machine("check_bf16_quality")
     root = c.data_root()
-    runs = {p: train_and_evaluate(args.recipe, args.overrides, p, root) for p in ("fp32", "bf16")}
+    runs = {}
+    for precision in ("fp32", "bf16"):  # each printed when done: a stopped run keeps the first
+        runs[precision] = train_and_evaluate(args.recipe, args.overrides, precision, root)
+        print(f"   {precision}: {json.dumps(runs[precision])}", flush=True)
     fp32, bf16 = runs["fp32"], runs["bf16"]
     rows = [
         [f"loss, step {i + 1}", a, b, f"{b - a:+.5f}"]
