@@ -23,9 +23,13 @@ load then changes little between the sides of a round); the figure is the median
 pairs/s, the ratio the median of per-round ratios. The CPU time each side's steps take (this
 process's, all threads) is reported beside it: a cross-check that moves less with other
 processes' load than wall-clock time does. `--json` ends the output with one JSON line (ratios, pairs/s, the
-real-token fraction of the batches, the machine). `--device cuda --precision bf16` runs every side
-on a GPU under bf16 autocast (the trainer's `train.precision = "bf16"`; sentence-transformers'
-Trainer with `bf16=True` autocasts the same way), timed with CUDA synchronisation.
+real-token fraction of the batches, the machine). At fp32 (the default) one more side runs the
+padding-free trainer with `train.precision = "bf16"` (bf16 autocast around the encoder, fp32
+weights, optimiser and loss; on the fp32 side's model, `bf16_twin`), and the JSON line's `bf16`
+block gives its pairs/s beside fp32's and the median of per-round ratios bf16/fp32, in wall
+and in CPU time. `--precision bf16` runs every side under bf16 autocast
+(sentence-transformers' Trainer with `bf16=True` autocasts the same way); `--device cuda` runs
+on a GPU, timed with CUDA synchronisation.
 `--profile` adds a per-phase breakdown (tokenize / forward+loss / backward / clip / optimiser) and
 torch.profiler's top operators for the sides.
 """
@@ -45,11 +49,12 @@ import _common as c  # noqa: E402
 
 GOAL = 1.6
 BATCH = 32
-PF, PADDED, ST, FROZEN = (
+PF, PADDED, ST, FROZEN, PF_BF16 = (
     "hybrid-tui",
     "hybrid-tui padded",
     "sentence-transformers",
     "hybrid-tui+frozen",
+    "hybrid-tui bf16",
 )
 
 
@@ -255,7 +260,7 @@ def main() -> None:
         "--precision",
         choices=("fp32", "bf16"),
         default="fp32",
-        help="bf16: autocast on every side (cuda only, as the trainer does)",
+        help="bf16: autocast on every side (at fp32, one bf16 side runs beside the others)",
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
     args = parser.parse_args()
@@ -268,8 +273,6 @@ def main() -> None:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA GPU is visible")
-    if args.precision == "bf16" and args.device != "cuda":
-        sys.exit("--precision bf16 needs --device cuda (the trainer autocasts on GPUs only)")
     if args.profile and args.device != "cpu":
         sys.exit("--profile times phases on the CPU only")
     torch.manual_seed(0)
@@ -281,10 +284,10 @@ def main() -> None:
     model_path = resolve_model("e5-small-offline").path
     n_batches = warmup + rounds * k
 
-    def hybrid_setup(**options):
+    def hybrid_setup(precision: str = args.precision, **options):
         tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
         return build_hybrid(
-            root, n_batches, tmp, device=args.device, precision=args.precision, **options
+            root, n_batches, tmp, device=args.device, precision=precision, **options
         )
 
     setup = hybrid_setup()
@@ -304,7 +307,7 @@ def main() -> None:
 
     def st_autocast():
         if args.precision == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(args.device, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def sync() -> None:
@@ -321,6 +324,8 @@ def main() -> None:
         flush=True,
     )
     setups = {PF: setup, PADDED: padded_setup}
+    if args.precision == "fp32":
+        setups[PF_BF16] = bf16_twin(setup)
     if args.frozen_variant:
         setups[FROZEN] = hybrid_setup(freeze_embeddings=True)
 
@@ -367,6 +372,7 @@ def main() -> None:
         PF: "hybrid-tui train_step, padding-free (default)",
         PADDED: "hybrid-tui train_step, padded (padding_free = false)",
         FROZEN: "hybrid-tui, freeze_embeddings=true (what-if, different training)",
+        PF_BF16: 'hybrid-tui train_step, padding-free, train.precision = "bf16"',
         ST: "sentence-transformers MNRL (manual Trainer loop, fused AdamW)",
     }
     rows = [
@@ -390,6 +396,14 @@ def main() -> None:
     )
     ratio = ratios[PF]
     print(f"goal >= {GOAL:.2f}x: {c.verdict(ratio >= GOAL)} (ratio {ratio:.3f}x)", flush=True)
+    if PF_BF16 in results:
+        bf16 = bf16_beside_fp32(results, cpu_seconds)
+        print(
+            f"bf16 vs fp32 (padding-free trainer): {bf16['pairs_per_s_bf16']:.2f} vs "
+            f"{bf16['pairs_per_s_fp32']:.2f} pairs/s, ratio {bf16['ratio']:.3f}x "
+            f"(CPU time {bf16['cpu_time_ratio']:.3f}x)",
+            flush=True,
+        )
 
     if args.profile:
         profile(setup, padded_setup, st_model, st_loss, st_opt)
@@ -399,6 +413,7 @@ def main() -> None:
             "padded_ratio": round(ratios[PADDED], 4),
             "cpu_time_ratio_vs_sentence_transformers": round(cpu_ratios[PF], 4),
             "cpu_time_padded_ratio": round(cpu_ratios[PADDED], 4),
+            "bf16": bf16_beside_fp32(results, cpu_seconds) if PF_BF16 in results else None,
             "real_token_fraction": round(fraction, 4),
             "pairs_per_s": {name: round(value, 3) for name, value in medians.items()},
             "rounds": rounds,
@@ -412,6 +427,35 @@ def main() -> None:
             "machine": c.machine(),
         }
         print(json.dumps(summary), flush=True)
+
+
+def bf16_twin(setup):
+    """The padding-free side under `train.precision = "bf16"` (the autocast dtype the trainer
+    picks for it), sharing the fp32 side's model and optimiser: one more e5-small training state
+    would add ~2 GB to a benchmark that already holds three (an 11.6 GB `--quick` run was
+    OOM-killed on the shared 23 GB machine), and a step's time does not depend on the weights'
+    values."""
+    import dataclasses
+
+    from hybrid_tui.devices import pick_precision
+
+    return dataclasses.replace(setup, autocast_dtype=pick_precision("bf16", setup.device))
+
+
+def bf16_beside_fp32(
+    results: dict[str, list[float]], cpu_seconds: dict[str, list[float]]
+) -> dict[str, float]:
+    """The padding-free trainer's pairs/s at fp32 and bf16 (medians over the same rounds), the
+    median of per-round ratios bf16/fp32, and the same ratio in CPU time per step (fp32's over
+    bf16's: above 1 when bf16 is faster), which moves less with other processes' load."""
+    fp32, bf16 = results[PF], results[PF_BF16]
+    cpu32, cpu16 = cpu_seconds[PF], cpu_seconds[PF_BF16]
+    return {
+        "pairs_per_s_fp32": round(c.median(fp32), 3),
+        "pairs_per_s_bf16": round(c.median(bf16), 3),
+        "ratio": round(c.median([b / f for f, b in zip(fp32, bf16, strict=True)]), 4),
+        "cpu_time_ratio": round(c.median([f / b for f, b in zip(cpu32, cpu16, strict=True)]), 4),
+    }
 
 
 def profile(setup, padded_setup, st_model, st_loss, st_opt) -> None:

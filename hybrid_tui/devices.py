@@ -45,9 +45,17 @@ def describe_device(device: str) -> str:
 
 
 def pick_precision(requested: str, device: str):
-    """The autocast dtype, or None for fp32. bf16/fp16 only make sense on a GPU."""
+    """The autocast dtype, or None for fp32.
+
+    On a GPU `auto` is bf16 where supported (else fp16). On a CPU only an explicit `bf16`
+    autocasts: its gain depends on the CPU's bf16 instructions (avx512_bf16, AMX; ~1.2x on the
+    2-core EPYC of docs/benchmarks.md), so `auto` stays fp32 there. fp16 has no fast CPU
+    kernels and stays fp32 off a GPU, as on mps.
+    """
     import torch
 
+    if requested == "bf16" and device.split(":")[0] == "cpu":
+        return torch.bfloat16
     if requested == "fp32" or not device.startswith("cuda"):
         return None
     if requested == "fp16":

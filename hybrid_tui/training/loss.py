@@ -20,13 +20,18 @@ def info_nce(
     With several processes, pass embeddings already gathered (`gather_with_grad`, and
     `gather_varying_with_grad` for the negatives, whose count differs per rank): the hard
     negatives come after all positives, so query i's positive stays at index i.
+
+    The scores and the softmax are computed in fp32 whatever the embeddings' dtype and even
+    under autocast: at τ = 0.05 the logits reach ±20, where bf16 (8 significant bits) would round
+    them in steps of 0.125.
     """
     candidates = (
         passages if negatives is None or not len(negatives) else torch.cat([passages, negatives])
     )
-    logits = queries @ candidates.T / temperature
-    labels = torch.arange(queries.shape[0], device=queries.device)
-    return F.cross_entropy(logits.float(), labels)
+    with torch.autocast(device_type=queries.device.type, enabled=False):
+        logits = queries.float() @ candidates.float().T / temperature
+        labels = torch.arange(queries.shape[0], device=queries.device)
+        return F.cross_entropy(logits, labels)
 
 
 def gather_with_grad(local: torch.Tensor) -> torch.Tensor:

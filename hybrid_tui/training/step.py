@@ -63,10 +63,10 @@ def train_step(setup: Setup, batch, negatives: list[tuple[str, ...]] | None = No
     setup.optimizer.zero_grad(set_to_none=True)
     if chunks == 1:
         with _autocast(setup):
-            q = encoder(encoder.tokenize(queries, "query"))
-            p = encoder(encoder.tokenize(passages, "passage"))
-            n = encoder(encoder.tokenize(hard, "passage")) if hard else p[:0]
-            loss = info_nce(gather_with_grad(q), gather_with_grad(p), tau, _gathered(setup, n))
+            q = encoder(encoder.tokenize(queries, "query")).float()
+            p = encoder(encoder.tokenize(passages, "passage")).float()
+            n = encoder(encoder.tokenize(hard, "passage")).float() if hard else p[:0]
+        loss = info_nce(gather_with_grad(q), gather_with_grad(p), tau, _gathered(setup, n))
         _backward(setup, loss)
     else:
         loss = _gradient_cached_backward(setup, queries, passages, chunks, hard)
@@ -127,9 +127,12 @@ def _backward(setup: Setup, loss: torch.Tensor) -> None:
 
 
 def _autocast(setup: Setup):
+    """The encoder's forward under `train.precision` (bf16/fp16 on a GPU, bf16 on a CPU); the
+    weights, their gradients and AdamW's state stay fp32, and the embeddings are cast back to
+    fp32 before they are gathered and scored (the loss is never computed in bf16)."""
     if setup.autocast_dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=setup.autocast_dtype)
+    return torch.autocast(device_type=setup.device.split(":")[0], dtype=setup.autocast_dtype)
 
 
 def _rng_state(setup: Setup):
