@@ -48,6 +48,13 @@ def state_dir() -> Path:
     return Path(os.environ.get(HOME_ENV, DEFAULT_STATE_DIR)).expanduser().resolve()
 
 
+def config_path() -> Path:
+    """The config file (`<state dir>/config.toml`): its `[queue]` table gives `queue start` its
+    defaults. Beside the queue it configures, so `HYBRID_TUI_HOME` moves both; no variable of
+    its own."""
+    return state_dir() / "config.toml"
+
+
 def runs_dir(home: Path | None = None) -> Path:
     """Where each run's local files live (`<state dir>/runs/<run id>`); `home` for another
     state dir."""

@@ -16,6 +16,28 @@ queue_app = typer.Typer(
 )
 
 
+CONFIG_ERROR = "hybrid_tui.queue_config_error"
+
+
+@queue_app.callback()
+def _queue(ctx: typer.Context) -> None:
+    # `queue start`'s defaults from the config file, applied by click (a flag still wins); read
+    # here, when the group runs, so the CLI's start does not read it
+    if ctx.invoked_subcommand != "start":
+        return
+    from hybrid_tui.cli.queue_config import queue_start_defaults
+    from hybrid_tui.errors import HybridTuiError
+    from hybrid_tui.paths import config_path
+
+    try:
+        defaults = queue_start_defaults(config_path())
+    except HybridTuiError as err:  # raised by `queue start` itself: `--help` still shows
+        ctx.meta[CONFIG_ERROR] = err
+        return
+    if defaults:
+        ctx.default_map = {**(ctx.default_map or {}), "start": defaults}
+
+
 @queue_app.command("add")
 def queue_add(
     recipes: Annotated[list[str], typer.Argument(help="Recipe TOML files.")],
@@ -190,6 +212,7 @@ def _slurm_options(
 
 @queue_app.command("start")
 def queue_start(
+    ctx: typer.Context,
     gpus: GpuList = None,
     slots: SlotCount = None,
     backend: Backend = "local",
@@ -202,16 +225,56 @@ def queue_start(
     signal_grace: SignalGrace = 120,
     shared_dir: SharedDir = False,
 ) -> None:
-    """Start the scheduler, detached (it outlives the terminal); one per state dir."""
+    """Start the scheduler, detached (it outlives the terminal); one per state dir.
+
+    Defaults come from the [queue] table of config.toml in the state dir (.hybrid-tui/, or
+    $HYBRID_TUI_HOME), e.g. backend = "slurm", partition = "gpu", time = "4:00:00",
+    sbatch_arg = ["mem=16G"]; a flag wins over the file.
+    """
+    from hybrid_tui.errors import HybridTuiError
     from hybrid_tui.queue.daemon import parse_slots, start_scheduler
 
-    slurm = _slurm_options(
-        backend, gpus, slots, partition, account, time, gpus_per_job, nodes, sbatch_arg,
-        signal_grace, shared_dir,
-    )  # fmt: skip
-    slot_choice = None if slurm is not None else parse_slots(gpus, slots)
-    info = start_scheduler(slot_choice, slurm=slurm)
+    if CONFIG_ERROR in ctx.meta:
+        raise ctx.meta[CONFIG_ERROR]
+    options, from_file = _with_file_defaults(ctx)
+    try:
+        slurm = _slurm_options(**options)
+        slot_choice = None if slurm is not None else parse_slots(options["gpus"], options["slots"])
+        info = start_scheduler(slot_choice, slurm=slurm)
+    except HybridTuiError as err:
+        if not from_file:
+            raise
+        raise HybridTuiError(f"{err} ({from_file})") from err
+    if from_file:
+        typer.echo(from_file)
     typer.echo(f"scheduler started ({info.describe()}); log {info.log}")
+
+
+def _with_file_defaults(ctx: typer.Context) -> tuple[dict, str]:
+    """`queue start`'s options and a line naming the config file and the settings it gave (""
+    when none). The file's keys of the backend not chosen fall back to their defaults, and so
+    does its `gpus` or `slots` when the command line gives the other."""
+    from hybrid_tui.cli.queue_config import LOCAL_ONLY
+    from hybrid_tui.paths import config_path
+
+    def source(name: str) -> str | None:
+        return getattr(ctx.get_parameter_source(name), "name", None)
+
+    options = dict(ctx.params)
+    defaults = {param.name: param.default for param in ctx.command.params}
+    typed = {name for name in options if source(name) == "COMMANDLINE"}
+    used = []
+    for name in options:
+        if source(name) != "DEFAULT_MAP":
+            continue
+        other_backend = name != "backend" and (name in LOCAL_ONLY) != (
+            options["backend"] == "local"
+        )
+        if other_backend or (name in LOCAL_ONLY and typed & set(LOCAL_ONLY)):
+            options[name] = defaults[name]
+        else:
+            used.append(f"{name}={options[name]}")
+    return options, f"defaults from {config_path()}: {', '.join(used)}" if used else ""
 
 
 @queue_app.command("stop")
