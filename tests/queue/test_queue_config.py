@@ -34,7 +34,12 @@ def _no_scheduler(workdir: Path) -> None:
 def test_the_files_slurm_backend_meets_the_local_store_refusal(run_cli, workdir: Path) -> None:
     """Nothing on the command line says Slurm: only the file does, and the refusal names it."""
     path = _config(workdir, SLURM_FILE)
-    line = one_error_line(run_cli("queue", "start"))
+    done = run_cli("queue", "start")
+    try:
+        line = one_error_line(done)
+    finally:
+        if done.returncode == 0:  # a local scheduler started (the file unread): stop it
+            run_cli("queue", "stop")
     assert "cannot hand jobs to Slurm" in line and "--shared-dir" in line
     assert f"defaults from {path}: backend=slurm, partition=gpu" in line
     _no_scheduler(workdir)
@@ -70,13 +75,16 @@ def test_a_flag_wins_over_the_file_and_the_user_sees_what_came_from_it(
     assert started_line.startswith("scheduler started (slurm)")
 
 
-def test_backend_local_on_the_command_line_leaves_the_files_slurm_settings(
+def test_backend_local_on_the_command_line_takes_the_files_local_keys_only(
     run_cli, workdir: Path
 ) -> None:
-    _config(workdir, SLURM_FILE + 'gpus = "0"\n')
-    done = run_cli("queue", "start", "--backend", "local", "--slots", "1", check_code=0)
+    """The file holds both backends' keys: `--backend local` leaves its Slurm ones."""
+    path = _config(workdir, SLURM_FILE + "slots = 2\n")
+    done = run_cli("queue", "start", "--backend", "local", check_code=0)
     try:
-        assert "scheduler started" in done.stdout and "1 CPU slot" in done.stdout
+        told, started_line = done.stdout.splitlines()
+        assert told == f"defaults from {path}: slots=2"
+        assert started_line.startswith("scheduler started") and "2 CPU slots" in started_line
     finally:
         run_cli("queue", "stop", check_code=0)
 
@@ -109,15 +117,10 @@ def test_a_wrong_file_is_one_line_and_starts_nothing(
     _no_scheduler(workdir)
 
 
-def test_help_names_the_file_even_when_it_is_broken(workdir: Path) -> None:
+def test_a_broken_file_breaks_only_queue_start_not_its_help(run_cli, workdir: Path) -> None:
     _config(workdir, "[queue\n")
     done = cli_in_process(workdir, "queue", "start", "--help")
     assert done.returncode == 0, done.stderr
     assert "config.toml" in done.stdout and "[queue]" in done.stdout
     assert "a flag wins over the" in done.stdout
-
-
-def test_only_queue_start_reads_the_file(run_cli, workdir: Path) -> None:
-    _config(workdir, "[queue\n")
-    done = run_cli("queue", "ls", check_code=0)
-    assert "no jobs queued" in done.stdout
+    assert "no jobs queued" in run_cli("queue", "ls", check_code=0).stdout
