@@ -38,18 +38,21 @@ def _reap(pid: int) -> None:
 
 
 def test_detached_trainer_survives_its_terminal(workdir: Path, data_root: Path) -> None:
-    run_id_file = workdir / "run_id"
+    run_id_file, returned = workdir / "run_id", workdir / "returned"
     shell = subprocess.Popen(
         [
             "bash",
             "-c",
             f'"{sys.executable}" -m hybrid_tui train --detach "{SMOKE}" '
-            f'--data-dir "{data_root}" > "{run_id_file}"; sleep 600',
+            f'--data-dir "{data_root}" > "{run_id_file}"; touch "{returned}"; sleep 600',
         ],
         start_new_session=True,
         cwd=workdir,
     )
-    _wait_for(lambda: run_id_file.exists() and run_id_file.read_text().strip(), what="run id")
+    # The terminal closes once the command has returned to its prompt (here: `sleep`). A hangup
+    # while the command is still exiting races bash: on a loaded machine bash outlived it and
+    # went on to a `sleep 600` nobody signalled.
+    _wait_for(returned.exists, what="train --detach to return")
     os.killpg(shell.pid, signal.SIGHUP)  # the terminal closes
     shell.wait(timeout=10)
     run_id = run_id_file.read_text().strip()

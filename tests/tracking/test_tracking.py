@@ -335,6 +335,11 @@ def test_the_null_tracker_has_exactly_the_trackers_write_methods() -> None:
         "download_artifact",
         "local_artifact",  # reads: an artifact in place from a local store (compare, the study)
         "store_changes",  # reads: has anything been committed since (the runs screen)
+        # reads of the runs screen's feed: what changed since the last read, remote paging
+        "run_states",
+        "runs_with_points_since",
+        "tags_of",
+        "run_pages",
     }
     assert _public_methods(Tracker) == set(RUN_WRITES) | others
     for name in RUN_WRITES:
