@@ -37,6 +37,12 @@ def _reap(pid: int) -> None:
         pass
 
 
+def _hangup_as_a_terminal_shell() -> None:
+    """A terminal's shell dies of SIGHUP. A test run started under `nohup` inherits SIGHUP
+    ignored, and a shell started with it ignored can never take it back."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_detached_trainer_survives_its_terminal(workdir: Path, data_root: Path) -> None:
     run_id_file, returned = workdir / "run_id", workdir / "returned"
     shell = subprocess.Popen(
@@ -48,6 +54,7 @@ def test_detached_trainer_survives_its_terminal(workdir: Path, data_root: Path) 
         ],
         start_new_session=True,
         cwd=workdir,
+        preexec_fn=_hangup_as_a_terminal_shell,
     )
     # The terminal closes once the command has returned to its prompt (here: `sleep`). A hangup
     # while the command is still exiting races bash: on a loaded machine bash outlived it and
