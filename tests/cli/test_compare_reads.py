@@ -8,13 +8,12 @@ unloaded."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
 
+from tests.cli.fresh_cli import cli_in_fresh_process
 from tests.cli.test_compare_significance import QUESTIONS, _plant
 from tests.conftest import tracker_of
 
@@ -23,18 +22,8 @@ HEAVY = ("mlflow", "numpy", "scipy", "torch")
 
 def _compare(workdir: Path, *run_ids: str) -> tuple[str, set[str]]:
     """What `hybrid-tui compare RUN_IDS` prints, and the modules it loaded (a fresh process)."""
-    code = (
-        "import sys\n"
-        f"sys.argv = ['hybrid-tui', 'compare', *{list(run_ids)!r}]\n"
-        "from hybrid_tui import cli\n"
-        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        "print('MODULES', ' '.join(sys.modules))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, check=True
-    )
-    out, _, modules = done.stdout.rpartition("MODULES ")
-    return out, set(modules.split())
+    out, _, loaded = cli_in_fresh_process(workdir, "compare", *run_ids)
+    return out, loaded
 
 
 def _as_plain_paths(workdir: Path) -> None:

@@ -4,27 +4,16 @@ tracking server needs."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
+from tests.cli.fresh_cli import cli_in_fresh_process
 from tests.conftest import tracker_of
 
 NOT_FOR_A_LOCAL_READ = ("mlflow", "torch", "numpy", "scipy", "urllib.request", "http.client")
 
 
 def _modules_after(workdir, *args: str) -> set[str]:
-    code = (
-        "import sys\n"
-        f"sys.argv = ['hybrid-tui', *{list(args)!r}]\n"
-        "from hybrid_tui import cli\n"
-        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        "print('MODULES', ' '.join(sys.modules))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, check=True
-    )
-    assert "error" not in done.stderr, done.stderr
-    return set(done.stdout.rpartition("MODULES ")[2].split())
+    _, err, loaded = cli_in_fresh_process(workdir, *args)
+    assert "error" not in err, err
+    return loaded
 
 
 def test_runs_show_and_filters_load_nothing_a_local_read_does_not_need(workdir) -> None:
