@@ -3,13 +3,10 @@ the one-parameter-at-a-time all-reduce it replaced summed."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.training.gloo_ranks import rank0_result
 
 # Two gloo ranks build the same small model (parameters from 4 to 4096 values, one with no
 # gradient), each back-propagates its own random batch, then rank 0 reports: the gradients after
@@ -75,18 +72,7 @@ def test_bucketed_all_reduce_equals_the_per_parameter_one_on_two_gloo_ranks(
 ) -> None:
     import torch
 
-    script = tmp_path / "ranks.py"
-    script.write_text(_RANKS)
-    out = tmp_path / "rank0.json"
-    done = subprocess.run(
-        [sys.executable, str(script), f"file://{tmp_path / 'rendezvous'}", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = rank0_result(_RANKS, tmp_path)
 
     buckets = result["buckets"]
     assert len(buckets) >= 3 and buckets[0] == 1 and max(buckets) > 1  # the big one alone

@@ -3,7 +3,6 @@ the gradient of the whole global batch, and a 2-process job leaves one FINISHED 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.training.gloo_ranks import rank0_result
 
 # Two gloo processes each encode half of a global batch of 8 pairs with a linear "encoder" (no
 # dropout, so both ways compute the same function), take the InfoNCE loss over the gathered
@@ -57,18 +57,7 @@ def test_gathered_loss_gives_each_rank_the_global_batch_gradient(tmp_path: Path)
 
     from hybrid_tui.training.loss import info_nce
 
-    script = tmp_path / "ranks.py"
-    script.write_text(_RANKS)
-    out = tmp_path / "rank0.json"
-    done = subprocess.run(
-        [sys.executable, str(script), f"file://{tmp_path / 'rendezvous'}", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    ranks = json.loads(out.read_text())
+    ranks = rank0_result(_RANKS, tmp_path)
 
     torch.manual_seed(0)
     model = torch.nn.Linear(16, 8)
