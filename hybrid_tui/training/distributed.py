@@ -87,7 +87,7 @@ def all_reduce_gradients(
     from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
     for bucket in gradient_buckets(model, bucket_bytes):
-        if len(bucket) == 1:  # e.g. a word-embedding matrix over the bucket size: no copy
+        if len(bucket) == 1:  # e.g. a word-embedding matrix that opened a bucket: no copy
             dist.all_reduce(bucket[0], op=dist.ReduceOp.SUM)
             continue
         flat = _flatten_dense_tensors(bucket)
@@ -98,8 +98,8 @@ def all_reduce_gradients(
 
 def gradient_buckets(model: torch.nn.Module, bucket_bytes: int = BUCKET_BYTES) -> list[list]:
     """The parameters' gradients, in parameter order, grouped into buckets of one dtype and
-    device, each closed once it reaches `bucket_bytes` (a gradient larger than that is a bucket
-    of its own)."""
+    device, each closed once it reaches `bucket_bytes` (a gradient larger than that which opens
+    a bucket is a bucket of its own; one that comes into an open bucket closes it)."""
     buckets: list[list] = []
     open_bucket: dict[tuple, tuple[list, int]] = {}
     for param in model.parameters():
