@@ -19,7 +19,10 @@ fi
 if [ "$(id -u)" != 0 ]; then say "skipped: the daemons need root"; exit 0; fi
 
 host=$(hostname -s)
-cpus=$(nproc)
+# Two job slots whatever the hardware: the Slurm tests run two jobs at once and hold a third
+# PENDING. Not `nproc`, which honours OMP_NUM_THREADS (1 in a test worker) and gave a one-slot
+# node in CI; config_overrides lets slurmd register the configured count on any machine.
+cpus=2
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
 cat >/etc/slurm/slurm.conf <<CONF
 ClusterName=hybridtui-ci
@@ -29,6 +32,7 @@ AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
+SlurmdParameters=config_overrides
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
