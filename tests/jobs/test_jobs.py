@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,11 @@ from hybrid_tui import jobs
 from hybrid_tui.events import EventTail
 from hybrid_tui.runs.files import RunFiles
 from tests.conftest import REPO, tracker_of
+from tests.waiting import wait_for
 
 SMOKE = str(REPO / "recipes" / "smoke.toml")
 # One worker runs these, then the zombie check of test_reliability.py (same group, file order).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("trainer-processes")]
-
-
-def _wait_for(predicate, timeout: float = 300.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _reap(pid: int) -> None:
@@ -59,13 +50,13 @@ def test_detached_trainer_survives_its_terminal(workdir: Path, data_root: Path) 
     # The terminal closes once the command has returned to its prompt (here: `sleep`). A hangup
     # while the command is still exiting races bash: on a loaded machine bash outlived it and
     # went on to a `sleep 600` nobody signalled.
-    _wait_for(returned.exists, what="train --detach to return")
+    wait_for(returned.exists, "train --detach to return", every=0.1)
     os.killpg(shell.pid, signal.SIGHUP)  # the terminal closes
     shell.wait(timeout=10)
     run_id = run_id_file.read_text().strip()
     job = jobs.job_for(run_id)
     assert job is not None and jobs.is_alive(job)
-    _wait_for(lambda: not jobs.is_alive(job), what="trainer to finish")
+    wait_for(lambda: not jobs.is_alive(job), "trainer to finish", every=0.1)
     assert tracker_of(workdir).get_run(run_id).status == "FINISHED"
 
 
@@ -78,7 +69,7 @@ def test_cancel_checkpoints_and_ends_killed(workdir: Path, data_root: Path) -> N
         steps.extend(e["step"] for e in tail.read_new() if e["type"] == "step")
         return bool(steps) and max(steps) >= 3
 
-    _wait_for(stepped, what="three steps")
+    wait_for(stepped, "three steps", every=0.1)
     assert jobs.cancel(job.run_id)
     _reap(job.pid)
     assert not jobs.is_alive(job)
@@ -92,7 +83,7 @@ def test_dead_trainer_is_marked_failed_on_reconcile(workdir: Path, data_root: Pa
     job = jobs.launch_detached(jobs.TrainerStart(SMOKE, data_dir=str(data_root)))
     os.killpg(job.pid, signal.SIGKILL)
     _reap(job.pid)
-    _wait_for(lambda: not jobs.is_alive(job), timeout=30, what="trainer to die")
+    wait_for(lambda: not jobs.is_alive(job), "trainer to die", timeout=30, every=0.1)
     tracker = tracker_of(workdir)
     assert tracker.get_run(job.run_id).status == "RUNNING"
     assert jobs.reconcile_runs(tracker) == [job.run_id]

@@ -12,7 +12,6 @@ import importlib
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from hybrid_tui.paths import QUEUE_JOB_ENV, state_dir
 from hybrid_tui.runs.files import RunFiles
 from tests.conftest import cli_in_process, tracker_of
 from tests.jobs.test_hostile_processes import _quick_recipe
+from tests.waiting import wait_for as wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("trainer-processes")]
 
@@ -48,15 +48,6 @@ def quick(workdir: Path) -> Path:
     return _quick_recipe(workdir)
 
 
-def _wait_for(predicate, what: str, timeout: float = 300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _records_naming(pid: int) -> list[str]:
     """Every record on this machine that names `pid` as a trainer: job.json files, queue rows."""
     found = []
@@ -76,7 +67,7 @@ def _one_direct_record(spawned: jobs.Spawned, run_id: str) -> None:
 def _stop(run_id: str) -> None:
     """Cancel the trainer once it has taken a step (it checkpoints and ends KILLED)."""
     tail = EventTail(RunFiles.for_run(run_id).events)
-    _wait_for(lambda: any(e["type"] == "step" for e in tail.read_new()), "a step")
+    wait_until(lambda: any(e["type"] == "step" for e in tail.read_new()), "a step", every=0.05)
     assert jobs.cancel(run_id, timeout_s=120)
     assert tracker_of(Path.cwd()).get_run(run_id).status == "KILLED"
 
@@ -168,7 +159,7 @@ def test_the_scheduler_starts_through_start_trainer_and_its_row_is_the_one_recor
         scheduler.reconcile()
         return store.get(str(job.id)).run_id
 
-    run_id = _wait_for(learnt, "the job's run")
+    run_id = wait_until(learnt, "the job's run", every=0.05)
     row = store.get(str(job.id))
     record = json.loads(RunFiles.for_run(run_id).job.read_text(encoding="utf-8"))
     assert "pid" not in record and record["queue_job"] == f"{job.id}:{row.token}"

@@ -6,8 +6,6 @@ slurmd; the tests skip, saying why, where it cannot (no root, no apt). Import th
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,12 +40,3 @@ def squeue_ids(name_prefix: str = "hybrid-tui-") -> list[str]:
         for line in done.stdout.splitlines()
         if line.split()[1:] and line.split()[1].startswith(name_prefix)
     ]
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = 300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

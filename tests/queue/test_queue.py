@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -26,19 +25,11 @@ from hybrid_tui.queue.scheduler import Scheduler, Slots
 from hybrid_tui.queue.submit import queue_recipe_files
 from hybrid_tui.runs.files import RunFiles
 from tests.conftest import REPO
+from tests.waiting import wait_for
 
 SMOKE = str(REPO / "recipes" / "smoke.toml")
 # Smoke jobs made cheaper for these tests: a few steps, a small evaluation.
 QUICK = ("--set", "train.steps=3", "--set", "eval.max_questions=8")
-
-
-def wait_for(predicate, timeout: float = 240.0, what: str = "condition", every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ---------------------------------------------------------------------------- grid
@@ -172,7 +163,7 @@ class StandIns:
 
     def seen_env(self, token: str) -> dict:
         path = self.folder / f"{token}.env"
-        wait_for(path.exists, 20, "the stand-in to start", 0.02)
+        wait_for(path.exists, "the stand-in to start", timeout=20, every=0.02)
         return json.loads(path.read_text())
 
     def release(self, call: dict) -> None:
@@ -335,7 +326,7 @@ def wait_until_ended(store: JobStore, count: int, timeout: float = 300.0) -> lis
     def ended() -> bool:
         return sum(job.state in ("finished", "failed", "killed") for job in store.jobs()) >= count
 
-    wait_for(ended, timeout, f"{count} jobs to end", 0.5)
+    wait_for(ended, f"{count} jobs to end", timeout=timeout, every=0.5)
     return store.jobs()
 
 
@@ -459,9 +450,9 @@ def test_kill_9_of_the_scheduler_loses_no_job_and_runs_none_twice(
     data = ("--data-dir", str(data_root))
     run("queue", "add", SMOKE, "--set", "train.seed=0,1", *QUICK, *data, check_code=0)
     run("queue", "start", "--slots", "1", check_code=0)
-    wait_for(lambda: store.get("1").run_id, 120, "the first job's run", 0.2)
+    wait_for(lambda: store.get("1").run_id, "the first job's run", timeout=120)
     os.kill(scheduler_pid(), signal.SIGKILL)
-    wait_for(lambda: scheduler_pid() is None, 10, "the lock to be released", 0.05)
+    wait_for(lambda: scheduler_pid() is None, "the lock to be released", timeout=10, every=0.05)
     first = store.get("1")
     assert first.state == "running" and jobs.is_alive(
         jobs.Job("", first.pid, first.start_ticks, Path())
@@ -507,7 +498,7 @@ def test_stop_with_cancel_running_ends_the_trainer_killed(queue_cli, data_root: 
         events = RunFiles.for_run(store.get("1").run_id or "-").events
         return events.exists() and '"type": "step"' in events.read_text()
 
-    wait_for(stepping, 120, "the first job's steps")
+    wait_for(stepping, "the first job's steps", timeout=120)
     follower = subprocess.Popen(
         [sys.executable, "-m", "hybrid_tui", "queue", "logs", "-f", "1"],
         stdout=subprocess.PIPE,

@@ -21,7 +21,8 @@ from hybrid_tui.jobs.queue_store import ENDED, JobStore
 from hybrid_tui.paths import QUEUE_JOB_ENV
 from hybrid_tui.runs.files import RunFiles
 from tests.conftest import tracker_of
-from tests.queue.slurm_cluster import slurm_cluster, squeue_ids, wait_for
+from tests.queue.slurm_cluster import slurm_cluster, squeue_ids
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 __all__ = ["slurm_cluster"]  # the fixture, imported for the tests below

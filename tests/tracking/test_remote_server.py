@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from hybrid_tui.tracking.mlflow_ui import stop_group
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_START_S = 120
@@ -90,13 +91,6 @@ def mlflow_server(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
         log.close()
 
 
-def _wait_for(check, what: str, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s:.0f}s"
-        time.sleep(1)
-
-
 @pytest.mark.slow
 def test_train_queue_and_reads_against_a_tracking_server(
     mlflow_server: str, run_cli, data_root: Path, monkeypatch: pytest.MonkeyPatch
@@ -116,11 +110,12 @@ def test_train_queue_and_reads_against_a_tracking_server(
         def queue_jobs() -> list[dict]:
             return json.loads(run_cli("queue", "ls", "--json", check_code=0).stdout)["jobs"]
 
-        _wait_for(
+        wait_for(
             lambda: [row["status"] for row in run_rows()] == ["FINISHED", "FINISHED"],
             "both runs finishing in the server",
+            every=1,
         )
-        _wait_for(lambda: queue_jobs()[0]["state"] == "finished", "the queue job ending")
+        wait_for(lambda: queue_jobs()[0]["state"] == "finished", "the queue job ending", every=1)
     finally:
         run_cli("queue", "stop", "--cancel-running", timeout=120)
 
