@@ -16,6 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+pytestmark = pytest.mark.xdist_group("gpu-check")  # one worker runs the dry run (a fixture), once
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
 # what the lent machine's image holds, as the device notes and issue 25 list it

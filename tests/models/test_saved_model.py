@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+# one worker takes the module: its trained run is a module fixture, built once, not per worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("saved-model")]
 SMOKE = REPO / "recipes" / "smoke.toml"  # max lengths 32/48, not the 64/128 defaults
 
 

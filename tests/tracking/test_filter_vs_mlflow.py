@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import cli_in_process
 
+pytestmark = pytest.mark.xdist_group("filter-vs-mlflow")  # the 240-run store is built once
 RUNS = 240
 EXPERIMENT = "filter-vs-mlflow"
 LRS = ("0.001", "0.0003", "1e-05")
