@@ -273,8 +273,17 @@ def _with_file_defaults(ctx: typer.Context) -> tuple[dict, str]:
         if other_backend or (name in LOCAL_ONLY and typed & set(LOCAL_ONLY)):
             options[name] = defaults[name]
         else:
-            used.append(f"{name}={options[name]}")
+            used.append(f"{name}={_as_toml(options[name])}")
     return options, f"defaults from {config_path()}: {', '.join(used)}" if used else ""
+
+
+def _as_toml(value: object) -> str:
+    """A setting as the config file spells it (`true`, `["mem=16G"]`); text as it is."""
+    import json
+
+    if isinstance(value, str):
+        return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
 @queue_app.command("stop")

@@ -69,8 +69,8 @@ def test_a_flag_wins_over_the_file_and_the_user_sees_what_came_from_it(
     assert slurm.sbatch_args == ("--mem=16G",) and slurm.shared_dir
     told, started_line = done.stdout.splitlines()
     assert told == (
-        f"defaults from {path}: backend=slurm, time=4:00:00, sbatch_arg=['mem=16G'], "
-        "shared_dir=True"
+        f'defaults from {path}: backend=slurm, time=4:00:00, sbatch_arg=["mem=16G"], '
+        "shared_dir=true"
     )
     assert started_line.startswith("scheduler started (slurm)")
 
