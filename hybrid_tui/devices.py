@@ -65,6 +65,23 @@ def pick_precision(requested: str, device: str):
     return torch.float16
 
 
+def precision_status(requested: str, device: str, dtype) -> str:
+    """The trainer's line on the precision it trains in (`pick_precision`'s answer), saying why
+    when a requested bf16 or fp16 is not what it got: a recipe written for a GPU that lands on a
+    CPU would otherwise train in fp32 without a word."""
+    kind = device.split(":")[0]
+    if dtype is None:
+        if requested in ("bf16", "fp16"):
+            where = "a CUDA GPU or a CPU" if requested == "bf16" else "a CUDA GPU"
+            return (
+                f'precision: fp32 on {kind} (train.precision = "{requested}" autocasts only on '
+                f"{where})"
+            )
+        return f"precision: fp32 on {kind}"
+    used = {"bfloat16": "bf16", "float16": "fp16"}[str(dtype).removeprefix("torch.")]
+    return f"precision: {used} autocast on {kind} (weights and optimiser state in fp32)"
+
+
 @dataclass(frozen=True)
 class GpuReading:
     """One GPU's load at one moment, as NVML reports it. `index` is NVML's (nvidia-smi's)

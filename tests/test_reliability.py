@@ -210,6 +210,7 @@ def test_resume_after_five_random_kills_equals_an_uninterrupted_run(
 
     logs = [e["message"] for e in EventTail(events).read_new() if e["type"] == "log"]
     assert "padding-free forward: on (BertModel)" in logs
+    assert "precision: fp32 on cpu" in logs  # the recipe says auto: fp32 on a CPU
     expected = load_file(str(RunFiles.for_run(reference).model / "model.safetensors"))
     resumed = load_file(str(RunFiles.for_run(run_id).model / "model.safetensors"))
     assert expected.keys() == resumed.keys()

@@ -118,9 +118,10 @@ def _train_and_evaluate(inputs, tracker, run_id, files, events, stop, show_progr
     setup = setup_training(inputs, files, phase=phases)
     steps = recipe.train.steps
     events.write("start", run_id=run_id, name=recipe.name, steps=steps, start_step=setup.step)
-    events.write("log", message=setup.encoder.padding_free_status)
-    if setup.is_main:
-        print(setup.encoder.padding_free_status, flush=True)
+    for status in (setup.encoder.padding_free_status, setup.precision_status):
+        events.write("log", message=status)
+        if setup.is_main:
+            print(status, flush=True)
     meter = StepMeter(recipe.train.batch_size, setup.sampler.kind_counts)
     gpu_metrics = GpuMetrics(setup.device if setup.is_main else "cpu")
     watch = LossWatch(recipe.train.batch_size, max(WARMUP_STEPS, recipe.train.warmup_steps))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from hybrid_tui.devices import pick_device, pick_precision
+from hybrid_tui.devices import pick_device, pick_precision, precision_status
 from hybrid_tui.errors import HybridTuiError
 from hybrid_tui.recipe import Recipe
 from hybrid_tui.runs.files import RunFiles
@@ -42,6 +42,7 @@ class Setup:
     world: int = 1
     step: int = 0
     train_languages: list[str] = field(default_factory=list)
+    precision_status: str = ""  # the trainer's log line on the precision it trains in
 
     @property
     def is_main(self) -> bool:
@@ -108,6 +109,7 @@ def setup_training(
         rank,
         world,
         train_languages=list(inputs.pairs.languages),
+        precision_status=precision_status(train.precision, device, autocast_dtype),
     )
     if (files.checkpoint / "state.json").is_file():
         phase("restoring the checkpoint")

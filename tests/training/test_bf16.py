@@ -81,6 +81,7 @@ def test_a_bf16_run_on_cpu_trains_like_fp32(train: dict, data_root: Path, tmp_pa
     bf16, setup = _losses(data_root, tmp_path / "bf16", "bf16", **dict(train))
 
     assert setup.autocast_dtype == torch.bfloat16
+    assert setup.precision_status.startswith("precision: bf16 autocast on cpu")
     assert setup.encoder.padding_free == (train.get("padding_free", "auto") == "auto")
     assert all(math.isfinite(loss) for loss in bf16)
     assert max(abs(a - b) for a, b in zip(fp32, bf16, strict=True)) <= LOSS_TOLERANCE
@@ -89,6 +90,18 @@ def test_a_bf16_run_on_cpu_trains_like_fp32(train: dict, data_root: Path, tmp_pa
     assert {p.dtype for p in setup.encoder.parameters()} == {torch.float32}
     moments = [t for state in setup.optimizer.state.values() for t in state.values()]
     assert moments and {t.dtype for t in moments if t.ndim} == {torch.float32}
+
+
+def test_fp16_on_a_cpu_trains_as_fp32_and_the_trainer_says_so(data_root: Path, tmp_path) -> None:
+    """fp16 has no CPU autocast worth having: the run is fp32, step for step, and its log line
+    names what was asked and where it would apply (it was silent before)."""
+    fp32, _ = _losses(data_root, tmp_path / "fp32", "fp32")
+    fp16, setup = _losses(data_root, tmp_path / "fp16", "fp16")
+    assert setup.autocast_dtype is None and setup.scaler is None
+    assert fp16 == fp32
+    assert setup.precision_status == (
+        'precision: fp32 on cpu (train.precision = "fp16" autocasts only on a CUDA GPU)'
+    )
 
 
 def test_the_loss_is_scored_in_fp32_under_autocast_and_from_bf16_embeddings() -> None:
