@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A single-node Slurm cluster on this host for the queue's Slurm tests (issue 24): Debian's
-# slurm-wlm and munge, a minimal slurm.conf (this host, its CPUs, no GPU, no accounting
+# slurm-wlm and munge, a minimal slurm.conf (this host, two job slots, no GPU, no accounting
 # daemon), munged + slurmctld + slurmd, then wait until `sinfo` shows the node idle.
-# Idempotent: installs only what is missing, starts only daemons that are not running.
+# Idempotent: installs only what is missing, starts only daemons that are not running (and
+# restarts them when slurm.conf changed under them).
 # Exits 0 with "skipped: ..." where apt (or root) is unavailable. Stop it with .ci/slurm-down.sh.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ host=$(hostname -s)
 # node in CI; config_overrides lets slurmd register the configured count on any machine.
 cpus=2
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
-cat >/etc/slurm/slurm.conf <<CONF
+cat >/etc/slurm/slurm.conf.new <<CONF
 ClusterName=hybridtui-ci
 SlurmctldHost=${host}
 SlurmUser=root
@@ -49,6 +50,17 @@ JobCompType=jobcomp/none
 NodeName=${host} CPUs=${cpus} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
+# Daemons started from another slurm.conf (an older version of this script) keep it until they
+# restart: a changed file restarts them, an unchanged one leaves them running.
+if cmp -s /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf; then
+  rm /etc/slurm/slurm.conf.new
+else
+  mv /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf
+  if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
+    say "slurm.conf changed: restarting the daemons"
+    bash "$(dirname "$0")/slurm-down.sh" >/dev/null
+  fi
+fi
 
 if [ ! -s /etc/munge/munge.key ]; then
   dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
