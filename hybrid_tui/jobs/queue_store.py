@@ -205,11 +205,12 @@ def _job(row: sqlite3.Row) -> QueueJob:
 
 
 def _find(ref: str, jobs: Sequence[QueueJob], path: Path) -> QueueJob:
-    """The job `ref` names among `jobs`: its id, or its run id (or a unique start of it)."""
+    """The job `ref` names among `jobs`: its id, or its run id (or a unique start of it). A job id
+    wins; digits that are no job's id can still start a run id (`70950109...`: one run id in
+    ~40 begins with 8 digits)."""
     ref = ref.strip()
-    if ref.isdigit():
-        found = [job for job in jobs if job.id == int(ref)]
-    else:
+    found = [job for job in jobs if job.id == int(ref)] if ref.isdigit() else []
+    if not found:
         found = [job for job in jobs if job.run_id and ref and job.run_id.startswith(ref)]
     if len(found) > 1:
         raise HybridTuiError(f"{ref!r} matches runs of jobs {', '.join(str(j.id) for j in found)}")

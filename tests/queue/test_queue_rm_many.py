@@ -60,3 +60,15 @@ def test_jobs_named_by_their_run_ids(workdir: Path, run_cli) -> None:
     done = run_cli("queue", "rm", "abcdef01", "3", check_code=0)
     assert "removed job 2" in done.stdout and "removed job 3" in done.stdout
     assert [job.state for job in store.jobs()][0] != REMOVED
+
+
+def test_a_run_id_that_starts_with_digits_names_its_job(workdir: Path, run_cli) -> None:
+    """Digits that are no job's id are read as the start of a run id (a CI run met a run id
+    starting `70950109`: `queue logs 70950109` said there was no such job); a job id still wins."""
+    store = queue_of(3)
+    store.set_run(3, "70950109a1b2c3d4", "log")
+    store.set_run(2, "2fedcba987654321", "log")
+    assert store.get("70950109").id == 3
+    assert store.get("2").id == 2  # job 2, not a run id starting with 2
+    done = run_cli("queue", "rm", "70950109", check_code=0)
+    assert done.stdout.startswith("removed job 3 ")
