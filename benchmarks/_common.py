@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -88,6 +89,13 @@ def print_machine(title: str) -> None:
     print("   " + ", ".join(f"{k}={v}" for k, v in info.items()))
     print(f"   command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     sys.stdout.flush()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (a server's or a rendezvous')."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def median(values: list[float]) -> float:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -25,25 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
+import _synthetic as syn  # noqa: E402
 
-# the exact architectures (multilingual-e5-small is a BERT; XLM-R base)
-ARCHITECTURES = {
-    "e5-small": (
-        "BertConfig",
-        dict(
-            vocab_size=250037,
-            hidden_size=384,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            intermediate_size=1536,
-            max_position_embeddings=512,
-        ),
-    ),
-    "xlmr-base": (
-        "XLMRobertaConfig",
-        dict(vocab_size=250002, hidden_size=768, max_position_embeddings=514, type_vocab_size=1),
-    ),
-}
+# the encoders' published configs, as gpu_check.py builds them (data/gpu_check_models.json)
+ARCHITECTURES = {arch.name: arch for arch in syn.architectures()}
 
 
 def gradient_holder(architecture: str, freeze_embeddings: bool):
@@ -52,10 +36,10 @@ def gradient_holder(architecture: str, freeze_embeddings: bool):
     import torch
     import transformers
 
-    config_class, options = ARCHITECTURES[architecture]
-    config = getattr(transformers, config_class)(**options)
+    config = dict(ARCHITECTURES[architecture].config)
+    config = transformers.AutoConfig.for_model(config.pop("model_type"), **config)
     with torch.device("meta"):
-        model = transformers.AutoModel.from_config(config, add_pooling_layer=False)
+        model = transformers.AutoModel.from_config(config, **syn._without_pooler_kwargs(config))
     frozen = "embeddings.word_embeddings.weight"
     holder = torch.nn.ParameterList()
     for name, param in model.named_parameters():
@@ -118,12 +102,6 @@ def rank_main(rank: int, world: int, port: int, args, out: str) -> None:
     dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(ARCHITECTURES), default="e5-small")
@@ -137,7 +115,7 @@ def main() -> None:
 
     c.print_machine("bench_allreduce")
     out = Path(tempfile.mkdtemp(prefix="bench-allreduce-")) / "rank0.json"
-    mp.spawn(rank_main, args=(2, free_port(), args, str(out)), nprocs=2, join=True)
+    mp.spawn(rank_main, args=(2, c.free_port(), args, str(out)), nprocs=2, join=True)
     results = json.loads(out.read_text())
     rows = [
         [

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -82,12 +81,6 @@ def _data(folder: Path) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _http(url: str, payload: dict | None = None) -> dict:
     data = json.dumps(payload).encode() if payload is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
@@ -99,7 +92,7 @@ class Ui:
     """`hybrid-tui ui` on a free port, polled like a browser tab on the runs page."""
 
     def __init__(self, uri: str, log: Path) -> None:
-        self.port = _free_port()
+        self.port = c.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.requests = self.errors = self.locked = 0
         self.latencies: list[float] = []
