@@ -48,9 +48,10 @@ def pick_precision(requested: str, device: str):
     """The autocast dtype, or None for fp32.
 
     On a GPU `auto` is bf16 where supported (else fp16). On a CPU only an explicit `bf16`
-    autocasts: its gain depends on the CPU's bf16 instructions (avx512_bf16, AMX; ~1.2x on the
-    2-core EPYC of docs/benchmarks.md), so `auto` stays fp32 there. fp16 has no fast CPU
-    kernels and stays fp32 off a GPU, as on mps.
+    autocasts: its gain depends on the CPU's bf16 instructions (avx512_bf16, AMX; 1.44x on the
+    2-core EPYC of docs/benchmarks.md, the demo's mAP within 4e-4 of fp32's), and it is not
+    better in quality, so `auto` stays fp32 there. fp16 has no fast CPU kernels and stays fp32
+    off a GPU, as on mps.
     """
     import torch
 
